@@ -1,0 +1,70 @@
+# k8s_ai.conformance developer entry points. Everything runs from .venv; nothing needs a prompt.
+#
+#   make install   .venv with requirements-dev.txt + kubernetes.core into .collections (from PyPI)
+#   make test      install, then the whole pytest suite (unit, integration, quality gates)
+#   make lint      ansible-lint, production profile
+#   make sanity    ansible-test sanity on a copy of the collection (TESTS="pep8 pylint" to pick)
+#   make molecule  molecule test of molecule/default (needs AI_CONFORMANCE_KUBECONFIG, see molecule.yml)
+#   make demo      install, then scripts/demo.py $(ARGS)
+#   make clean     remove .venv, the unpacked kubernetes.core, caches and build outputs
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+VBIN := $(CURDIR)/$(VENV)/bin
+INSTALL_STAMP := $(VENV)/.requirements-installed
+KCORE_MANIFEST := .collections/ansible_collections/kubernetes/core/MANIFEST.json
+
+# Tools run from the venv; ansible-* find this checkout's collections through ansible.cfg.
+export PATH := $(VBIN):$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PIP_NO_INPUT := 1
+
+PYTEST_ARGS ?=
+TESTS ?=
+ARGS ?=
+
+.PHONY: help install test test-fast lint sanity molecule demo clean
+
+help:
+	@sed -n '3,9s/^# \{0,1\}//p' Makefile
+
+install: $(INSTALL_STAMP) $(KCORE_MANIFEST)
+
+$(VPY):
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALL_STAMP): requirements.txt requirements-dev.txt | $(VPY)
+	$(VPY) -m pip install --quiet --no-input -r requirements-dev.txt
+	@touch $@
+
+$(KCORE_MANIFEST): | $(VPY)
+	$(VPY) scripts/install_kubernetes_core.py
+
+test: install
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(VPY) -m pytest -m "not quality" $(PYTEST_ARGS)
+
+lint: install
+	$(VBIN)/ansible-lint
+
+sanity: install
+	$(VPY) scripts/ansible_test_sanity.py $(TESTS)
+
+molecule: install
+	$(VBIN)/molecule test
+
+demo: install
+	$(VPY) scripts/demo.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .collections/ansible_collections/kubernetes .pytest_cache tests/output .ansible
+	rm -f k8s_ai-conformance-*.tar.gz
+	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

@@ -1,0 +1,395 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one way this collection reaches the Kubernetes API.
+
+Connection settings are kubernetes.core's own (its argument spec, environment variables and
+configuration code); on top of that: raw JSON calls with connect/read timeouts, retries with
+backoff on 429/5xx/connection resets, aggregated discovery fetched once per run, paginated lists
+with selectors, and errors that name the API call and the fix. Secrets never appear in errors.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import threading
+import time
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from urllib.parse import quote, urlencode
+
+try:
+    import kubernetes
+    from kubernetes.client.rest import ApiException
+    import urllib3
+    HAS_KUBERNETES = True
+    KUBERNETES_IMPORT_ERROR = None
+except ImportError as exc:  # reported by the module through missing_required_lib
+    HAS_KUBERNETES = False
+    KUBERNETES_IMPORT_ERROR = exc
+
+try:
+    from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s import client as k8s_core_client
+    HAS_KUBERNETES_CORE = True
+except ImportError:  # the collection dependency is missing; the module says so
+    AUTH_ARG_SPEC = {}
+    HAS_KUBERNETES_CORE = False
+
+AGGREGATED_DISCOVERY_ACCEPT = ",".join([
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+    "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList",
+    "application/json",
+])
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+CONNECTION_ARG_SPEC = dict(
+    request_timeout=dict(type="float", default=30.0),
+    connect_timeout=dict(type="float", default=5.0),
+    api_retries=dict(type="int", default=3),
+)
+
+
+def connection_argspec() -> Dict[str, Any]:
+    """kubernetes.core's authentication options plus our timeouts and retries."""
+    spec = {k: dict(v) for k, v in AUTH_ARG_SPEC.items()}
+    spec.update({k: dict(v) for k, v in CONNECTION_ARG_SPEC.items()})
+    return spec
+
+
+class KubeError(Exception):
+    """An API call that failed, described by the call, the answer and the fix."""
+
+    def __init__(self, method: str, path: str, status: int = 0, reason: str = "", message: str = "", hint: str = ""):
+        self.method, self.path, self.status, self.reason, self.message = method, path, status, reason, message
+        self.hint = hint or _hint_for(method, path, status, message)
+        super().__init__(str(self))
+
+    @property
+    def call(self) -> str:
+        return "%s %s" % (self.method, self.path)
+
+    def __str__(self) -> str:
+        answer = "%s %s" % (self.status, self.reason) if self.status else self.reason
+        text = "%s failed: %s" % (self.call, answer)
+        if self.message:
+            text += ": %s" % self.message
+        if self.hint:
+            text += ". Fix: %s" % self.hint
+        return text
+
+
+class ApiUnreachable(KubeError):
+    """The API server could not be reached at all."""
+
+
+def _verb(method: str, path: str) -> str:
+    """The RBAC verb of a call: 'list' for a collection GET, 'get' for one object."""
+    if method != "GET":
+        return {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method, method.lower())
+    parts = [p for p in path.split("?")[0].split("/") if p]
+    rest = parts[2:] if parts[:1] == ["api"] else parts[3:]
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        rest = rest[2:]
+    return "list" if len(rest) == 1 else "get"
+
+
+def _hint_for(method: str, path: str, status: int, message: str) -> str:
+    if status == 401:
+        return "the API server rejected the credentials; refresh the token or select a valid kubeconfig/context (options kubeconfig, context, api_key)"
+    if status == 403:
+        return ("grant the identity '%s' on this resource (a read-only ClusterRole such as 'view' plus the cluster-scoped "
+                "resources in docs/rbac.md), or run with a kubeconfig context that has it" % _verb(method, path))
+    if status == 404:
+        return "the resource or API is not served by this cluster"
+    if status in RETRY_STATUSES:
+        return "the API server is overloaded or unavailable; retry later or raise api_retries/request_timeout"
+    return ""
+
+
+class Discovery:
+    """Which groups, versions and resources the cluster serves."""
+
+    def __init__(self, groups: Dict[str, Dict[str, Any]]):
+        # groups: {group: {"versions": [v, ...] (preferred first), "resources": {v: {plural: info}}}}
+        self.groups = groups
+
+    def versions(self, group: str) -> List[str]:
+        return list(self.groups.get(group, {}).get("versions", []))
+
+    def preferred(self, group: str) -> Optional[str]:
+        versions = self.versions(group)
+        return versions[0] if versions else None
+
+    def resources(self, group: str, version: str) -> Dict[str, Dict[str, Any]]:
+        return dict(self.groups.get(group, {}).get("resources", {}).get(version, {}))
+
+    def served(self, group: str, version: str, plural: str) -> bool:
+        return plural in self.groups.get(group, {}).get("resources", {}).get(version, {})
+
+    def group_version(self, group: str, version: str) -> str:
+        return "%s/%s" % (group, version) if group else version
+
+
+def _parse_aggregated(doc: Dict[str, Any], groups: Dict[str, Dict[str, Any]]) -> None:
+    for item in doc.get("items") or []:
+        name = (item.get("metadata") or {}).get("name", "")
+        entry = groups.setdefault(name, {"versions": [], "resources": {}})
+        for ver in item.get("versions") or []:
+            version = ver.get("version")
+            if ver.get("freshness") == "Stale" and not ver.get("resources"):
+                continue
+            entry["versions"].append(version)
+            table = entry["resources"].setdefault(version, {})
+            for res in ver.get("resources") or []:
+                kind = (res.get("responseKind") or {}).get("kind", "")
+                table[res["resource"]] = {
+                    "kind": kind,
+                    "namespaced": res.get("scope") == "Namespaced",
+                    "verbs": list(res.get("verbs") or []),
+                    "short_names": list(res.get("shortNames") or []),
+                    "subresources": [s.get("subresource") for s in res.get("subresources") or []],
+                }
+
+
+def _parse_resource_list(doc: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    table: Dict[str, Dict[str, Any]] = {}
+    subresources: Dict[str, List[str]] = {}
+    for res in doc.get("resources") or []:
+        name = res.get("name", "")
+        if "/" in name:
+            parent, sub = name.split("/", 1)
+            subresources.setdefault(parent, []).append(sub)
+            continue
+        table[name] = {
+            "kind": res.get("kind", ""),
+            "namespaced": bool(res.get("namespaced")),
+            "verbs": list(res.get("verbs") or []),
+            "short_names": list(res.get("shortNames") or []),
+            "subresources": [],
+        }
+    for parent, subs in subresources.items():
+        if parent in table:
+            table[parent]["subresources"] = subs
+    return table
+
+
+class Kube:
+    """A thread-safe API client returning plain JSON, counting its requests."""
+
+    def __init__(self, api_client, connect_timeout: float = 5.0, request_timeout: float = 30.0,
+                 retries: int = 3, backoff: float = 0.25):
+        self.api_client = api_client
+        self.timeout: Tuple[float, float] = (connect_timeout, request_timeout)
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self._lock = threading.Lock()
+        self._memo: Dict[str, Any] = {}
+        self._memo_locks: Dict[str, threading.Lock] = {}
+        self.request_count = 0
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_params(cls, params: Optional[Dict[str, Any]] = None, module=None) -> "Kube":
+        """Build from Ansible-style connection parameters (kubernetes.core's names and env vars)."""
+        if not HAS_KUBERNETES:
+            raise KubeError("CONNECT", "-", reason="the 'kubernetes' Python library is not installed",
+                            hint="pip install kubernetes on the host that runs the module")
+        if not HAS_KUBERNETES_CORE:
+            raise KubeError("CONNECT", "-", reason="the kubernetes.core collection is not installed",
+                            hint="ansible-galaxy collection install kubernetes.core (see requirements.yml)")
+        params = dict(params or {})
+        try:
+            auth = k8s_core_client._create_auth_spec(module, **params)
+            configuration = k8s_core_client._create_configuration(auth)
+            headers = k8s_core_client._create_headers(module, **params)
+        except Exception as exc:  # kubeconfig missing/invalid, unknown context, ...
+            raise KubeError("CONNECT", "-", reason="could not load the cluster configuration: %s" % _safe(exc),
+                            hint="point kubeconfig/context (or K8S_AUTH_KUBECONFIG / KUBECONFIG) at a valid cluster, "
+                                 "or give host and api_key") from None
+        configuration.retries = 0  # retries are ours: only for idempotent reads and retryable answers
+        api_client = kubernetes.client.ApiClient(configuration)
+        for header, value in headers.items():
+            for one in value if isinstance(value, list) else [value]:
+                api_client.set_default_header(header, one)
+        return cls(api_client,
+                   connect_timeout=float(params.get("connect_timeout") or 5.0),
+                   request_timeout=float(params.get("request_timeout") or 30.0),
+                   retries=int(params["api_retries"]) if params.get("api_retries") is not None else 3)
+
+    @property
+    def host(self) -> str:
+        return self.api_client.configuration.host
+
+    # -- raw calls -------------------------------------------------------------------------
+    def request(self, method: str, path: str, query: Optional[Dict[str, Any]] = None, body: Any = None,
+                content_type: str = "application/json", accept: str = "application/json", raw: bool = False):
+        """One API call with retries; JSON (or text when raw) back, KubeError on failure."""
+        query_list = [(k, v) for k, v in (query or {}).items() if v is not None and v != ""]
+        shown = path + ("?" + urlencode(query_list) if query_list else "")
+        idempotent = method in ("GET", "HEAD")
+        attempt = 0
+        while True:
+            with self._lock:
+                self.request_count += 1
+            try:
+                response = self.api_client.call_api(
+                    path, method, query_params=query_list,
+                    header_params={"Accept": accept, "Content-Type": content_type},
+                    body=body, auth_settings=["BearerToken"], _preload_content=False,
+                    _return_http_data_only=True, _request_timeout=self.timeout,
+                )
+                data = response.data
+                if raw:
+                    return data.decode("utf-8", "replace")
+                return json.loads(data) if data else {}
+            except ApiException as exc:
+                status = exc.status or 0
+                if status in RETRY_STATUSES and attempt < self.retries and (idempotent or status == 429):
+                    attempt += 1
+                    time.sleep(self._delay(attempt, exc))
+                    continue
+                raise KubeError(method, shown, status, exc.reason or "", _status_message(exc)) from None
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                if idempotent and attempt < self.retries and not isinstance(exc, urllib3.exceptions.NewConnectionError):
+                    attempt += 1
+                    time.sleep(self._delay(attempt))
+                    continue
+                raise ApiUnreachable(
+                    method, shown, reason="cannot reach the API server at %s (%s)" % (self.host, _connection_reason(exc)),
+                    hint="check that the kubeconfig/context (or host) points at a running cluster and that this "
+                         "machine can reach it; raise connect_timeout/request_timeout for a slow link") from None
+
+    def _delay(self, attempt: int, exc: Optional[Exception] = None) -> float:
+        retry_after = None
+        headers = getattr(exc, "headers", None) or {}
+        try:
+            retry_after = float(headers.get("Retry-After")) if headers.get("Retry-After") else None
+        except (TypeError, ValueError):
+            retry_after = None
+        return min(retry_after if retry_after is not None else self.backoff * (2 ** (attempt - 1)), 5.0)
+
+    def once(self, key: str, compute: Callable[[], Any]) -> Any:
+        """Compute a value once per client (per run), even when checks ask concurrently."""
+        with self._lock:
+            if key in self._memo:
+                return self._memo[key]
+            lock = self._memo_locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._lock:
+                if key in self._memo:
+                    return self._memo[key]
+            value = compute()
+            with self._lock:
+                self._memo[key] = value
+            return value
+
+    # -- discovery -------------------------------------------------------------------------
+    def version(self) -> Dict[str, Any]:
+        return self.once("version", lambda: self.request("GET", "/version"))
+
+    def discovery(self) -> Discovery:
+        """Served groups/versions/resources: two calls with aggregated discovery, more on old servers."""
+        return self.once("discovery", self._discover)
+
+    def _discover(self) -> Discovery:
+        groups: Dict[str, Dict[str, Any]] = {}
+        legacy = []
+        for path in ("/api", "/apis"):
+            doc = self.request("GET", path, accept=AGGREGATED_DISCOVERY_ACCEPT)
+            if doc.get("kind") == "APIGroupDiscoveryList":
+                _parse_aggregated(doc, groups)
+            else:
+                legacy.append((path, doc))
+        for path, doc in legacy:
+            if path == "/api":
+                entry = groups.setdefault("", {"versions": [], "resources": {}})
+                for version in doc.get("versions") or []:
+                    entry["versions"].append(version)
+                    entry["resources"][version] = _parse_resource_list(self.request("GET", "/api/" + version))
+            else:
+                for group in doc.get("groups") or []:
+                    entry = groups.setdefault(group["name"], {"versions": [], "resources": {}})
+                    preferred = (group.get("preferredVersion") or {}).get("version")
+                    versions = [v["version"] for v in group.get("versions") or []]
+                    entry["versions"] = sorted(versions, key=lambda v: v != preferred)
+                    for version in versions:
+                        try:
+                            entry["resources"][version] = _parse_resource_list(
+                                self.request("GET", "/apis/%s/%s" % (group["name"], version)))
+                        except KubeError as exc:
+                            if exc.status in (503, 404):  # an unavailable aggregated API: not served
+                                entry["versions"].remove(version)
+                                continue
+                            raise
+        return Discovery(groups)
+
+    # -- objects ---------------------------------------------------------------------------
+    @staticmethod
+    def path(group: str, version: str, plural: str, namespace: Optional[str] = None, name: Optional[str] = None) -> str:
+        base = "/api/%s" % version if not group else "/apis/%s/%s" % (group, version)
+        if namespace:
+            base += "/namespaces/%s" % quote(namespace, safe="")
+        base += "/" + plural
+        if name:
+            base += "/" + quote(name, safe="")
+        return base
+
+    def get(self, group: str, version: str, plural: str, name: str, namespace: Optional[str] = None) -> Optional[Dict[str, Any]]:
+        """One object, or None when it does not exist."""
+        try:
+            return self.request("GET", self.path(group, version, plural, namespace, name))
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(self, group: str, version: str, plural: str, namespace: Optional[str] = None,
+             label_selector: Optional[str] = None, field_selector: Optional[str] = None,
+             page_size: int = 500) -> Iterator[Dict[str, Any]]:
+        """Objects page by page (bounded memory), following `continue` tokens."""
+        path = self.path(group, version, plural, namespace)
+        token = None
+        while True:
+            page = self.request("GET", path, query={
+                "labelSelector": label_selector, "fieldSelector": field_selector,
+                "limit": page_size, "continue": token,
+            })
+            for item in page.get("items") or []:
+                yield item
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
+
+    def list_all(self, *args, **kwargs) -> List[Dict[str, Any]]:
+        return list(self.list(*args, **kwargs))
+
+    def proxy_get(self, namespace: str, service: str, port: Any, path: str, scheme: str = "") -> str:
+        """GET through the API server's service proxy; the body as text."""
+        target = "%s%s:%s" % (scheme + ":" if scheme else "", service, port)
+        return self.request("GET", "/api/v1/namespaces/%s/services/%s/proxy/%s" % (namespace, target, path.lstrip("/")),
+                            accept="*/*", raw=True)
+
+
+def _status_message(exc) -> str:
+    try:
+        body = json.loads(exc.body or "{}")
+        return str(body.get("message") or "")
+    except (TypeError, ValueError):
+        return ""
+
+
+def _connection_reason(exc: Exception) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    text = str(reason)
+    # urllib3 embeds the connection object repr; keep the human part.
+    return text.split(": ", 1)[-1] if "Connection" in text and ": " in text else text
+
+
+def _safe(exc: Exception) -> str:
+    """An exception's text without anything that looks like a credential."""
+    text = str(exc)
+    for marker in ("token", "password", "client-key", "Bearer"):
+        if marker.lower() in text.lower():
+            return exc.__class__.__name__
+    return text

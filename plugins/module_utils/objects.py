@@ -1,0 +1,75 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Small readers of Kubernetes objects and discovery, shared by the section checks."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from typing import Any, Dict, Iterable, List, Optional
+
+
+def condition(obj: Dict[str, Any], cond_type: str) -> Optional[Dict[str, Any]]:
+    """The status condition of ``cond_type``, or None."""
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == cond_type:
+            return cond
+    return None
+
+
+def condition_true(obj: Dict[str, Any], cond_type: str) -> bool:
+    cond = condition(obj, cond_type)
+    return bool(cond) and str(cond.get("status")) == "True"
+
+
+def name_of(obj: Dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return "%s/%s" % (meta["namespace"], meta["name"]) if meta.get("namespace") else meta.get("name", "")
+
+
+def deployment_ready(obj: Dict[str, Any]) -> bool:
+    """Every desired replica ready and available (a scaled-to-zero Deployment is not ready)."""
+    desired = (obj.get("spec") or {}).get("replicas", 1)
+    status = obj.get("status") or {}
+    return desired > 0 and status.get("readyReplicas", 0) >= desired and status.get("availableReplicas", 0) >= desired
+
+
+def deployment_summary(obj: Dict[str, Any]) -> str:
+    status = obj.get("status") or {}
+    return "%s %s/%s ready" % (name_of(obj), status.get("readyReplicas", 0), (obj.get("spec") or {}).get("replicas", 1))
+
+
+def daemonset_ready(obj: Dict[str, Any]) -> bool:
+    """Scheduled on at least one node and ready and available everywhere it is scheduled."""
+    status = obj.get("status") or {}
+    desired = status.get("desiredNumberScheduled", 0)
+    return desired > 0 and status.get("numberReady", 0) >= desired and status.get("numberAvailable", 0) >= desired
+
+
+def daemonset_summary(obj: Dict[str, Any]) -> str:
+    status = obj.get("status") or {}
+    return "%s %s/%s ready" % (name_of(obj), status.get("numberReady", 0), status.get("desiredNumberScheduled", 0))
+
+
+def api_resources_table(discovery, group: str, versions: Iterable[str]) -> str:
+    """What `kubectl api-resources --api-group=<group>` prints, for the versions given."""
+    rows: List[List[str]] = [["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]]
+    for version in versions:
+        for plural, info in sorted(discovery.resources(group, version).items()):
+            rows.append([plural, ",".join(info.get("short_names") or []), discovery.group_version(group, version),
+                         str(info.get("namespaced")).lower(), info.get("kind", "")])
+    if len(rows) == 1:
+        return "(no resources served in API group %s)" % (group or "core")
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return "\n".join("   ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows)
+
+
+def conditions_line(obj: Dict[str, Any]) -> str:
+    """'Accepted=True (reason), Programmed=False (reason)' for an object's conditions."""
+    parts = []
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        text = "%s=%s" % (cond.get("type"), cond.get("status"))
+        if cond.get("reason"):
+            text += " (%s)" % cond["reason"]
+        parts.append(text)
+    return ", ".join(parts) or "no conditions reported"

@@ -1,0 +1,36 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One verification run: reach the cluster, choose the checklist, run the selected checks."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+from typing import Any, Dict, Iterable, Optional
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import checklists, engine
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import sections  # noqa: F401 (registers the checks)
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import summarize
+
+
+def verify(kube, checklist_version: Optional[str] = None, requirements: Optional[Iterable[str]] = None,
+           sections: Optional[Iterable[str]] = None, exclude_requirements: Optional[Iterable[str]] = None,
+           exclude_sections: Optional[Iterable[str]] = None, options: Optional[engine.Options] = None) -> Dict[str, Any]:
+    """Verify the cluster behind ``kube``; raises KubeError when the API cannot be reached or read,
+    ChecklistError for an unknown version or requirement name."""
+    started = time.monotonic()
+    server = kube.version()
+    version = checklists.select_version(server.get("gitVersion"), checklist_version)
+    checklist = checklists.load(version)
+    selected = engine.select(checklist, requirements, sections, exclude_requirements, exclude_sections)
+    kube.discovery()  # once, up front: an unreadable discovery is a run-level error, not one per check
+    results = engine.run(kube, checklist, selected, options)
+    return {
+        "checklist_version": checklist.version,
+        "kubernetes_version": server.get("gitVersion", ""),
+        "results": [r.to_dict() for r in results],
+        "summary": summarize(results),
+        "api_requests": kube.request_count,
+        "duration_s": round(time.monotonic() - started, 3),
+    }

@@ -1,0 +1,241 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: verify
+short_description: Verify a Kubernetes cluster against the CNCF Kubernetes AI Conformance checklist
+version_added: 0.1.0
+author:
+  - k8s_ai.conformance maintainers
+description:
+  - Runs one check per requirement of the program's checklist against the live cluster and
+    returns a result for each, with the evidence it collected.
+  - The checklist version follows the API server's minor version unless O(checklist_version) is set.
+  - Checks are read-only and run concurrently, each with its own timeout; an API error in one check
+    makes only that requirement V(error), with a message naming the API call and the fix.
+  - Never changes the cluster and never reports C(changed). Supports check mode.
+  - Use M(k8s_ai.conformance.checklist) to turn the results into the filled-in checklist and reports.
+options:
+  checklist_version:
+    description:
+      - The checklist to verify against, such as V(1.35). Defaults to the cluster's minor version.
+      - An unknown version is an error that lists the versions this collection ships.
+    type: str
+  requirements:
+    description:
+      - Only these requirement ids (for example V(ai_inference)). Default all.
+    type: list
+    elements: str
+    default: []
+  sections:
+    description:
+      - Only the requirements of these checklist sections (for example V(networking)). Default all.
+    type: list
+    elements: str
+    default: []
+  exclude_requirements:
+    description:
+      - Requirement ids to leave out.
+    type: list
+    elements: str
+    default: []
+  exclude_sections:
+    description:
+      - Checklist sections to leave out.
+    type: list
+    elements: str
+    default: []
+  probes:
+    description:
+      - Also run functional probes in a scratch namespace where a requirement asks for successful
+        operation. This release ships no functional probes yet, so only the read-only checks run;
+        setting it emits a warning.
+    type: bool
+    default: false
+  check_timeout:
+    description:
+      - Seconds one check may take before its requirement is reported V(error).
+    type: float
+    default: 60.0
+  concurrency:
+    description:
+      - How many checks run at the same time.
+    type: int
+    default: 8
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - k8s_ai.conformance.connection
+requirements:
+  - "python >= 3.9"
+  - "kubernetes >= 24.2.0"
+  - "PyYAML >= 3.11"
+notes:
+  - The identity used needs read access (get, list) to the API groups the checks look at; a
+    forbidden resource makes its requirement V(error) with the RBAC fix, not a failure.
+  - Part of the C(k8s) action group, which extends C(kubernetes.core.k8s), so
+    C(module_defaults) for C(group/kubernetes.core.k8s) apply here too.
+seealso:
+  - module: k8s_ai.conformance.checklist
+  - name: CNCF Kubernetes AI Conformance
+    description: The program, its checklists and submission rules.
+    link: https://github.com/cncf/k8s-ai-conformance
+"""
+
+EXAMPLES = r"""
+- name: Verify the cluster of the current kubeconfig context
+  k8s_ai.conformance.verify:
+  register: conformance
+
+- name: Verify only the networking section against the 1.35 checklist, in another context
+  k8s_ai.conformance.verify:
+    context: rke2-prod
+    checklist_version: "1.35"
+    sections:
+      - networking
+
+- name: Branch on one requirement
+  ansible.builtin.debug:
+    msg: "Gateway API is ready"
+  when: >-
+    conformance.results | selectattr('id', 'equalto', 'ai_inference')
+    | map(attribute='outcome') | first == 'pass'
+"""
+
+RETURN = r"""
+checklist_version:
+  description: The checklist version verified against.
+  returned: success
+  type: str
+  sample: "1.35"
+kubernetes_version:
+  description: The API server's version.
+  returned: success
+  type: str
+  sample: v1.35.2+rke2r1
+results:
+  description: One result per selected requirement, in checklist order.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: The requirement id as the program publishes it.
+      type: str
+      sample: ai_inference
+    section:
+      description: The checklist section.
+      type: str
+      sample: networking
+    level:
+      description: V(MUST) or V(SHOULD).
+      type: str
+      sample: MUST
+    outcome:
+      description:
+        - V(pass), V(fail), V(not_applicable), V(unknown) (a person must check, for example an
+          accelerator the checks do not recognise), V(error) (the check could not decide) or
+          V(skipped).
+      type: str
+      sample: pass
+    status:
+      description:
+        - The program's status for the outcome - V(Implemented), V(Not Implemented), V(N/A), or
+          empty when the outcome does not decide it (unknown, error, skipped).
+      type: str
+      sample: Implemented
+    notes:
+      description: Why, in a sentence or two. A V(not_applicable) result always carries its justification here.
+      type: str
+    remediation:
+      description: What to install or change when the requirement is not met.
+      type: str
+    evidence:
+      description: What the check looked at, as kubectl-equivalent commands and what they showed.
+      type: list
+      elements: dict
+      contains:
+        command:
+          description: The kubectl-equivalent command.
+          type: str
+        observed:
+          description: What it showed.
+          type: str
+        api:
+          description: The API call(s) behind it.
+          type: str
+    details:
+      description: Structured facts the check found (versions, names, counts).
+      type: dict
+    duration_s:
+      description: Seconds the check took.
+      type: float
+summary:
+  description: Counts by outcome and whether every MUST requirement is met.
+  returned: success
+  type: dict
+  sample:
+    total: 12
+    counts: {pass: 9, fail: 0, not_applicable: 1, unknown: 0, error: 0, skipped: 2}
+    must_total: 9
+    must_not_implemented: []
+    conformant: true
+api_requests:
+  description: How many API calls the run made.
+  returned: success
+  type: int
+  sample: 14
+duration_s:
+  description: Seconds the whole run took.
+  returned: success
+  type: float
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import kube as kube_utils
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import ChecklistError
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import Options
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
+
+
+def argspec():
+    spec = kube_utils.connection_argspec()
+    spec.update(
+        checklist_version=dict(type="str"),
+        requirements=dict(type="list", elements="str", default=[]),
+        sections=dict(type="list", elements="str", default=[]),
+        exclude_requirements=dict(type="list", elements="str", default=[]),
+        exclude_sections=dict(type="list", elements="str", default=[]),
+        probes=dict(type="bool", default=False),
+        check_timeout=dict(type="float", default=60.0),
+        concurrency=dict(type="int", default=8),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
+    if not kube_utils.HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(kube_utils.KUBERNETES_IMPORT_ERROR))
+    params = module.params
+    if params["probes"]:
+        module.warn("probes: this release ships no functional probes yet; only the read-only checks ran")
+    try:
+        kube = kube_utils.Kube.from_params(params, module=module)
+        outcome = verify(
+            kube, params["checklist_version"], params["requirements"], params["sections"],
+            params["exclude_requirements"], params["exclude_sections"],
+            Options(probes=params["probes"], check_timeout=params["check_timeout"], concurrency=params["concurrency"]),
+        )
+    except (kube_utils.KubeError, ChecklistError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, **outcome)
+
+
+if __name__ == "__main__":
+    main()
