@@ -58,8 +58,19 @@ lint: install
 sanity: install
 	$(VPY) scripts/ansible_test_sanity.py $(TESTS)
 
+# With AI_CONFORMANCE_KUBECONFIG set, molecule runs against that cluster; otherwise the fake API
+# server of tests/fakeapi serves a simulated cluster (FAKE_CLUSTER) for the length of the run.
+FAKE_CLUSTER ?= rke2-gpu
 molecule: install
-	$(VBIN)/molecule test
+	@if [ -n "$${AI_CONFORMANCE_KUBECONFIG:-}" ]; then \
+	  exec $(VBIN)/molecule test; \
+	fi; \
+	tmp=$$(mktemp -d); \
+	$(VPY) -m tests.fakeapi serve --cluster $(FAKE_CLUSTER) --kubeconfig $$tmp/kubeconfig & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null || true; rm -rf "$$tmp"' EXIT; \
+	for _ in $$(seq 150); do [ -s $$tmp/kubeconfig ] && break; kill -0 $$pid 2>/dev/null || { echo "fake API server exited (see above)" >&2; exit 1; }; sleep 0.1; done; \
+	[ -s $$tmp/kubeconfig ] || { echo "fake API server wrote no kubeconfig" >&2; exit 1; }; \
+	AI_CONFORMANCE_KUBECONFIG=$$tmp/kubeconfig $(VBIN)/molecule test
 
 demo: install
 	$(VPY) scripts/demo.py $(ARGS)

@@ -32,7 +32,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     kubeconfig = os.environ.get("KUBECONFIG")
     skip = pytest.mark.skip(reason="cluster test: set KUBECONFIG to run it against a real cluster")
     for item in items:
-        path = Path(str(item.fspath)).resolve()
+        path = Path(str(item.path)).resolve()
         if CLUSTER_DIR in path.parents:
             item.add_marker(pytest.mark.cluster)
         if not kubeconfig and item.get_closest_marker("cluster") is not None:

@@ -62,6 +62,10 @@ sys.exit(subprocess.call([sys.executable, "-m", "pip", "install"] + args))
 EXCLUDE_TOP = {".git", ".collections", ".venv", ".pytest_cache", ".ansible", ".tox",
                "ai-conformance-report"}
 EXCLUDE_PARTS = {"__pycache__"}
+# Test data, not collection content: Kubernetes object sets as multi-document YAML (the shape of
+# manifests and `kubectl get -o yaml`), which yamllint's one-document rule does not fit. The
+# tests parse every one of them.
+EXCLUDE_PREFIXES = ("tests/fixtures/", "tests/fakeapi/testdata/")
 
 
 def log(msg: str) -> None:
@@ -127,7 +131,7 @@ def source_files() -> list[str]:
         parts = Path(rel).parts
         if not parts or parts[0] in EXCLUDE_TOP or EXCLUDE_PARTS.intersection(parts):
             continue
-        if rel.endswith((".pyc", ".tar.gz")):
+        if rel.endswith((".pyc", ".tar.gz")) or rel.startswith(EXCLUDE_PREFIXES):
             continue
         if not os.path.lexists(REPO_ROOT / rel):  # deleted but still in the index
             continue

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """See k8s_ai.conformance work without a cluster: verify a SIMULATED cluster and show the report.
 
 Starts the project's fake Kubernetes API server (tests/fakeapi) with a fixture cluster, runs the

@@ -86,10 +86,11 @@ def select(checklist: Checklist, requirements: Optional[Iterable[str]] = None, s
     return chosen
 
 
-def _run_one(kube, options: Options, checklist: Checklist, req: Requirement, started: Dict[str, float]) -> Result:
+def _run_one(kube, options: Options, checklist: Checklist, req: Requirement, started: Dict[str, float],
+             checks: Dict[str, CheckFunc]) -> Result:
     started[req.id] = time.monotonic()
     ctx = CheckContext(kube, options, checklist, req)
-    check = REGISTRY.get(req.id)
+    check = checks.get(req.id)
     if check is None:
         finding = Finding(SKIPPED, NOT_IMPLEMENTED_NOTE)
     else:
@@ -105,14 +106,16 @@ def _run_one(kube, options: Options, checklist: Checklist, req: Requirement, sta
                   duration_s=time.monotonic() - started[req.id])
 
 
-def run(kube, checklist: Checklist, selected: List[Requirement], options: Optional[Options] = None) -> List[Result]:
+def run(kube, checklist: Checklist, selected: List[Requirement], options: Optional[Options] = None,
+        checks: Optional[Dict[str, CheckFunc]] = None) -> List[Result]:
     """Run the selected checks concurrently; results come back in checklist order."""
     options = options or Options()
+    checks = REGISTRY if checks is None else checks
     started: Dict[str, float] = {}
     results: Dict[str, Result] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, options.concurrency), thread_name_prefix="ai-conformance")
     try:
-        futures = {pool.submit(_run_one, kube, options, checklist, req, started): req for req in selected}
+        futures = {pool.submit(_run_one, kube, options, checklist, req, started, checks): req for req in selected}
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)

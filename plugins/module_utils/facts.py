@@ -84,7 +84,7 @@ class AcceleratorNode:
 def _accelerator_resources(node: Dict[str, Any]) -> Dict[str, str]:
     allocatable = (node.get("status") or {}).get("allocatable") or {}
     return {k: str(v) for k, v in sorted(allocatable.items())
-            if any(k.startswith(prefix) for prefix, _ in ACCELERATOR_RESOURCE_PREFIXES) and str(v) not in ("0", "")}
+            if any(k.startswith(prefix) for prefix, _vendor in ACCELERATOR_RESOURCE_PREFIXES) and str(v) not in ("0", "")}
 
 
 def _vendor_of_resources(resources: Dict[str, str]) -> str:

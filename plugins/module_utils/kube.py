@@ -233,23 +233,8 @@ class Kube:
             with self._lock:
                 self.request_count += 1
             try:
-                response = self.api_client.call_api(
-                    path, method, query_params=query_list,
-                    header_params={"Accept": accept, "Content-Type": content_type},
-                    body=body, auth_settings=["BearerToken"], _preload_content=False,
-                    _return_http_data_only=True, _request_timeout=self.timeout,
-                )
-                data = response.data
-                if raw:
-                    return data.decode("utf-8", "replace")
-                return json.loads(data) if data else {}
-            except ApiException as exc:
-                status = exc.status or 0
-                if status in RETRY_STATUSES and attempt < self.retries and (idempotent or status == 429):
-                    attempt += 1
-                    time.sleep(self._delay(attempt, exc))
-                    continue
-                raise KubeError(method, shown, status, exc.reason or "", _status_message(exc)) from None
+                status, reason, headers, data = self._send(method, path, query_list, body,
+                                                           {"Accept": accept, "Content-Type": content_type})
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 if idempotent and attempt < self.retries and not isinstance(exc, urllib3.exceptions.NewConnectionError):
                     attempt += 1
@@ -259,10 +244,39 @@ class Kube:
                     method, shown, reason="cannot reach the API server at %s (%s)" % (self.host, _connection_reason(exc)),
                     hint="check that the kubeconfig/context (or host) points at a running cluster and that this "
                          "machine can reach it; raise connect_timeout/request_timeout for a slow link") from None
+            if 200 <= status < 300:
+                if raw:
+                    return data.decode("utf-8", "replace")
+                return json.loads(data) if data else {}
+            if status in RETRY_STATUSES and attempt < self.retries and (idempotent or status == 429):
+                attempt += 1
+                time.sleep(self._delay(attempt, headers))
+                continue
+            raise KubeError(method, shown, status, reason or "", _status_message(data))
 
-    def _delay(self, attempt: int, exc: Optional[Exception] = None) -> float:
+    def _send(self, method: str, path: str, query_list: List[Tuple[str, Any]], body: Any,
+              header_params: Dict[str, str]) -> Tuple[int, str, Dict[str, str], bytes]:
+        """The HTTP exchange through the kubernetes client (old and new generator APIs alike)."""
+        client = self.api_client
+        if hasattr(client, "param_serialize"):  # kubernetes >= 35: OpenAPI generator 7
+            method_, url, headers, body_, post = client.param_serialize(
+                method, path, query_params=query_list, header_params=header_params, body=body,
+                auth_settings=["BearerToken"])
+            response = client.call_api(method_, url, header_params=headers, body=body_, post_params=post,
+                                       _request_timeout=self.timeout)
+            return response.status, response.reason, dict(response.headers or {}), response.read() or b""
+        try:
+            response = client.call_api(
+                path, method, query_params=query_list, header_params=header_params, body=body,
+                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+                _request_timeout=self.timeout)
+        except ApiException as exc:
+            return exc.status or 0, exc.reason or "", dict(exc.headers or {}), (exc.body or "").encode("utf-8")
+        return response.status, response.reason, dict(response.headers or {}), response.data or b""
+
+    def _delay(self, attempt: int, headers: Optional[Dict[str, str]] = None) -> float:
         retry_after = None
-        headers = getattr(exc, "headers", None) or {}
+        headers = headers or {}
         try:
             retry_after = float(headers.get("Retry-After")) if headers.get("Retry-After") else None
         except (TypeError, ValueError):
@@ -355,8 +369,7 @@ class Kube:
                 "labelSelector": label_selector, "fieldSelector": field_selector,
                 "limit": page_size, "continue": token,
             })
-            for item in page.get("items") or []:
-                yield item
+            yield from page.get("items") or []
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 return
@@ -371,10 +384,11 @@ class Kube:
                             accept="*/*", raw=True)
 
 
-def _status_message(exc) -> str:
+def _status_message(data: bytes) -> str:
+    """The message of a Status-shaped error body."""
     try:
-        body = json.loads(exc.body or "{}")
-        return str(body.get("message") or "")
+        body = json.loads(data or b"{}")
+        return str(body.get("message") or "") if isinstance(body, dict) else ""
     except (TypeError, ValueError):
         return ""
 

@@ -10,7 +10,7 @@ import time
 from typing import Any, Dict, Iterable, Optional
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import checklists, engine
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import sections  # noqa: F401 (registers the checks)
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections import CHECKS
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import summarize
 
 
@@ -25,7 +25,7 @@ def verify(kube, checklist_version: Optional[str] = None, requirements: Optional
     checklist = checklists.load(version)
     selected = engine.select(checklist, requirements, sections, exclude_requirements, exclude_sections)
     kube.discovery()  # once, up front: an unreadable discovery is a run-level error, not one per check
-    results = engine.run(kube, checklist, selected, options)
+    results = engine.run(kube, checklist, selected, options, checks=CHECKS)
     return {
         "checklist_version": checklist.version,
         "kubernetes_version": server.get("gitVersion", ""),

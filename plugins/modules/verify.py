@@ -11,7 +11,7 @@ module: verify
 short_description: Verify a Kubernetes cluster against the CNCF Kubernetes AI Conformance checklist
 version_added: 0.1.0
 author:
-  - k8s_ai.conformance maintainers
+  - k8s_ai.conformance maintainers (@k8s-ai)
 description:
   - Runs one check per requirement of the program's checklist against the live cluster and
     returns a result for each, with the evidence it collected.
@@ -198,7 +198,7 @@ duration_s:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import kube as kube_utils
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import ChecklistError
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import HAS_YAML, ChecklistError
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import Options
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
 
@@ -222,6 +222,8 @@ def main():
     module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
     if not kube_utils.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(kube_utils.KUBERNETES_IMPORT_ERROR))
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML"))
     params = module.params
     if params["probes"]:
         module.warn("probes: this release ships no functional probes yet; only the read-only checks ran")

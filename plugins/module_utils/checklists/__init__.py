@@ -10,7 +10,11 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-import yaml
+try:
+    import yaml
+    HAS_YAML = True
+except ImportError:  # the module reports it through missing_required_lib
+    HAS_YAML = False
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists.published import PUBLISHED
 

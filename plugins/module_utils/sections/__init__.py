@@ -1,12 +1,15 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One module per checklist section; importing this package registers every check."""
+"""One module per checklist section; CHECKS is the registry with every section's checks in it."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections import (  # noqa: F401 (registers checks)
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import REGISTRY
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections import (  # noqa: F401 pylint: disable=unused-import
     accelerators,
     networking,
 )
+
+CHECKS = REGISTRY

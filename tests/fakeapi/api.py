@@ -1,0 +1,304 @@
+"""Request routing: maps (method, path, query, body) to discovery, CRUD, proxy and canned responses."""
+
+import hashlib
+import json
+import re
+from typing import NamedTuple
+from urllib.parse import parse_qs
+
+import yaml
+
+from . import errors
+from .builtin import Resource
+from .discovery import AGGREGATED_MEDIA
+from .store import parse_minor
+
+JSON = "application/json"
+# Go version and build date of each minor's first patch releases (shown by /version).
+RELEASES = {32: ("go1.23.4", "2024-12-11"), 33: ("go1.24.2", "2025-04-23"), 34: ("go1.24.6", "2025-08-27"),
+            35: ("go1.25.5", "2025-12-17"), 36: ("go1.25.8", "2026-04-22")}
+PATCH_TYPES = {
+    "application/json-patch+json": "json",
+    "application/merge-patch+json": "merge",
+    "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
+}
+HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
+
+
+class Response(NamedTuple):
+    status: int
+    content_type: str
+    body: bytes
+
+
+def encode(obj, status=200, content_type=JSON):
+    return Response(status, content_type, json.dumps(obj, separators=(",", ":")).encode())
+
+
+def version_info(git_version):
+    """The /version document; the Python client requires every one of these fields."""
+    minor = parse_minor(git_version)
+    go_version, build_date = RELEASES.get(minor, ("go1.25.8", "2026-04-22"))
+    info = {"major": "1", "minor": str(minor)}
+    if minor >= 33:
+        info.update(emulationMajor="1", emulationMinor=str(minor),
+                    minCompatibilityMajor="1", minCompatibilityMinor=str(minor - 1))
+    info.update(gitVersion=git_version, gitCommit=hashlib.sha1(git_version.encode()).hexdigest(),
+                gitTreeState="clean", buildDate=f"{build_date}T00:00:00Z", goVersion=go_version,
+                compiler="gc", platform="linux/amd64")
+    return info
+
+
+def normalize_proxy_path(path):
+    """Drop the default ``http:`` scheme from a services/pods proxy name (``http:svc:80`` == ``svc:80``)."""
+    return re.sub(r"/(services|pods)/http:([^/:]+:[^/]*)/proxy", r"/\1/\2/proxy", path)
+
+
+def aggregated_discovery_version(accept):
+    """"v2"/"v2beta1" when the Accept header asks for an APIGroupDiscoveryList first, else None."""
+    for media in (accept or "").split(","):
+        params = dict(p.strip().partition("=")[::2] for p in media.split(";")[1:])
+        if params.get("g") == "apidiscovery.k8s.io" and params.get("as") == "APIGroupDiscoveryList" \
+                and params.get("v") in ("v2", "v2beta1"):
+            return params["v"]
+        if media.split(";")[0].strip() in (JSON, "*/*"):
+            return None
+    return None
+
+
+class _Target(NamedTuple):
+    """A parsed resource URL."""
+
+    resource: Resource
+    namespace: str
+    name: str
+    subresource: str
+    subpath: tuple  # what follows the subresource (a proxied path)
+
+
+class KubeApi:
+    """Answers requests for one cluster from its store, canned bodies and RBAC denials."""
+
+    def __init__(self, cluster, store):
+        self.store = store
+        self.user = cluster.user
+        self.version = version_info(cluster.version)
+        self._forbidden = {_group_resource(entry) for entry in cluster.forbidden}
+        canned = {**cluster.proxy, **cluster.aggregated}
+        self._canned = {normalize_proxy_path(path): body for path, body in canned.items()}
+
+    def handle(self, method, path, query, headers, body):
+        """Answer one request; ``path`` is URL-decoded, ``query`` the raw query string."""
+        try:
+            return self._route(method, path, query, headers, body)
+        except errors.ApiError as err:
+            return encode(err.status(), err.code)
+
+    def _route(self, method, path, query, headers, body):
+        canned = self._canned_response(path, query)
+        if canned is not None:
+            return canned
+        path = path.rstrip("/") or "/"
+        if path in HEALTH_PATHS:
+            return Response(200, "text/plain; charset=utf-8", b"ok")
+        if path == "/version":
+            return encode(self.version)
+        parts = path.strip("/").split("/")
+        registry = self.store.registry
+        if parts[0] == "api":
+            group, rest = "", parts[1:]
+            if not rest:
+                return self._root(True, headers)
+        elif parts[0] == "apis":
+            if len(parts) == 1:
+                return self._root(False, headers)
+            group, rest = parts[1], parts[2:]
+            if registry.versions(group) is None:
+                raise errors.path_not_found()
+            if not rest:
+                return encode(registry.api_group(group))
+        else:
+            raise errors.path_not_found()
+        version, rest = rest[0], rest[1:]
+        if version not in (registry.versions(group) or ()):
+            raise errors.path_not_found()
+        if registry.is_aggregated(group, version):
+            return self._aggregated(group, version, rest, method)
+        if not rest:
+            return encode(registry.resource_list(group, version))
+        target = self._target(group, version, rest)
+        params = {k: v[-1] for k, v in parse_qs(query).items()}
+        self._authorize(method, target)
+        if params.get("watch") in ("true", "1"):
+            raise errors.bad_request("watch is not supported by this simulated API server")
+        return self._dispatch(method, target, params, headers, body, params.get("dryRun") == "All")
+
+    def _canned_response(self, path, query):
+        path = normalize_proxy_path(path)
+        canned = self._canned.get(f"{path}?{query}") if query else None
+        if canned is None:
+            canned = self._canned.get(path) or (self._canned.get(path.rstrip("/")) if path.endswith("/") else None)
+        return Response(canned.status, canned.content_type, canned.body) if canned else None
+
+    def _root(self, core, headers):
+        registry = self.store.registry
+        discovery_version = aggregated_discovery_version(headers.get("Accept"))
+        if discovery_version:
+            return encode(registry.aggregated_list(core, f"apidiscovery.k8s.io/{discovery_version}"),
+                          content_type=AGGREGATED_MEDIA.format(discovery_version))
+        if core:
+            return encode(registry.api_versions(headers.get("Host", "127.0.0.1")))
+        return encode(registry.api_group_list())
+
+    def _aggregated(self, group, version, rest, method):
+        """Requests to an aggregated API that no canned body answered."""
+        registry = self.store.registry
+        if not registry.aggregated_availability[f"{group}/{version}"]:
+            raise errors.service_unavailable()
+        if not rest:
+            return encode(registry.resource_list(group, version))
+        namespaced = rest[0] == "namespaces" and len(rest) >= 3
+        plural = rest[2] if namespaced else rest[0]
+        self._authorize(method, _Target(Resource(group, version, plural, "", namespaced),
+                                        rest[1] if namespaced else "", "", "", ()))
+        raise errors.path_not_found()
+
+    def _target(self, group, version, rest):
+        """Split ``[namespaces/NS/]PLURAL[/NAME[/SUBRESOURCE...]]``."""
+        namespaced_path = rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize")
+        namespace, rest = (rest[1], rest[2:]) if namespaced_path else ("", rest)
+        resource = self.store.registry.resolve(group, version, rest[0])
+        if resource is None or (namespaced_path and not resource.namespaced):
+            raise errors.path_not_found()
+        name = rest[1] if len(rest) > 1 else ""
+        subresource = rest[2] if len(rest) > 2 else ""
+        return _Target(resource, namespace, name, subresource, tuple(rest[3:]))
+
+    def _authorize(self, method, target):
+        resource = target.resource
+        if resource.key not in self._forbidden:
+            return
+        verb = {"GET": "get" if target.name else "list", "POST": "create", "PUT": "update", "PATCH": "patch",
+                "DELETE": "delete" if target.name else "deletecollection"}.get(method, method.lower())
+        raise errors.forbidden(resource, verb, self.user, target.namespace, target.name, target.subresource)
+
+    def _dispatch(self, method, target, params, headers, body, dry_run):
+        resource, namespace, name, subresource, subpath = target
+        store = self.store
+        if subresource == "status" and resource.has_status and not subpath:
+            if method == "GET":
+                return self._object(resource, store.read(resource, namespace, name))
+            if method == "PUT":
+                return self._object(resource, store.update(resource, namespace, name, _json(body), dry_run, "status"))
+            if method == "PATCH":
+                patch_type, patch = self._patch_body(resource, headers, body, params)
+                return self._object(resource, store.patch(resource, namespace, name, patch_type, patch, dry_run,
+                                                          "status"))
+            raise errors.method_not_allowed()
+        if subresource == "proxy" and any(s.name == "proxy" for s in resource.subresources):
+            store.read(resource, namespace, name.split(":")[1 if name.count(":") == 2 else 0])
+            if resource.plural == "services":
+                raise errors.service_unavailable(f'no endpoints available for service "{name}"')
+            raise errors.service_unavailable("error trying to reach service: dial tcp: connect: connection refused")
+        if subresource == "log" and resource.key == ("", "pods") and method == "GET" and not subpath:
+            store.read(resource, namespace, name)
+            return Response(200, "text/plain", b"")
+        if subresource:
+            raise errors.path_not_found()
+        if not name:
+            if method == "GET":
+                return self._list(resource, namespace, params)
+            if method == "POST":
+                return self._object(resource, store.create(resource, namespace, _json(body), dry_run), 201)
+            if method == "DELETE":
+                return self._delete_collection(resource, namespace, params, dry_run)
+            raise errors.method_not_allowed()
+        if method == "GET":
+            return self._object(resource, store.read(resource, namespace, name))
+        if method == "PUT":
+            return self._object(resource, store.update(resource, namespace, name, _json(body), dry_run))
+        if method == "PATCH":
+            patch_type, patch = self._patch_body(resource, headers, body, params)
+            created = patch_type == "apply" and not _exists(store, resource, namespace, name)
+            obj = store.patch(resource, namespace, name, patch_type, patch, dry_run)
+            return self._object(resource, obj, 201 if created else 200)
+        if method == "DELETE":
+            obj = store.delete(resource, namespace, name, dry_run)
+            return encode({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                           "details": {**errors.details(resource, name), "uid": obj["metadata"].get("uid")}})
+        raise errors.method_not_allowed()
+
+    @staticmethod
+    def _object(resource, obj, status=200):
+        return encode({"apiVersion": resource.api_version, "kind": resource.kind, **obj}, status)
+
+    def _list(self, resource, namespace, params):
+        try:
+            limit = int(params.get("limit") or 0)
+        except ValueError as err:
+            raise errors.bad_request(f"invalid limit: {params['limit']!r}") from err
+        items, rv, token, remaining = self.store.list(
+            resource, namespace, params.get("labelSelector", ""), params.get("fieldSelector", ""), limit,
+            params.get("continue", ""))
+        return encode(self._list_body(resource, items, rv, token, remaining))
+
+    @staticmethod
+    def _list_body(resource, items, rv, token=None, remaining=None):
+        metadata = {"resourceVersion": str(rv)}
+        if token:
+            metadata["continue"] = token
+        if remaining is not None:
+            metadata["remainingItemCount"] = remaining
+        if resource.custom:  # custom resources carry apiVersion/kind on items; built-in list items do not
+            items = [{"apiVersion": resource.api_version, "kind": resource.kind, **obj} for obj in items]
+        return {"kind": f"{resource.kind}List", "apiVersion": resource.api_version, "metadata": metadata,
+                "items": items}
+
+    def _delete_collection(self, resource, namespace, params, dry_run):
+        items, rv, _, _ = self.store.list(resource, namespace, params.get("labelSelector", ""),
+                                          params.get("fieldSelector", ""))
+        for obj in items:
+            self.store.delete(resource, obj["metadata"].get("namespace", ""), obj["metadata"]["name"], dry_run)
+        return encode(self._list_body(resource, items, self.store.resource_version))
+
+    @staticmethod
+    def _patch_body(resource, headers, body, params):
+        content_type = (headers.get("Content-Type") or "").split(";")[0].strip()
+        patch_type = PATCH_TYPES.get(content_type)
+        if patch_type is None or (patch_type == "strategic" and resource.custom):
+            accepted = [t for t, k in PATCH_TYPES.items() if not (k == "strategic" and resource.custom)]
+            raise errors.unsupported_media_type(", ".join(accepted))
+        if patch_type == "apply":
+            if not params.get("fieldManager"):
+                raise errors.bad_request("PATCH requests with apply content type require fieldManager")
+            try:
+                return "apply", yaml.safe_load(body or b"{}")
+            except yaml.YAMLError as err:
+                raise errors.bad_request(f"error decoding YAML: {err}") from err
+        return ("merge" if patch_type == "strategic" else patch_type), _json(body)
+
+
+def _exists(store, resource, namespace, name):
+    try:
+        store.read(resource, namespace, name)
+        return True
+    except errors.ApiError:
+        return False
+
+
+def _json(body):
+    try:
+        return json.loads(body or b"null")
+    except ValueError as err:
+        raise errors.bad_request(f"the request body is not valid JSON: {err}") from err
+
+
+def _group_resource(entry):
+    """``"resource.k8s.io/v1/resourceslices"`` or ``"v1/pods"`` -> (group, plural); RBAC ignores the version."""
+    parts = entry.strip("/").split("/")
+    if len(parts) == 2:
+        return ("", parts[1])
+    if len(parts) == 3:
+        return (parts[0], parts[2])
+    raise ValueError(f"forbidden entry {entry!r} is not group/version/plural (or v1/plural)")

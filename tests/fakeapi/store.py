@@ -1,0 +1,461 @@
+"""Indexed, thread-safe object storage with the write semantics of a Kubernetes API server.
+
+Objects are stored "bare": without ``apiVersion``/``kind`` (the resource they belong to
+says those), keyed by (namespace, name) in one bucket per group/resource, so every
+version of a group/resource serves the same objects. Stored dicts are never mutated:
+every write stores a new dict, so readers may encode them without holding the lock.
+"""
+
+import base64
+import binascii
+import json
+import random
+import threading
+import uuid
+from bisect import bisect_left, bisect_right, insort
+from datetime import datetime, timezone
+
+from . import errors
+from .discovery import Registry
+from .patch import json_patch, merge_patch
+from .selectors import field_predicate, label_selector, parse_field_selector
+
+CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
+APISERVICES = ("apiregistration.k8s.io", "apiservices")
+NAMESPACES = ("", "namespaces")
+PODS = ("", "pods")
+NODE_NAME = ("spec", "nodeName")
+_NAME_SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def now():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_minor(kubernetes_version):
+    """``"v1.35.2+rke2r1"`` -> 35."""
+    return int(kubernetes_version.lstrip("v").split(".")[1].rstrip("+"))
+
+
+def _node_of(obj):
+    return (obj.get("spec") or {}).get("nodeName") or ""
+
+
+def _content(obj):
+    """Everything a spec change would touch: the object minus metadata and status."""
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+
+class _Bucket:
+    """The objects of one group/resource, with a lazily sorted key list and (for pods) a node index."""
+
+    __slots__ = ("objects", "_keys", "by_node")
+
+    def __init__(self, index_nodes=False):
+        self.objects = {}
+        self._keys = None
+        self.by_node = {} if index_nodes else None
+
+    def keys(self):
+        if self._keys is None:
+            self._keys = sorted(self.objects)
+        return self._keys
+
+    def put(self, key, obj, bulk=False):
+        old = self.objects.get(key)
+        self.objects[key] = obj
+        if bulk:
+            self._keys = None
+        elif old is None and self._keys is not None:
+            insort(self._keys, key)
+        if self.by_node is not None:
+            if old is not None:
+                self.by_node.get(_node_of(old), set()).discard(key)
+            self.by_node.setdefault(_node_of(obj), set()).add(key)
+
+    def remove(self, key):
+        obj = self.objects.pop(key)
+        if self._keys is not None:
+            del self._keys[bisect_left(self._keys, key)]
+        if self.by_node is not None:
+            self.by_node.get(_node_of(obj), set()).discard(key)
+        return obj
+
+    def drop_namespace(self, namespace):
+        keys = self.keys()
+        lo, hi = bisect_left(keys, (namespace,)), bisect_left(keys, (namespace + "\0",))
+        for key in keys[lo:hi]:
+            obj = self.objects.pop(key)
+            if self.by_node is not None:
+                self.by_node.get(_node_of(obj), set()).discard(key)
+        del keys[lo:hi]
+
+
+def encode_continue(resource_version, key):
+    token = {"v": "meta.k8s.io/v1", "rv": resource_version, "start": list(key)}
+    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
+
+
+def decode_continue(token):
+    try:
+        namespace, name = json.loads(base64.urlsafe_b64decode(token.encode()))["start"]
+        return (namespace, name)
+    except (ValueError, KeyError, TypeError, binascii.Error) as err:
+        raise errors.bad_request(f"continue key is not valid: {err}") from err
+
+
+class ObjectStore:
+    """All objects of a simulated cluster, plus the Registry of what it serves.
+
+    Test helpers: ``add_objects``, ``get``, ``objects``. The API layer uses
+    ``read``/``list``/``create``/``update``/``patch``/``delete``, which take a
+    Resource and return bare objects or raise ``errors.ApiError``.
+    """
+
+    def __init__(self, kubernetes_version="v1.35.2", runtime_config=(), aggregated_discovery=None):
+        self._lock = threading.RLock()
+        self._buckets = {}
+        self._rv = 1000
+        self._registry = Registry(parse_minor(kubernetes_version), runtime_config, aggregated_discovery)
+        self._schema_dirty = False
+        self._uid_prefix = str(uuid.uuid4())[:24]
+        self._uids = 0
+
+    @property
+    def resource_version(self):
+        """The newest resourceVersion handed out (a list's ``metadata.resourceVersion``)."""
+        return self._rv
+
+    @property
+    def registry(self):
+        """The Registry, first rebuilt if CRDs or APIServices changed."""
+        with self._lock:
+            if self._schema_dirty:
+                self._schema_dirty = False
+                self._registry.refresh(self._bucket_values(CRDS), self._bucket_values(APISERVICES))
+            return self._registry
+
+    def _bucket_values(self, key):
+        bucket = self._buckets.get(key)
+        return list(bucket.objects.values()) if bucket else []
+
+    def _bucket(self, key):
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(index_nodes=key == PODS)
+        return bucket
+
+    def _next_uid(self):
+        """A unique uid in UUID form (a random prefix and a counter: much faster than uuid4)."""
+        self._uids += 1
+        return f"{self._uid_prefix}{self._uids:012x}"
+
+    def _next_rv(self):
+        self._rv += 1
+        return str(self._rv)
+
+    def _put(self, resource, key, obj, bulk=False):
+        self._bucket(resource.key).put(key, obj, bulk)
+        if resource.key in (CRDS, APISERVICES):
+            self._schema_dirty = True
+
+    # Test helpers.
+
+    def add_objects(self, objects):
+        """Store full objects (dicts with apiVersion and kind) fast; returns how many were stored.
+
+        The store takes ownership of the dicts: it removes apiVersion/kind and fills
+        missing metadata (namespace "default" for namespaced kinds, uid, resourceVersion,
+        creationTimestamp, generation) in place, without copying or validating.
+        An object with the same resource, namespace and name replaces the stored one.
+        Namespaces that objects refer to but that do not exist are created. Custom
+        resources may come before their CRD in the same call.
+        """
+        created_at, namespaces, resolved, pending, count = now(), set(), {}, [], 0
+        with self._lock:
+            for obj in objects:
+                pending.append((obj.pop("apiVersion", None), obj.pop("kind", None), obj))
+            for attempt in (1, 2):
+                deferred = []
+                for api_version, kind, obj in pending:
+                    resource = resolved.get((api_version, kind)) or self.registry.by_kind(api_version, kind)
+                    if resource is None:
+                        deferred.append((api_version, kind, obj))
+                        continue
+                    resolved[(api_version, kind)] = resource
+                    count += 1
+                    self._add_one(resource, obj, created_at, namespaces)
+                    if resource.key in (CRDS, APISERVICES):
+                        resolved.clear()
+                pending = deferred
+            if pending:
+                kinds = sorted({f"{a}/{k}" if a else str(k) for a, k, _ in pending})
+                raise ValueError(f"no served resource for {', '.join(kinds)} (is its CRD loaded?)")
+            missing = namespaces - {name for _, name in self._bucket(NAMESPACES).objects}
+            for name in sorted(missing):
+                self._add_one(self.registry.by_kind("v1", "Namespace"), {"metadata": {"name": name}},
+                              created_at, namespaces)
+        return count + len(missing)
+
+    def _add_one(self, resource, obj, created_at, namespaces):
+        meta = obj.get("metadata")
+        if meta is None:
+            meta = obj["metadata"] = {}
+        if not meta.get("name"):
+            raise ValueError(f"{resource.kind} without metadata.name: {obj!r:.200}")
+        if resource.namespaced:
+            namespace = meta.get("namespace") or "default"
+            meta["namespace"] = namespace
+            namespaces.add(namespace)
+        else:
+            namespace = ""
+        if "uid" not in meta:
+            meta["uid"] = self._next_uid()
+        if "resourceVersion" not in meta:
+            meta["resourceVersion"] = self._next_rv()
+        if "creationTimestamp" not in meta:
+            meta["creationTimestamp"] = created_at
+        if "generation" not in meta:
+            meta["generation"] = (obj.get("status") or {}).get("observedGeneration") or 1
+        _server_defaults(resource, obj)
+        self._put(resource, (namespace, meta["name"]), obj, bulk=True)
+
+    def get(self, api_version, kind, name, namespace=""):
+        """A copy of a stored object with apiVersion and kind, or None."""
+        resource = self.registry.by_kind(api_version, kind)
+        if resource is None:
+            return None
+        try:
+            obj = self.read(resource, namespace if resource.namespaced else "", name)
+        except errors.ApiError:
+            return None
+        return {"apiVersion": api_version, "kind": kind, **obj}
+
+    def objects(self, api_version, kind, namespace=None):
+        """Copies (with apiVersion and kind) of the stored objects of a kind, sorted by namespace/name."""
+        resource = self.registry.by_kind(api_version, kind)
+        if resource is None:
+            raise ValueError(f"no served resource for {api_version}/{kind}")
+        items, _, _, _ = self.list(resource, namespace)
+        return [{"apiVersion": api_version, "kind": kind, **obj} for obj in items]
+
+    # API operations.
+
+    def namespace_exists(self, namespace):
+        bucket = self._buckets.get(NAMESPACES)
+        return bool(bucket and ("", namespace) in bucket.objects)
+
+    def read(self, resource, namespace, name):
+        bucket = self._buckets.get(resource.key)
+        obj = bucket.objects.get((namespace or "", name)) if bucket else None
+        if obj is None:
+            raise errors.not_found(resource, name)
+        return obj
+
+    def list(self, resource, namespace=None, label_selector_text="", field_selector_text="", limit=0,
+             continue_token=""):
+        """One page: (items, resourceVersion, continue token or None, remainingItemCount or None).
+
+        Items come in namespace/name order. remainingItemCount is only known (and only
+        given, as by a real server) when the request has no selectors.
+        """
+        try:
+            labels = label_selector(label_selector_text)
+            terms = parse_field_selector(field_selector_text)
+        except ValueError as err:
+            raise errors.bad_request(str(err)) from err
+        start_after = decode_continue(continue_token) if continue_token else None
+        has_selectors = bool(labels or terms)
+        with self._lock:
+            rv = self._rv
+            bucket = self._buckets.get(resource.key)
+            if bucket is None:
+                return [], rv, None, None
+            keys, lo, hi, terms = self._candidates(bucket, namespace, terms)
+            if start_after is not None:
+                lo = max(lo, bisect_right(keys, start_after, lo, hi))
+            fields = field_predicate(terms)
+            objects = bucket.objects
+            if not labels and not fields:
+                end = min(hi, lo + limit) if limit else hi
+                items = [objects[key] for key in keys[lo:end]]
+                more = end < hi
+            else:
+                items, more = [], False
+                for end in range(lo, hi):
+                    obj = objects[keys[end]]
+                    if labels and not labels((obj.get("metadata") or {}).get("labels") or {}):
+                        continue
+                    if fields and not fields(obj):
+                        continue
+                    if limit and len(items) == limit:
+                        more = True
+                        break
+                    items.append(obj)
+            if not more:
+                return items, rv, None, None
+            remaining = None if has_selectors else hi - end
+            return items, rv, encode_continue(rv, _key_of(items[-1])), remaining
+
+    @staticmethod
+    def _candidates(bucket, namespace, terms):
+        """Sorted keys and the index range to scan, narrowed by namespace and (pods) spec.nodeName."""
+        remaining = []
+        node = None
+        for term in terms:
+            path, op, value = term
+            if op == "=" and path == ("metadata", "namespace") and namespace in (None, value):
+                namespace = value
+            elif op == "=" and path == NODE_NAME and bucket.by_node is not None and node is None:
+                node = value
+            else:
+                remaining.append(term)
+        keys = sorted(bucket.by_node.get(node, ())) if node is not None else bucket.keys()
+        if namespace:
+            return keys, bisect_left(keys, (namespace,)), bisect_left(keys, (namespace + "\0",)), remaining
+        return keys, 0, len(keys), remaining
+
+    def create(self, resource, namespace, body, dry_run=False):
+        """Create from a request body (owned by the store from now on)."""
+        meta = _prepare_body(resource, namespace, body)
+        with self._lock:
+            if resource.namespaced and not self.namespace_exists(namespace):
+                raise errors.not_found(self.registry.by_kind("v1", "Namespace"), namespace)
+            if not meta.get("name"):
+                if not meta.get("generateName"):
+                    raise errors.invalid(resource, "", "metadata.name",
+                                         "Required value: name or generateName is required")
+                meta["name"] = meta["generateName"] + "".join(random.choices(_NAME_SUFFIX_CHARS, k=5))
+            key = (namespace or "", meta["name"])
+            bucket = self._buckets.get(resource.key)
+            if bucket and key in bucket.objects:
+                raise errors.already_exists(resource, meta["name"])
+            meta.update(uid=self._next_uid(), creationTimestamp=now(), generation=1)
+            for field in ("resourceVersion", "deletionTimestamp", "managedFields"):
+                meta.pop(field, None)
+            _server_defaults(resource, body)
+            if not dry_run:
+                meta["resourceVersion"] = self._next_rv()
+                self._put(resource, key, body)
+            return body
+
+    def update(self, resource, namespace, name, body, dry_run=False, subresource=None):
+        """PUT: replace (or, for the status subresource, replace only the status)."""
+        meta = _prepare_body(resource, namespace, body)
+        if meta.get("name") != name:
+            raise errors.bad_request(
+                f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})")
+        with self._lock:
+            old = self.read(resource, namespace, name)
+            rv = meta.get("resourceVersion")
+            if rv and rv != old["metadata"].get("resourceVersion"):
+                raise errors.conflict(resource, name)
+            return self._write(resource, old, body, dry_run, subresource)
+
+    def patch(self, resource, namespace, name, patch_type, patch, dry_run=False, subresource=None):
+        """PATCH with patch_type "json", "merge" or "apply" (apply creates a missing object)."""
+        with self._lock:
+            bucket = self._buckets.get(resource.key)
+            old = bucket.objects.get((namespace or "", name)) if bucket else None
+            if old is None:
+                if patch_type != "apply" or subresource:
+                    raise errors.not_found(resource, name)
+                return self.create(resource, namespace, patch, dry_run)
+            full = {"apiVersion": resource.api_version, "kind": resource.kind, **old}
+            try:
+                new = json_patch(full, patch) if patch_type == "json" else merge_patch(full, patch)
+            except ValueError as err:
+                raise errors.ApiError(422, "Invalid", str(err)) from err
+            if not isinstance(new, dict):
+                raise errors.bad_request("the patch did not produce an object")
+            _prepare_body(resource, namespace, new)
+            return self._write(resource, old, new, dry_run, subresource)
+
+    def _write(self, resource, old, new, dry_run, subresource):
+        """Store ``new`` over ``old`` keeping server-owned fields; a no-op keeps resourceVersion."""
+        old_meta = old["metadata"]
+        if subresource == "status":
+            new = {**old, "status": new["status"]} if "status" in new else {
+                k: v for k, v in old.items() if k != "status"}
+        else:
+            if resource.has_status:
+                new.pop("status", None)
+                if "status" in old:
+                    new["status"] = old["status"]
+            new["metadata"] = meta = {**new["metadata"]}
+            for field in ("name", "namespace", "uid", "creationTimestamp", "generation", "resourceVersion"):
+                if field in old_meta:
+                    meta[field] = old_meta[field]
+                else:
+                    meta.pop(field, None)
+            if _content(new) != _content(old):
+                meta["generation"] = old_meta.get("generation", 0) + 1
+        if new == old:
+            return old
+        if dry_run:
+            return new
+        new["metadata"] = {**new["metadata"], "resourceVersion": self._next_rv()}
+        self._put(resource, (old_meta.get("namespace", ""), old_meta["name"]), new)
+        return new
+
+    def delete(self, resource, namespace, name, dry_run=False):
+        """Delete one object (a Namespace takes its objects along, a CRD its custom resources)."""
+        with self._lock:
+            obj = self.read(resource, namespace, name)
+            if dry_run:
+                return obj
+            self._bucket(resource.key).remove((namespace or "", name))
+            if resource.key in (CRDS, APISERVICES):
+                self._schema_dirty = True
+            if resource.key == CRDS:
+                spec = obj.get("spec") or {}
+                self._buckets.pop((spec.get("group"), (spec.get("names") or {}).get("plural")), None)
+            elif resource.key == NAMESPACES:
+                for bucket in self._buckets.values():
+                    bucket.drop_namespace(name)
+            self._rv += 1
+            return obj
+
+
+def _key_of(obj):
+    meta = obj["metadata"]
+    return (meta.get("namespace", ""), meta["name"])
+
+
+def _prepare_body(resource, namespace, body):
+    """Check a request body against the URL, strip apiVersion/kind; returns its metadata."""
+    if not isinstance(body, dict):
+        raise errors.bad_request("the request body must be a JSON object")
+    api_version, kind = body.pop("apiVersion", None), body.pop("kind", None)
+    if kind and kind != resource.kind:
+        raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind ({resource.kind})")
+    if api_version and api_version.rpartition("/")[0] != resource.group:
+        raise errors.bad_request(
+            f"the API version in the data ({api_version}) does not match the expected API version "
+            f"({resource.api_version})")
+    meta = body["metadata"] = dict(body.get("metadata") or {})
+    if resource.namespaced:
+        if meta.get("namespace") and meta["namespace"] != namespace:
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request")
+        meta["namespace"] = namespace
+    else:
+        meta.pop("namespace", None)
+    return meta
+
+
+def _server_defaults(resource, obj):
+    """What a real server (or its controllers, at once) fills in on Namespaces and CRDs without status."""
+    if resource.key == NAMESPACES:
+        meta = obj["metadata"]
+        meta["labels"] = {**(meta.get("labels") or {}), "kubernetes.io/metadata.name": meta["name"]}
+        obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+        obj.setdefault("status", {"phase": "Active"})
+    elif resource.key == CRDS and "status" not in obj:
+        spec = obj.get("spec") or {}
+        stored = [v["name"] for v in spec.get("versions") or () if v.get("storage")]
+        conditions = [{"type": t, "status": "True", "reason": r, "message": m, "lastTransitionTime": now()}
+                      for t, r, m in (("NamesAccepted", "NoConflicts", "no conflicts found"),
+                                      ("Established", "InitialNamesAccepted", "the initial names have been accepted"))]
+        obj["status"] = {"acceptedNames": spec.get("names") or {}, "conditions": conditions,
+                         "storedVersions": stored}

@@ -1,0 +1,57 @@
+"""Shared helpers for tests that run the real code over HTTP against the fake API server."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fakeapi import FakeKubeServer, load_cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def fake_cluster():
+    """Start a fixture cluster by name; yields a function returning the running server."""
+    servers = []
+
+    def start(name, **changes):
+        cluster = load_cluster(name)
+        for key, value in changes.items():
+            setattr(cluster, key, value)
+        server = FakeKubeServer(cluster).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def kube_for():
+    """A Kube client for a running fake server."""
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Kube
+
+    def make(server, tmp_path, **params):
+        kubeconfig = tmp_path / "kubeconfig"
+        server.write_kubeconfig(str(kubeconfig))
+        return Kube.from_params(dict(kubeconfig=str(kubeconfig), **params))
+
+    return make
+
+
+def run_playbook(playbook, tmp_path, extra_vars, check=False):
+    """Run an ansible-playbook from the checkout; returns the CompletedProcess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("K8S_AUTH_") and k != "KUBECONFIG"}
+    env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "atmp"),
+               ANSIBLE_REMOTE_TEMP=str(tmp_path / "rtmp"))
+    command = [str(BIN / "ansible-playbook"), playbook, "-i", "inventories/example/hosts.yml"]
+    for key, value in extra_vars.items():
+        command += ["-e", "%s=%s" % (key, value)]
+    if check:
+        command.append("--check")
+    return subprocess.run(command, cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300, check=False)
