@@ -9,7 +9,7 @@ __metaclass__ = type
 import time
 from typing import Any, Dict, Iterable, Optional
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import checklists, engine
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import checklists, cluster_facts, engine
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections import CHECKS
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import summarize
 
@@ -29,6 +29,7 @@ def verify(kube, checklist_version: Optional[str] = None, requirements: Optional
     return {
         "checklist_version": checklist.version,
         "kubernetes_version": server.get("gitVersion", ""),
+        "cluster": cluster_facts.gather(kube),
         "results": [r.to_dict() for r in results],
         "summary": summarize(results),
         "api_requests": kube.request_count,

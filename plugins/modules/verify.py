@@ -57,6 +57,14 @@ options:
         setting it emits a warning.
     type: bool
     default: false
+  audit_workloads:
+    description:
+      - Also stream the pods on accelerator nodes, page by page, and name each one that reaches
+        accelerators outside the device plugin or DRA (device environment variables without a device
+        request, C(/dev) accelerator hostPath volumes, privileged containers). Read-only; its cost
+        grows with the number of pods on accelerator nodes, so it is off by default.
+    type: bool
+    default: false
   check_timeout:
     description:
       - Seconds one check may take before its requirement is reported V(error).
@@ -174,6 +182,18 @@ results:
     duration_s:
       description: Seconds the check took.
       type: float
+cluster:
+  description:
+    - Facts about the cluster, as M(k8s_ai.conformance.cluster_info) returns them - version,
+      distribution, node count, accelerator inventory per node and the AI components served.
+  returned: success
+  type: dict
+  sample:
+    kubernetes_version: v1.35.2+rke2r1
+    distribution: rke2
+    node_count: 3
+    accelerator_node_count: 2
+    accelerator_total: 4
 summary:
   description: Counts by outcome and whether every MUST requirement is met.
   returned: success
@@ -212,6 +232,7 @@ def argspec():
         exclude_requirements=dict(type="list", elements="str", default=[]),
         exclude_sections=dict(type="list", elements="str", default=[]),
         probes=dict(type="bool", default=False),
+        audit_workloads=dict(type="bool", default=False),
         check_timeout=dict(type="float", default=60.0),
         concurrency=dict(type="int", default=8),
     )
@@ -232,7 +253,8 @@ def main():
         outcome = verify(
             kube, params["checklist_version"], params["requirements"], params["sections"],
             params["exclude_requirements"], params["exclude_sections"],
-            Options(probes=params["probes"], check_timeout=params["check_timeout"], concurrency=params["concurrency"]),
+            Options(probes=params["probes"], audit_workloads=params["audit_workloads"],
+                    check_timeout=params["check_timeout"], concurrency=params["concurrency"]),
         )
     except (kube_utils.KubeError, ChecklistError) as exc:
         module.fail_json(msg=str(exc))

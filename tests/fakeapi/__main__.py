@@ -15,7 +15,7 @@ def _serve(args):
     cluster = load_cluster(args.cluster)
     kubeconfig = Path(args.kubeconfig or Path(tempfile.gettempdir()) / f"fakeapi-{cluster.name}.kubeconfig")
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     with FakeKubeServer(cluster, host=args.host, port=args.port) as server:
         server.write_kubeconfig(kubeconfig, context=args.context)
         print(f"Simulated cluster {cluster.name} (Kubernetes {cluster.version}) serving at {server.url}")

@@ -86,7 +86,7 @@ class KubeApi:
         self.version = version_info(cluster.version)
         self._forbidden = {_group_resource(entry) for entry in cluster.forbidden}
         canned = {**cluster.proxy, **cluster.aggregated}
-        self._canned = {normalize_proxy_path(path): body for path, body in canned.items()}
+        self._responses = {normalize_proxy_path(path): body for path, body in canned.items()}
 
     def handle(self, method, path, query, headers, body):
         """Answer one request; ``path`` is URL-decoded, ``query`` the raw query string."""
@@ -95,11 +95,8 @@ class KubeApi:
         except errors.ApiError as err:
             return encode(err.status(), err.code)
 
-    def _route(self, method, path, query, headers, body):
-        canned = self._canned_response(path, query)
-        if canned is not None:
-            return canned
-        path = path.rstrip("/") or "/"
+    def _route(self, method, raw_path, query, headers, body):
+        path = raw_path.rstrip("/") or "/"
         if path in HEALTH_PATHS:
             return Response(200, "text/plain; charset=utf-8", b"ok")
         if path == "/version":
@@ -119,26 +116,36 @@ class KubeApi:
             if not rest:
                 return encode(registry.api_group(group))
         else:
-            raise errors.path_not_found()
+            return self._canned(raw_path, query)
         version, rest = rest[0], rest[1:]
         if version not in (registry.versions(group) or ()):
             raise errors.path_not_found()
         if registry.is_aggregated(group, version):
-            return self._aggregated(group, version, rest, method)
+            return self._aggregated(group, version, rest, method, raw_path, query)
         if not rest:
             return encode(registry.resource_list(group, version))
         target = self._target(group, version, rest)
-        params = {k: v[-1] for k, v in parse_qs(query).items()}
         self._authorize(method, target)
+        canned = self._canned_response(raw_path, query)
+        if canned is not None:  # proxied paths, pod logs
+            return canned
+        params = {k: v[-1] for k, v in parse_qs(query).items()}
         if params.get("watch") in ("true", "1"):
             raise errors.bad_request("watch is not supported by this simulated API server")
         return self._dispatch(method, target, params, headers, body, params.get("dryRun") == "All")
 
-    def _canned_response(self, path, query):
-        path = normalize_proxy_path(path)
-        canned = self._canned.get(f"{path}?{query}") if query else None
+    def _canned(self, path, query):
+        canned = self._canned_response(path, query)
         if canned is None:
-            canned = self._canned.get(path) or (self._canned.get(path.rstrip("/")) if path.endswith("/") else None)
+            raise errors.path_not_found()
+        return canned
+
+    def _canned_response(self, path, query):
+        """The canned response mapped to this exact path (with its query string if the key has one)."""
+        path = normalize_proxy_path(path)
+        canned = self._responses.get(f"{path}?{query}") if query else None
+        if canned is None:
+            canned = self._responses.get(path) or (self._responses.get(path.rstrip("/")) if path.endswith("/") else None)
         return Response(canned.status, canned.content_type, canned.body) if canned else None
 
     def _root(self, core, headers):
@@ -151,18 +158,18 @@ class KubeApi:
             return encode(registry.api_versions(headers.get("Host", "127.0.0.1")))
         return encode(registry.api_group_list())
 
-    def _aggregated(self, group, version, rest, method):
-        """Requests to an aggregated API that no canned body answered."""
+    def _aggregated(self, group, version, rest, method, path, query):
+        """Requests to an aggregated API: answered from canned bodies, 503 while its APIService is unavailable."""
         registry = self.store.registry
         if not registry.aggregated_availability[f"{group}/{version}"]:
             raise errors.service_unavailable()
         if not rest:
-            return encode(registry.resource_list(group, version))
+            return self._canned_response(path, query) or encode(registry.resource_list(group, version))
         namespaced = rest[0] == "namespaces" and len(rest) >= 3
         plural = rest[2] if namespaced else rest[0]
         self._authorize(method, _Target(Resource(group, version, plural, "", namespaced),
                                         rest[1] if namespaced else "", "", "", ()))
-        raise errors.path_not_found()
+        return self._canned(path, query)
 
     def _target(self, group, version, rest):
         """Split ``[namespaces/NS/]PLURAL[/NAME[/SUBRESOURCE...]]``."""
@@ -190,7 +197,8 @@ class KubeApi:
             if method == "GET":
                 return self._object(resource, store.read(resource, namespace, name))
             if method == "PUT":
-                return self._object(resource, store.update(resource, namespace, name, _json(body), dry_run, "status"))
+                return self._object(resource, store.update(resource, namespace, name, _object_body(headers, body),
+                                                           dry_run, "status"))
             if method == "PATCH":
                 patch_type, patch = self._patch_body(resource, headers, body, params)
                 return self._object(resource, store.patch(resource, namespace, name, patch_type, patch, dry_run,
@@ -210,14 +218,16 @@ class KubeApi:
             if method == "GET":
                 return self._list(resource, namespace, params)
             if method == "POST":
-                return self._object(resource, store.create(resource, namespace, _json(body), dry_run), 201)
+                return self._object(resource, store.create(resource, namespace, _object_body(headers, body),
+                                                           dry_run), 201)
             if method == "DELETE":
                 return self._delete_collection(resource, namespace, params, dry_run)
             raise errors.method_not_allowed()
         if method == "GET":
             return self._object(resource, store.read(resource, namespace, name))
         if method == "PUT":
-            return self._object(resource, store.update(resource, namespace, name, _json(body), dry_run))
+            return self._object(resource, store.update(resource, namespace, name, _object_body(headers, body),
+                                                       dry_run))
         if method == "PATCH":
             patch_type, patch = self._patch_body(resource, headers, body, params)
             created = patch_type == "apply" and not _exists(store, resource, namespace, name)
@@ -256,8 +266,8 @@ class KubeApi:
                 "items": items}
 
     def _delete_collection(self, resource, namespace, params, dry_run):
-        items, rv, _, _ = self.store.list(resource, namespace, params.get("labelSelector", ""),
-                                          params.get("fieldSelector", ""))
+        items = self.store.list(resource, namespace, params.get("labelSelector", ""),
+                                params.get("fieldSelector", ""))[0]
         for obj in items:
             self.store.delete(resource, obj["metadata"].get("namespace", ""), obj["metadata"]["name"], dry_run)
         return encode(self._list_body(resource, items, self.store.resource_version))
@@ -285,6 +295,19 @@ def _exists(store, resource, namespace, name):
         return True
     except errors.ApiError:
         return False
+
+
+def _object_body(headers, body):
+    """The object of a POST/PUT body: JSON or YAML (protobuf and CBOR bodies are not understood)."""
+    content_type = (headers.get("Content-Type") or JSON).split(";")[0].strip()
+    if content_type == JSON:
+        return _json(body)
+    if content_type == "application/yaml":
+        try:
+            return yaml.safe_load(body or b"null")
+        except yaml.YAMLError as err:
+            raise errors.bad_request(f"error decoding YAML: {err}") from err
+    raise errors.unsupported_media_type("application/json, application/yaml")
 
 
 def _json(body):

@@ -73,7 +73,7 @@ def _sub(name, kind, verbs=GPU, group="", version=""):
 
 
 def _gv(group_version, *specs):
-    group, _, version = group_version.rpartition("/")
+    group, version = group_version.rpartition("/")[::2]
     return [Resource(group, version, *spec[:3], **(spec[3] if len(spec) > 3 else {})) for spec in specs]
 
 
@@ -206,7 +206,7 @@ def parse_runtime_config(entries):
     """``["resource.k8s.io/v1beta1", "x/v1=false"]`` -> {"resource.k8s.io/v1beta1": True, "x/v1": False}."""
     config = {}
     for entry in entries or ():
-        gv, _, value = str(entry).partition("=")
+        gv, value = str(entry).partition("=")[::2]
         config[gv.strip()] = value.strip().lower() not in ("false", "0")
     return config
 
@@ -223,4 +223,3 @@ def builtin_resources(minor, runtime_config=None):
         if minor >= first_minor and config.get(gv, default_on):
             resources.extend(group_resources)
     return resources
-

@@ -43,7 +43,7 @@ def _aggregated_resources(group, version, entries):
     """
     parents, subresources = {}, {}
     for entry in entries:
-        name, _, sub = entry.get("name", "").partition("/")
+        name, sub = entry.get("name", "").partition("/")[::2]
         if sub:
             subresources.setdefault(name, []).append(
                 Subresource(sub, tuple(entry.get("verbs") or ()), entry.get("kind", "")))
@@ -99,7 +99,7 @@ class Registry:
         for r in resources:
             found.setdefault(r.group, set()).add(r.version)
         for gv in availability:
-            group, _, version = gv.partition("/")
+            group, version = gv.partition("/")[::2]
             found.setdefault(group, set()).add(version)
         builtin_order = list(dict.fromkeys(r.group for r in resources if not r.custom))
         order = builtin_order + sorted(set(found) - set(builtin_order))

@@ -112,7 +112,7 @@ def _cluster_dir(name_or_path, fixtures_dir):
         return path
     cluster_dir = Path(fixtures_dir) / "clusters" / str(name_or_path)
     if not cluster_dir.is_dir():
-        known = ", ".join(name for name, _ in list_clusters(fixtures_dir)) or "none"
+        known = ", ".join(cluster[0] for cluster in list_clusters(fixtures_dir)) or "none"
         raise FileNotFoundError(f"no fixture cluster {name_or_path!r}: {cluster_dir} does not exist "
                                 f"(known clusters: {known})")
     return cluster_dir

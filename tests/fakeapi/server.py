@@ -85,7 +85,8 @@ class FakeKubeServer:
         """Bind (port 0: an ephemeral port) and serve in a daemon thread; returns self."""
         self._httpd = ThreadingHTTPServer(self._address, _Handler)
         self._httpd.fake = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fakeapi", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fakeapi", daemon=True)
         self._thread.start()
         return self
 

@@ -175,7 +175,7 @@ class ObjectStore:
         with self._lock:
             for obj in objects:
                 pending.append((obj.pop("apiVersion", None), obj.pop("kind", None), obj))
-            for attempt in (1, 2):
+            for _pass in range(2):  # a second pass for custom resources listed before their CRD
                 deferred = []
                 for api_version, kind, obj in pending:
                     resource = resolved.get((api_version, kind)) or self.registry.by_kind(api_version, kind)
@@ -189,9 +189,9 @@ class ObjectStore:
                         resolved.clear()
                 pending = deferred
             if pending:
-                kinds = sorted({f"{a}/{k}" if a else str(k) for a, k, _ in pending})
+                kinds = sorted({f"{api_version}/{kind}" for api_version, kind, _obj in pending})
                 raise ValueError(f"no served resource for {', '.join(kinds)} (is its CRD loaded?)")
-            missing = namespaces - {name for _, name in self._bucket(NAMESPACES).objects}
+            missing = namespaces - {key[1] for key in self._bucket(NAMESPACES).objects}
             for name in sorted(missing):
                 self._add_one(self.registry.by_kind("v1", "Namespace"), {"metadata": {"name": name}},
                               created_at, namespaces)
@@ -236,7 +236,7 @@ class ObjectStore:
         resource = self.registry.by_kind(api_version, kind)
         if resource is None:
             raise ValueError(f"no served resource for {api_version}/{kind}")
-        items, _, _, _ = self.list(resource, namespace)
+        items = self.list(resource, namespace)[0]
         return [{"apiVersion": api_version, "kind": kind, **obj} for obj in items]
 
     # API operations.
