@@ -34,7 +34,7 @@ def _list(_args):
     clusters = list_clusters()
     if not clusters:
         print("no fixture clusters found")
-    width = max((len(name) for name, _ in clusters), default=0)
+    width = max((len(cluster[0]) for cluster in clusters), default=0)
     for name, description in clusters:
         print(f"{name:<{width}}  {description}")
     return 0

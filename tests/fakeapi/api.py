@@ -205,9 +205,10 @@ class KubeApi:
                                                           "status"))
             raise errors.method_not_allowed()
         if subresource == "proxy" and any(s.name == "proxy" for s in resource.subresources):
-            store.read(resource, namespace, name.split(":")[1 if name.count(":") == 2 else 0])
+            target_name = name.split(":")[1 if name.count(":") == 2 else 0]  # [scheme:]name[:port]
+            store.read(resource, namespace, target_name)
             if resource.plural == "services":
-                raise errors.service_unavailable(f'no endpoints available for service "{name}"')
+                raise errors.service_unavailable(f'no endpoints available for service "{target_name}"')
             raise errors.service_unavailable("error trying to reach service: dial tcp: connect: connection refused")
         if subresource == "log" and resource.key == ("", "pods") and method == "GET" and not subpath:
             store.read(resource, namespace, name)

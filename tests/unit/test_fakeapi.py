@@ -249,6 +249,7 @@ def test_service_proxy_serves_the_mapped_body(mini):
     assert raw(mini, "GET", DCGM_PATH, query=[("ignored", "1")])[0] == 200
     status, body = error_of(lambda: raw(mini, "GET", DCGM_PATH.replace(":9400", ":9401")))
     assert (status, body["reason"]) == (503, "ServiceUnavailable")
+    assert body["message"] == 'no endpoints available for service "nvidia-dcgm-exporter"'
     status, body = error_of(lambda: raw(mini, "GET", DCGM_PATH.replace("nvidia-dcgm-exporter", "absent")))
     assert (status, body["message"]) == (404, 'services "absent" not found')
 
