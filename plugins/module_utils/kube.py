@@ -208,6 +208,11 @@ class Kube:
                             hint="point kubeconfig/context (or K8S_AUTH_KUBECONFIG / KUBECONFIG) at a valid cluster, "
                                  "or give host and api_key") from None
         configuration.retries = 0  # retries are ours: only for idempotent reads and retryable answers
+        if _explicit_credentials(auth):
+            # kubernetes.core starts from a copy of the client's global default configuration; after
+            # any kubeconfig load in this process that copy carries a token-refresh hook that would
+            # reset `host` to that kubeconfig's cluster on every call.
+            configuration.refresh_api_key_hook = None
         api_client = kubernetes.client.ApiClient(configuration)
         for header, value in headers.items():
             for one in value if isinstance(value, list) else [value]:
@@ -382,6 +387,13 @@ class Kube:
         target = "%s%s:%s" % (scheme + ":" if scheme else "", service, port)
         return self.request("GET", "/api/v1/namespaces/%s/services/%s/proxy/%s" % (namespace, target, path.lstrip("/")),
                             accept="*/*", raw=True)
+
+
+def _explicit_credentials(auth: Dict[str, Any]) -> bool:
+    """Whether the parameters alone authenticate (kubernetes.core then loads no kubeconfig)."""
+    def given(*names):
+        return all(auth.get(name) for name in names)
+    return given("username", "password", "host") or given("api_key", "host") or given("cert_file", "key_file", "host")
 
 
 def _status_message(data: bytes) -> str:
