@@ -10,6 +10,8 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import R
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections import (  # noqa: F401 pylint: disable=unused-import
     accelerators,
     networking,
+    operator,
+    security,
 )
 
 CHECKS = REGISTRY

@@ -1,0 +1,100 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action for k8s_ai.conformance.checklist: write the artifacts on the controller and validate them."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_native, to_text
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import checklists, report, validation
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import Result, summarize
+
+ARGUMENT_SPEC = dict(
+    results=dict(type="list", elements="dict", required=True),
+    checklist_version=dict(type="str", required=True),
+    output_dir=dict(type="path", required=True),
+    metadata=dict(type="dict", default={}),
+    evidence_urls=dict(type="dict", default={}),
+    notes=dict(type="dict", default={}),
+    cluster=dict(type="dict", default={}),
+    submission_dir=dict(type="path"),
+    product_dir=dict(type="str"),
+    validate=dict(type="bool", default=True),
+    check_urls=dict(type="bool", default=False),
+    fail_on_violations=dict(type="bool", default=False),
+)
+
+RESULTS_HINT = "pass the `results` list that k8s_ai.conformance.verify returned (for example `results: \"{{ verify_out.results }}\"`)"
+
+
+def parse_results(items):
+    """Result objects from verify's result dicts; a clear error naming the bad item."""
+    parsed = []
+    for position, item in enumerate(items):
+        try:
+            parsed.append(Result.from_dict(item))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AnsibleActionFail("results[%d] is not a verify result (%s): %s" % (position, to_native(exc), RESULTS_HINT))
+    return parsed
+
+
+def absolute(path):
+    """``path`` with ~ expanded, relative to the current working directory."""
+    return os.path.abspath(os.path.expanduser(path)) if path else path
+
+
+class ActionModule(ActionBase):
+    """Render the filled-in checklist, reports and evidence; validate; write what changed."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        if not isinstance(self._task.args.get("results"), list):
+            raise AnsibleActionFail("results must be a list, got %s: %s" % (type(self._task.args.get("results")).__name__, RESULTS_HINT))
+        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        try:
+            outcome = self._write(args)
+        except (checklists.ChecklistError, report.ReportError, OSError) as exc:
+            raise AnsibleActionFail(to_text(exc))
+        result.update(outcome)
+        errors = [v for v in outcome["violations"] if v["severity"] == validation.ERROR]
+        if args["fail_on_violations"] and errors:
+            result["failed"] = True
+            result["msg"] = "%d submission-rule violation(s): %s" % (
+                len(errors), "; ".join("%s (%s)" % (v["message"], v["rule"]) for v in errors))
+        return result
+
+    def _write(self, args):
+        checklist = checklists.load(args["checklist_version"])
+        results = parse_results(args["results"])
+        output_dir = absolute(args["output_dir"])
+        submission_dir = absolute(args["submission_dir"])
+        violations = []
+        if args["validate"]:
+            text = report.render_checklist(checklist, results, args["metadata"], args["evidence_urls"], args["notes"])
+            paths = report.artifact_paths(output_dir, checklist, results, args["metadata"], submission_dir, args["product_dir"])
+            violations = validation.validate(text, checklist.version, base_dir=paths["checklist_dir"],
+                                             check_urls=args["check_urls"],
+                                             planned_files=report.planned_evidence_files(checklist, results))
+        written = report.write_artifacts(
+            output_dir, checklist, results, args["metadata"], args["evidence_urls"], args["notes"], args["cluster"],
+            submission_dir, args["product_dir"], violations, check_mode=self._task.check_mode)
+        return dict(
+            changed=written["changed"],
+            paths=written["paths"],
+            written=written["written"],
+            violations=[v.to_dict() for v in violations],
+            violation_count=len(violations),
+            summary=summarize(results),
+        )

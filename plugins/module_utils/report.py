@@ -1,0 +1,662 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The artifacts of a run: the filled-in checklist, JSON, Markdown, JUnit and evidence transcripts.
+
+Every ``render_*`` function is pure and deterministic (same input, same bytes; no timestamps
+except the JSON's ``generated_at`` when asked for). ``write_artifacts`` lays the files out,
+rewriting only those whose content changed, so an Ansible task can report ``changed`` honestly.
+Everything written passes through ``redact()`` first.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import re
+import tempfile
+from datetime import datetime, timezone
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from xml.sax.saxutils import escape, quoteattr
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import Checklist, Requirement
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
+    ERROR, FAIL, NOT_APPLICABLE, PASS, SKIPPED, UNKNOWN, Evidence, Result, first_line, summarize,
+)
+
+TOOL_NAME = "k8s_ai.conformance"
+TOOL_VERSION = "0.1.0"  # keep equal to galaxy.yml's version (a unit test checks it)
+
+JSON_FILE = "ai-conformance-results.json"
+REPORT_FILE = "report.md"
+JUNIT_FILE = "ai-conformance-checks.junit.xml"
+EVIDENCE_DIR = "evidence"
+PRODUCT_FILE = "PRODUCT.yaml"
+# The official suite's artifacts, which the program's validator parses from 1.37 on (any failing
+# test in them fails the submission). Our own reports must never be named like them.
+CANONICAL_ARTIFACTS = frozenset(("junit.xml", "results.json", "e2e.log"))
+
+NOT_VERIFIED = "not verified in this run"
+K8S_CONFORMANCE_URL = "k8sConformanceUrl"
+K8S_CONFORMANCE_URL_SINCE = (1, 35)
+K8S_CONFORMANCE_URL_PLACEHOLDER = (
+    "[URL to k8s-conformance submission, e.g., https://github.com/cncf/k8s-conformance/tree/master/v%s/product-name]"
+)
+# Fields that differ between two runs on an unchanged cluster; they never make a file "changed".
+VOLATILE_JSON_KEYS = ("generated_at", "duration_s")
+VOLATILE_XML_ATTRIBUTE = re.compile(r' time="[^"]*"')
+
+REDACTED = "<redacted>"
+SECRET_PATTERNS = (
+    (re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)"),
+     "<redacted private key>"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), REDACTED),
+    (re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{16,}"), r"\1" + REDACTED),
+    (re.compile(r"(?i)(\bauthorization:\s*basic\s+)\S+"), r"\1" + REDACTED),
+    (re.compile(r"(?i)(\b(?:client-key-data|(?:[a-z]+[_-])?token|password|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)"
+                r"(?!<redacted)[^\s\"',;}]+"), r"\1" + REDACTED),
+)
+
+OUTCOME_WORDS = {
+    UNKNOWN: "unknown: needs a person",
+    ERROR: "error: could not decide",
+    SKIPPED: "skipped",
+}
+
+
+class ReportError(ValueError):
+    """Artifacts cannot be produced as asked (bad input, unsafe name, unknown metadata field)."""
+
+
+# ---------------------------------------------------------------------------- redaction
+
+
+def redact(text: Any) -> str:
+    """``text`` with bearer tokens, JWTs, private keys and token/password/key values replaced."""
+    text = "" if text is None else str(text)
+    for pattern, replacement in SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_data(data: Any) -> Any:
+    """A copy of ``data`` (dicts, lists, strings) with every string redacted."""
+    if isinstance(data, str):
+        return redact(data)
+    if isinstance(data, dict):
+        return {redact(k): redact_data(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [redact_data(v) for v in data]
+    return data
+
+
+def _redacted_result(result: Result) -> Result:
+    return Result(
+        id=result.id, section=result.section, level=result.level, outcome=result.outcome,
+        notes=redact(result.notes), remediation=redact(result.remediation),
+        evidence=[Evidence(redact(e.command), redact(e.observed), redact(e.api)) for e in result.evidence],
+        details=redact_data(result.details), duration_s=result.duration_s,
+    )
+
+
+def index_results(checklist: Checklist, results: Iterable[Any]) -> Dict[str, Result]:
+    """Results (Result objects or their dicts) by id, redacted; each id must be in the checklist."""
+    indexed: Dict[str, Result] = {}
+    for position, item in enumerate(results or []):
+        result = item if isinstance(item, Result) else Result.from_dict(item)
+        if result.id not in checklist.ids:
+            raise ReportError(
+                "results[%d] has id %r, which checklist %s does not have (it has %s): pass the checklist "
+                "version the results were verified against" % (position, result.id, checklist.version, ", ".join(checklist.ids)))
+        if result.id in indexed:
+            raise ReportError("results has two results for %r; pass one result per requirement" % result.id)
+        indexed[result.id] = _redacted_result(result)
+    return indexed
+
+
+def _ordered(checklist: Checklist, indexed: Dict[str, Result]) -> List[Result]:
+    return [indexed[req_id] for req_id in checklist.ids if req_id in indexed]
+
+
+# ---------------------------------------------------------------------------- checklist YAML
+
+
+def quote(text: str) -> str:
+    """``text`` as a YAML double-quoted scalar, as the published templates write strings."""
+    out = []
+    for char in text:
+        if char == "\\":
+            out.append("\\\\")
+        elif char == '"':
+            out.append('\\"')
+        elif char == "\n":
+            out.append("\\n")
+        elif char == "\t":
+            out.append("\\t")
+        elif char.isprintable():
+            out.append(char)
+        elif ord(char) > 0xFFFF:
+            out.append("\\U%08x" % ord(char))
+        else:
+            out.append("\\u%04x" % ord(char))
+    return '"%s"' % "".join(out)
+
+
+def _version_scalar(text: str) -> str:
+    """A Kubernetes version plain, as the template writes ``v1.35``; anything else quoted."""
+    return text if re.match(r"^v\d+(\.\d+)*$", text) else quote(text)
+
+
+def _snake(name: str) -> str:
+    """camelCase -> snake_case the way the program's validator spells the alternative keys."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def _version_tuple(version: str) -> Tuple[int, int]:
+    major, minor = version.split(".")[:2]
+    return int(major), int(minor)
+
+
+def metadata_fields(checklist: Checklist) -> List[str]:
+    """The metadata keys a filled-in checklist carries: the template's, plus k8sConformanceUrl
+    after contactEmailAddress from 1.35 on (the 1.36 template lacks it; the validator requires it)."""
+    keys = list(checklist.metadata)
+    if K8S_CONFORMANCE_URL not in keys:
+        after = keys.index("contactEmailAddress") + 1 if "contactEmailAddress" in keys else len(keys)
+        keys.insert(after, K8S_CONFORMANCE_URL)
+    return keys
+
+
+def _template_value(checklist: Checklist, key: str) -> str:
+    if key == "kubernetesVersion":
+        return "v" + checklist.version
+    if key == K8S_CONFORMANCE_URL and key not in checklist.metadata:
+        return K8S_CONFORMANCE_URL_PLACEHOLDER % checklist.version
+    return checklist.metadata.get(key, "")
+
+
+def user_metadata(checklist: Checklist, metadata: Optional[Dict[str, Any]]) -> Dict[str, str]:
+    """The user's metadata keyed by the checklist's camelCase names (snake_case accepted)."""
+    by_snake = {_snake(key): key for key in metadata_fields(checklist)}
+    given: Dict[str, str] = {}
+    for key, value in (metadata or {}).items():
+        field_name = by_snake.get(_snake(str(key)))
+        if field_name is None:
+            raise ReportError("metadata has %r, which is not a checklist metadata field; known fields: %s"
+                              % (key, ", ".join(metadata_fields(checklist))))
+        text = "" if value is None else redact(value)
+        if field_name in given and given[field_name] != text:
+            raise ReportError("metadata gives %s twice with different values (camelCase and snake_case)" % field_name)
+        given[field_name] = text
+    return given
+
+
+def filled_metadata(checklist: Checklist, metadata: Optional[Dict[str, Any]] = None) -> List[Tuple[str, str]]:
+    """(key, value) pairs in template order: the user's values, template placeholders elsewhere."""
+    given = user_metadata(checklist, metadata)
+    pairs = []
+    for key in metadata_fields(checklist):
+        if key == K8S_CONFORMANCE_URL and key not in checklist.metadata and key not in given \
+                and _version_tuple(checklist.version) < K8S_CONFORMANCE_URL_SINCE:
+            continue
+        pairs.append((key, given.get(key, _template_value(checklist, key))))
+    return pairs
+
+
+def transcript_path(requirement_id: str) -> str:
+    """Where a requirement's evidence transcript lives, relative to the checklist file."""
+    return "%s/%s.md" % (EVIDENCE_DIR, requirement_id)
+
+
+def _as_list(value: Any, what: str) -> List[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ReportError("%s must be a list of strings, got %r" % (what, value))
+
+
+def checklist_entry(req: Requirement, result: Optional[Result], evidence_urls: Optional[Dict[str, Any]] = None,
+                    notes: Optional[Dict[str, str]] = None,
+                    evidence_paths: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The status, evidence and notes one item gets.
+
+    Our transcript is listed only when the status is set: the program's validator rejects a
+    SHOULD item that has evidence but no status.
+    """
+    user_urls = _as_list((evidence_urls or {}).get(req.id), "evidence_urls[%s]" % req.id)
+    user_note = (notes or {}).get(req.id)
+    if result is None:
+        status, ours, note = "", [], NOT_VERIFIED
+    else:
+        status, note = result.status, result.notes
+        default = [transcript_path(req.id)]
+        ours = _as_list((evidence_paths or {}).get(req.id, default), "evidence_paths[%s]" % req.id) if status else []
+    evidence = []
+    for entry in ours + [redact(u) for u in user_urls]:
+        if entry not in evidence:
+            evidence.append(entry)
+    return {"status": status, "evidence": evidence, "notes": redact(user_note) if user_note else note}
+
+
+def _item_lines(req: Requirement, entry: Dict[str, Any]) -> List[str]:
+    lines = [
+        "    - id: %s" % req.id,
+        "      description: %s" % quote(req.description),
+        "      level: %s" % req.level,
+        "      status: %s" % quote(entry["status"]),
+    ]
+    if entry["evidence"]:
+        lines.append("      evidence:")
+        lines.extend("        - %s" % quote(e) for e in entry["evidence"])
+    else:
+        lines.append("      evidence: []")
+    lines.append("      notes: %s" % quote(entry["notes"]))
+    return lines
+
+
+def render_checklist(checklist: Checklist, results: Iterable[Any], metadata: Optional[Dict[str, Any]] = None,
+                     evidence_urls: Optional[Dict[str, Any]] = None, notes: Optional[Dict[str, str]] = None,
+                     evidence_paths: Optional[Dict[str, Any]] = None) -> str:
+    """``AIConformance-<ver>.yaml``: the published checklist with status, evidence and notes filled in."""
+    indexed = index_results(checklist, results)
+    lines = checklist.header.splitlines() + ["", "metadata:"]
+    for key, value in filled_metadata(checklist, metadata):
+        lines.append("  %s: %s" % (key, _version_scalar(value) if key == "kubernetesVersion" else quote(value)))
+    lines += ["", "spec:"]
+    for section in checklist.sections:
+        lines.append("  %s:" % section)
+        for req in checklist.requirements:
+            if req.section == section:
+                entry = checklist_entry(req, indexed.get(req.id), evidence_urls, notes, evidence_paths)
+                lines += _item_lines(req, entry)
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------- JSON
+
+
+def render_json(checklist: Checklist, results: Iterable[Any], cluster: Optional[Dict[str, Any]] = None,
+                generated_at: Optional[str] = None) -> str:
+    """``ai-conformance-results.json``: everything, machine-readable."""
+    indexed = index_results(checklist, results)
+    ordered = _ordered(checklist, indexed)
+    doc: Dict[str, Any] = {"tool": {"name": TOOL_NAME, "version": TOOL_VERSION}, "checklist_version": checklist.version}
+    if generated_at:
+        doc["generated_at"] = generated_at
+    doc["cluster"] = redact_data(cluster or {})
+    doc["summary"] = summarize(ordered)
+    doc["not_verified"] = [req_id for req_id in checklist.ids if req_id not in indexed]
+    doc["results"] = [r.to_dict() for r in ordered]
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+# ---------------------------------------------------------------------------- Markdown
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _status_label(result: Optional[Result]) -> str:
+    if result is None:
+        return "— (not verified)"
+    return result.status or "— (%s)" % OUTCOME_WORDS[result.outcome]
+
+
+def _why(result: Optional[Result]) -> str:
+    if result is None:
+        return NOT_VERIFIED
+    why = first_line(result.notes)
+    if result.outcome in (FAIL, ERROR, UNKNOWN) and result.remediation:
+        why = why.rstrip(".") + ". Fix: " + first_line(result.remediation)
+    return why
+
+
+def cluster_line(cluster: Optional[Dict[str, Any]]) -> str:
+    """One line saying which cluster this is, from the facts cluster_info returns."""
+    cluster = cluster or {}
+    parts = []
+    if cluster.get("kubernetes_version"):
+        parts.append("Kubernetes %s" % cluster["kubernetes_version"])
+    if cluster.get("distribution"):
+        parts.append(str(cluster["distribution"]))
+    if cluster.get("node_count") is not None:
+        parts.append("%s nodes" % cluster["node_count"])
+    if cluster.get("accelerator_total") is not None:
+        parts.append("%s accelerators on %s nodes" % (cluster["accelerator_total"], cluster.get("accelerator_node_count", "?")))
+    return redact(", ".join(parts)) or "not given"
+
+
+def verdict(checklist: Checklist, indexed: Dict[str, Result]) -> str:
+    """The one-line verdict over every MUST of the checklist (unverified ones count as not met)."""
+    musts = [r.id for r in checklist.requirements if r.level == "MUST"]
+    implemented = [i for i in musts if i in indexed and indexed[i].outcome == PASS]
+    not_applicable = [i for i in musts if i in indexed and indexed[i].outcome == NOT_APPLICABLE]
+    unmet = [i for i in musts if i not in implemented and i not in not_applicable]
+    counted = "%d of %d MUST requirements Implemented" % (len(implemented), len(musts))
+    if not_applicable:
+        counted += ", %d N/A with justification" % len(not_applicable)
+    if unmet:
+        return "**Not conformant**: %s; not met: %s." % (counted, ", ".join("`%s`" % i for i in unmet))
+    return "**Conformant**: %s." % counted
+
+
+def _requirement_section(req: Requirement, result: Result) -> List[str]:
+    lines = ["### `%s` (%s): %s" % (req.id, req.level, _status_label(result)), "", result.notes or "(no notes)", ""]
+    if result.remediation:
+        lines += ["**Fix:** " + result.remediation, ""]
+    if req.level == "MUST" and result.outcome == NOT_APPLICABLE:
+        lines += ["N/A on a MUST: the FAQ allows it with this justification, but the program's validator "
+                  "expects every MUST to be Implemented; expect the reviewer to weigh it.", ""]
+    lines += ["Evidence: [%s](%s)" % (transcript_path(req.id), transcript_path(req.id)), ""]
+    return lines
+
+
+def _violation_dict(violation: Any) -> Dict[str, Any]:
+    return violation.to_dict() if hasattr(violation, "to_dict") else dict(violation)
+
+
+HOW_TO_READ = (
+    "Each check has an *outcome* (pass, fail, not_applicable, unknown, error, skipped); the checklist's "
+    "*status* follows from it: pass is `Implemented`, fail is `Not Implemented`, not_applicable is `N/A` "
+    "(always with its justification in notes), and unknown, error and skipped leave the status blank. "
+    "Unknown means a person must decide (for example an accelerator the checks do not recognise); error "
+    "means the run could not decide (read the notes, fix the cause, re-run); skipped means the check did "
+    "not run. N/A on a MUST: the program's FAQ allows it for conditional requirements with a justification "
+    "that the requirement's context does not apply (not \"we don't support it\"), while the program's "
+    "validator expects every MUST to be `Implemented`. Precedents: the ORKESTRIX and Talos submissions "
+    "used N/A for cluster_autoscaling on bare metal; SUSE RKE2 wrote Implemented with a note that the "
+    "platform works with the Kubernetes cluster autoscaler. The per-requirement transcripts in `evidence/` "
+    "show every command and what it returned, so a reviewer can reproduce them by hand."
+)
+
+
+def render_markdown(checklist: Checklist, results: Iterable[Any], cluster: Optional[Dict[str, Any]] = None,
+                    violations: Optional[Sequence[Any]] = None) -> str:
+    """``report.md``: the verdict and one table a person reads in ten seconds, then what to fix."""
+    indexed = index_results(checklist, results)
+    lines = [
+        "# Kubernetes AI Conformance report: checklist v%s" % checklist.version, "",
+        "Cluster: %s" % cluster_line(cluster), "",
+        verdict(checklist, indexed), "",
+        "| Requirement | Level | Status | Why |",
+        "|---|---|---|---|",
+    ]
+    for req in checklist.requirements:
+        result = indexed.get(req.id)
+        lines.append("| `%s` | %s | %s | %s |" % (req.id, req.level, _status_label(result), _cell(_why(result))))
+    lines.append("")
+    to_fix = [(req, indexed[req.id]) for req in checklist.requirements if req.id in indexed and indexed[req.id].outcome != PASS]
+    if to_fix:
+        lines += ["## Not Implemented, N/A or undecided", ""]
+        for req, result in to_fix:
+            lines += _requirement_section(req, result)
+    if violations:
+        lines += ["## Submission-rule violations", "",
+                  "| Severity | Rule | Where | Problem | Fix |", "|---|---|---|---|---|"]
+        for violation in (_violation_dict(v) for v in violations):
+            lines.append("| %s | `%s` | `%s` | %s | %s |" % (
+                violation["severity"], violation["rule"], violation["path"], _cell(redact(violation["message"])),
+                _cell(redact(violation["fix"]))))
+        lines.append("")
+    lines += ["## How to read this", "", HOW_TO_READ, ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- JUnit
+
+
+def _junit_outcome(result: Optional[Result]) -> str:
+    if result is None:
+        return '      <skipped message=%s/>' % quoteattr(NOT_VERIFIED)
+    message = quoteattr(first_line(result.notes) or result.outcome)
+    body = escape("\n".join(t for t in (result.notes, "Fix: " + result.remediation if result.remediation else "") if t))
+    if result.outcome == FAIL:
+        return '      <failure message=%s type="Not Implemented">%s</failure>' % (message, body)
+    if result.outcome == ERROR:
+        return '      <error message=%s type="error">%s</error>' % (message, body)
+    if result.outcome in (SKIPPED, UNKNOWN, NOT_APPLICABLE):
+        return '      <skipped message=%s/>' % quoteattr("%s: %s" % (result.outcome, first_line(result.notes)))
+    return ""
+
+
+def render_junit(checklist: Checklist, results: Iterable[Any]) -> str:
+    """JUnit XML, one testcase per requirement, for CI dashboards."""
+    indexed = index_results(checklist, results)
+    outcomes = [indexed[i].outcome if i in indexed else SKIPPED for i in checklist.ids]
+    counts = 'tests="%d" failures="%d" errors="%d" skipped="%d"' % (
+        len(outcomes), outcomes.count(FAIL), outcomes.count(ERROR),
+        sum(outcomes.count(o) for o in (SKIPPED, UNKNOWN, NOT_APPLICABLE)))
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<testsuites name="%s" %s>' % (TOOL_NAME, counts),
+        '  <testsuite name="%s" %s>' % (TOOL_NAME, counts),
+        '    <properties>',
+        '      <property name="checklist_version" value=%s/>' % quoteattr(checklist.version),
+        '    </properties>',
+    ]
+    for req in checklist.requirements:
+        result = indexed.get(req.id)
+        time_attr = ' time="%.3f"' % result.duration_s if result is not None else ""
+        lines += [
+            '    <testcase classname=%s name=%s%s>' % (quoteattr("%s.%s" % (TOOL_NAME, req.section)), quoteattr(req.id), time_attr),
+            '      <properties>',
+            '        <property name="level" value=%s/>' % quoteattr(req.level),
+            '        <property name="status" value=%s/>' % quoteattr(result.status if result else ""),
+            '      </properties>',
+        ]
+        outcome = _junit_outcome(result)
+        if outcome:
+            lines.append(outcome)
+        lines.append('    </testcase>')
+    lines += ['  </testsuite>', '</testsuites>']
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------- evidence transcripts
+
+
+def _fence(text: str) -> str:
+    longest = max([len(run) for run in re.findall(r"`+", text)] + [2])
+    return "`" * (longest + 1)
+
+
+def render_evidence(req: Requirement, result: Result) -> str:
+    """``evidence/<id>.md``: what was looked at and what it showed, reproducible by hand."""
+    result = _redacted_result(result if isinstance(result, Result) else Result.from_dict(result))
+    lines = [
+        "# %s: evidence" % req.id, "",
+        "**Requirement** (%s, section `%s`): %s" % (req.level, req.section, req.description), "",
+        "- Outcome: `%s`" % result.outcome,
+        "- Status: %s" % (result.status or "(blank: %s)" % OUTCOME_WORDS[result.outcome]), "",
+        "## Notes", "", result.notes or "(none)", "",
+    ]
+    if result.remediation:
+        lines += ["## Remediation", "", result.remediation, ""]
+    lines += ["## What was checked", ""]
+    if not result.evidence:
+        lines += ["No API observations were recorded for this requirement.", ""]
+    for number, item in enumerate(result.evidence, 1):
+        observed = item.observed or "(nothing)"
+        fence = _fence(observed)
+        lines += ["### %d. `%s`" % (number, item.command.replace("`", "'")), ""]
+        if item.api:
+            lines += ["API: `%s`" % item.api.replace("`", "'"), ""]
+        lines += [fence + "text", observed, fence, ""]
+    lines += [
+        "---", "",
+        "To reproduce by hand: run each command above with kubectl against the same cluster (same "
+        "kubeconfig context) and compare its output with what is shown here. Written by %s %s." % (TOOL_NAME, TOOL_VERSION),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def product_slug(name: str) -> str:
+    """A directory name for a product: lower case, words joined by '-'."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def _is_placeholder(value: str) -> bool:
+    return not value or (value.startswith("[") and value.endswith("]"))
+
+
+def product_directory(checklist: Checklist, metadata: Optional[Dict[str, Any]], product_dir: Optional[str]) -> str:
+    """The submission's ``<product>`` directory name: product_dir, else the slug of platformName."""
+    if product_dir:
+        name = str(product_dir)
+        if name in (".", "..") or "/" in name or "\\" in name:
+            raise ReportError("product_dir %r must be a single directory name such as 'rke2'" % name)
+        return name
+    platform = dict(filled_metadata(checklist, metadata)).get("platformName", "")
+    slug = product_slug(platform) if not _is_placeholder(platform) else ""
+    if not slug:
+        raise ReportError(
+            "submission_dir needs the product's directory name: set metadata platformName (now %r) or product_dir "
+            "(for example 'rke2'); the program expects v%s/<product>/PRODUCT.yaml" % (platform, checklist.version))
+    return slug
+
+
+def artifact_paths(output_dir: str, checklist: Checklist, results: Iterable[Any], metadata: Optional[Dict[str, Any]] = None,
+                   submission_dir: Optional[str] = None, product_dir: Optional[str] = None) -> Dict[str, Any]:
+    """Where every artifact goes; ``checklist_dir`` is where the checklist's relative evidence resolves."""
+    ids = list(index_results(checklist, results))
+    ordered_ids = [i for i in checklist.ids if i in ids]
+    paths: Dict[str, Any] = {
+        "directory": output_dir,
+        "checklist": os.path.join(output_dir, "AIConformance-%s.yaml" % checklist.version),
+        "json": os.path.join(output_dir, JSON_FILE),
+        "report": os.path.join(output_dir, REPORT_FILE),
+        "junit": os.path.join(output_dir, JUNIT_FILE),
+        "evidence": {i: os.path.join(output_dir, transcript_path(i)) for i in ordered_ids},
+        "checklist_dir": output_dir,
+    }
+    if submission_dir:
+        product = os.path.join(submission_dir, "v" + checklist.version, product_directory(checklist, metadata, product_dir))
+        paths["submission"] = {
+            "directory": product,
+            "product": os.path.join(product, PRODUCT_FILE),
+            "evidence": {i: os.path.join(product, transcript_path(i)) for i in ordered_ids},
+        }
+        paths["checklist_dir"] = product
+    return paths
+
+
+def planned_evidence_files(checklist: Checklist, results: Iterable[Any]) -> List[str]:
+    """The transcripts write_artifacts writes, relative to the checklist file."""
+    indexed = index_results(checklist, results)
+    return [transcript_path(i) for i in checklist.ids if i in indexed]
+
+
+def _comparable(path: str, content: str) -> str:
+    """The content without what changes between runs on an unchanged cluster."""
+    if path.endswith(".json"):
+        try:
+            return json.dumps(_without_keys(json.loads(content), VOLATILE_JSON_KEYS), sort_keys=True)
+        except ValueError:
+            return content
+    if path.endswith(".xml"):
+        return VOLATILE_XML_ATTRIBUTE.sub("", content)
+    return content
+
+
+def _without_keys(data: Any, keys: Sequence[str]) -> Any:
+    if isinstance(data, dict):
+        return {k: _without_keys(v, keys) for k, v in data.items() if k not in keys}
+    if isinstance(data, list):
+        return [_without_keys(v, keys) for v in data]
+    return data
+
+
+def _read(path: str) -> Optional[str]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
+        return None
+
+
+def needs_write(path: str, content: str) -> bool:
+    """Whether ``path`` lacks ``content`` (ignoring timestamps and durations)."""
+    current = _read(path)
+    return current is None or _comparable(path, current) != _comparable(path, content)
+
+
+def guard_name(path: str) -> None:
+    """Refuse to write a file named like the official suite's artifacts."""
+    if os.path.basename(path).lower() in CANONICAL_ARTIFACTS:
+        raise ReportError(
+            "refusing to write %s: the program's validator parses files named %s as the official suite's "
+            "results (from 1.37 on) and fails a submission on any failing test in them"
+            % (path, ", ".join(sorted(CANONICAL_ARTIFACTS))))
+
+
+def write_file(path: str, content: str) -> None:
+    """Write atomically: a temporary file in the same directory, then rename over ``path``."""
+    guard_name(path)
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path), suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+            out.write(content)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def render_files(output_dir: str, checklist: Checklist, results: Iterable[Any], metadata: Optional[Dict[str, Any]] = None,
+                 evidence_urls: Optional[Dict[str, Any]] = None, notes: Optional[Dict[str, str]] = None,
+                 cluster: Optional[Dict[str, Any]] = None, submission_dir: Optional[str] = None,
+                 product_dir: Optional[str] = None, violations: Optional[Sequence[Any]] = None,
+                 generated_at: Optional[str] = None) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """(paths, {path: content}) of every artifact, in the order they are written."""
+    results = list(results or [])
+    paths = artifact_paths(output_dir, checklist, results, metadata, submission_dir, product_dir)
+    indexed = index_results(checklist, results)
+    text = render_checklist(checklist, results, metadata, evidence_urls, notes)
+    files = {
+        paths["checklist"]: text,
+        paths["json"]: render_json(checklist, results, cluster, generated_at),
+        paths["report"]: render_markdown(checklist, results, cluster, violations),
+        paths["junit"]: render_junit(checklist, results),
+    }
+    transcripts = {i: render_evidence(checklist.get(i), indexed[i]) for i in paths["evidence"]}
+    files.update((paths["evidence"][i], body) for i, body in transcripts.items())
+    if "submission" in paths:
+        files[paths["submission"]["product"]] = text
+        files.update((paths["submission"]["evidence"][i], body) for i, body in transcripts.items())
+    return paths, files
+
+
+def write_artifacts(output_dir: str, checklist: Checklist, results: Iterable[Any], metadata: Optional[Dict[str, Any]] = None,
+                    evidence_urls: Optional[Dict[str, Any]] = None, notes: Optional[Dict[str, str]] = None,
+                    cluster: Optional[Dict[str, Any]] = None, submission_dir: Optional[str] = None,
+                    product_dir: Optional[str] = None, violations: Optional[Sequence[Any]] = None,
+                    check_mode: bool = False) -> Dict[str, Any]:
+    """Write every artifact whose content changed; with check_mode only say which would change.
+
+    Returns ``changed``, ``written`` (paths rewritten, or that would be) and ``paths``.
+    """
+    generated_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    paths, files = render_files(output_dir, checklist, results, metadata, evidence_urls, notes, cluster,
+                                submission_dir, product_dir, violations, generated_at)
+    for path in files:
+        guard_name(path)
+    written = [path for path, content in files.items() if needs_write(path, content)]
+    if not check_mode:
+        for path in written:
+            write_file(path, files[path])
+    return {"changed": bool(written), "written": written, "paths": paths}

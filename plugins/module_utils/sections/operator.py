@@ -1,0 +1,210 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Checklist section `operator`: at least one complex AI operator whose CRDs, controller and webhooks work."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from typing import Any, Dict, List, Optional, Tuple
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
+    condition_true, conditions_line, deployment_ready, deployment_summary, name_of,
+)
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import FAIL, PASS, Finding
+
+TRAINING_OPERATOR_ROLE = "k8s_ai.conformance.training_operator"
+CRD_GROUP, CRD_VERSION, CRD_PLURAL = "apiextensions.k8s.io", "v1", "customresourcedefinitions"
+ADMISSION = "admissionregistration.k8s.io"
+
+# Operators in order of preference. Names and labels from the projects' own manifests and charts:
+# kubeflow/training-operator v1.9 (manifests/overlays/standalone), kubeflow/trainer v2 (chart kubeflow-trainer and
+# manifests/overlays/manager), ray-project/kuberay (helm-chart/kuberay-operator, no webhooks), kubernetes-sigs/jobset
+# and kubernetes-sigs/lws (config/default: namePrefix jobset-/lws-, namespace jobset-system/lws-system).
+OPERATORS = (
+    {"name": "Kubeflow Training Operator (v1)", "group": "kubeflow.org", "primary": "pytorchjobs",
+     "resources": ("pytorchjobs", "tfjobs", "mpijobs", "xgboostjobs", "paddlejobs", "jaxjobs", "mxjobs"),
+     "deployments": (("kubeflow", "training-operator"),), "selector": "control-plane=kubeflow-training-operator"},
+    {"name": "Kubeflow Trainer (v2)", "group": "trainer.kubeflow.org", "primary": "trainjobs",
+     "resources": ("trainjobs", "trainingruntimes", "clustertrainingruntimes"),
+     "deployments": (("kubeflow-system", "kubeflow-trainer-controller-manager"),),
+     "selector": "app.kubernetes.io/part-of=kubeflow,app.kubernetes.io/component=manager"},
+    {"name": "KubeRay", "group": "ray.io", "primary": "rayclusters",
+     "resources": ("rayclusters", "rayjobs", "rayservices", "raycronjobs"),
+     "deployments": (), "selector": "app.kubernetes.io/name=kuberay-operator"},
+    {"name": "JobSet", "group": "jobset.x-k8s.io", "primary": "jobsets", "resources": ("jobsets",),
+     "deployments": (("jobset-system", "jobset-controller-manager"),), "selector": "app.kubernetes.io/name=jobset"},
+    {"name": "LeaderWorkerSet", "group": "leaderworkerset.x-k8s.io", "primary": "leaderworkersets",
+     "resources": ("leaderworkersets",),
+     "deployments": (("lws-system", "lws-controller-manager"),), "selector": "app.kubernetes.io/name=lws"},
+)
+PROBE_NOTE = ("The functional part (an invalid custom resource rejected by the admission webhook, a valid one reconciled) "
+              "needs probes, which this release does not run.")
+INSTALL = ("Install a training operator, e.g. role %s (Kubeflow Trainer: helm install kubeflow-trainer "
+           "oci://ghcr.io/kubeflow/charts/kubeflow-trainer -n kubeflow-system --create-namespace; or the v1 training operator: "
+           "kubectl apply --server-side -k 'github.com/kubeflow/training-operator.git/manifests/overlays/standalone?ref=v1.9.0')"
+           % TRAINING_OPERATOR_ROLE)
+
+
+def _served(discovery, op) -> Tuple[Optional[str], List[str]]:
+    """(version serving the primary resource, the operator's resources served) from discovery."""
+    for version in discovery.versions(op["group"]):
+        table = discovery.resources(op["group"], version)
+        if op["primary"] in table:
+            return version, [r for r in op["resources"] if r in table]
+    return None, []
+
+
+def admission_webhooks(kube) -> List[Tuple[str, Dict[str, Any], Dict[str, Any]]]:
+    """(kind, configuration, webhook) for every validating and mutating webhook (two lists, once per run)."""
+    def lookup():
+        found = []
+        for kind, plural in (("ValidatingWebhookConfiguration", "validatingwebhookconfigurations"),
+                             ("MutatingWebhookConfiguration", "mutatingwebhookconfigurations")):
+            for config in kube.list(ADMISSION, "v1", plural):
+                for hook in config.get("webhooks") or []:
+                    found.append((kind, config, hook))
+        return found
+    return kube.once("admission_webhooks", lookup)
+
+
+def _webhooks_for(kube, group: str):
+    return [(kind, config, hook) for kind, config, hook in admission_webhooks(kube)
+            if any(group in (rule.get("apiGroups") or []) for rule in hook.get("rules") or [])]
+
+
+def _deployment(ctx, op) -> Optional[Dict[str, Any]]:
+    kube = ctx.kube
+    for namespace, name in op["deployments"]:
+        dep = kube.get("apps", "v1", "deployments", name, namespace)
+        ctx.record("kubectl get deployment -n %s %s" % (namespace, name),
+                   deployment_summary(dep) if dep else "NotFound",
+                   api="GET /apis/apps/v1/namespaces/%s/deployments/%s" % (namespace, name))
+        if dep:
+            return dep
+    found = kube.list_all("apps", "v1", "deployments", label_selector=op["selector"])
+    ctx.record("kubectl get deployments -A -l %s" % op["selector"],
+               "\n".join(deployment_summary(d) for d in found) or "No resources found",
+               api="GET /apis/apps/v1/deployments?labelSelector=%s" % op["selector"])
+    ready = [d for d in found if deployment_ready(d)]
+    return (ready or found or [None])[0]
+
+
+def _endpoints_ready(ctx, namespace: str, service: str) -> Tuple[int, int]:
+    """(ready, total) endpoints of a Service, from its EndpointSlices (Endpoints when no slice exists)."""
+    kube = ctx.kube
+    selector = "kubernetes.io/service-name=%s" % service
+    slices = kube.list_all("discovery.k8s.io", "v1", "endpointslices", namespace=namespace, label_selector=selector)
+    ready = total = 0
+    lines = []
+    for eps in slices:
+        for ep in eps.get("endpoints") or []:
+            total += 1
+            # conditions.ready: nil means unknown, which consumers treat as ready.
+            is_ready = (ep.get("conditions") or {}).get("ready") is not False
+            ready += is_ready
+            lines.append("%s %s" % (",".join(ep.get("addresses") or []), "ready" if is_ready else "not ready"))
+    if slices:
+        ctx.record("kubectl get endpointslices -n %s -l %s" % (namespace, selector),
+                   "%d/%d endpoints ready: %s" % (ready, total, "; ".join(lines) or "none"),
+                   api="GET /apis/discovery.k8s.io/v1/namespaces/%s/endpointslices?labelSelector=%s" % (namespace, selector))
+        return ready, total
+    endpoints = kube.get("", "v1", "endpoints", service, namespace) or {}
+    for subset in endpoints.get("subsets") or []:
+        ready += len(subset.get("addresses") or [])
+        total += len(subset.get("addresses") or []) + len(subset.get("notReadyAddresses") or [])
+    ctx.record("kubectl get endpoints -n %s %s" % (namespace, service),
+               "%d/%d addresses ready" % (ready, total) if endpoints else "NotFound (and no EndpointSlices)",
+               api="GET /api/v1/namespaces/%s/endpoints/%s" % (namespace, service))
+    return ready, total
+
+
+def _evaluate(ctx, op, version: str, served: List[str]) -> Dict[str, Any]:
+    kube = ctx.kube
+    problems: List[str] = []
+    crd_name = "%s.%s" % (op["primary"], op["group"])
+    crd = kube.get(CRD_GROUP, CRD_VERSION, CRD_PLURAL, crd_name)
+    ctx.record("kubectl get crd %s -o jsonpath='{.status.conditions}'" % crd_name,
+               conditions_line(crd) if crd else "NotFound",
+               api="GET /apis/%s/%s/%s/%s" % (CRD_GROUP, CRD_VERSION, CRD_PLURAL, crd_name))
+    if not crd or not condition_true(crd, "Established"):
+        problems.append("CRD %s is not Established" % crd_name)
+
+    dep = _deployment(ctx, op)
+    if dep is None:
+        problems.append("no controller Deployment found (looked for %s and label %s)" % (
+            ", ".join("%s/%s" % d for d in op["deployments"]) or "-", op["selector"]))
+    elif not deployment_ready(dep):
+        problems.append("controller %s is not ready" % deployment_summary(dep))
+
+    hooks = _webhooks_for(kube, op["group"])
+    services: Dict[Tuple[str, str], List[str]] = {}
+    hook_lines = []
+    for kind, config, hook in hooks:
+        client = hook.get("clientConfig") or {}
+        svc = client.get("service")
+        target = ("service %s/%s:%s" % (svc.get("namespace"), svc.get("name"), svc.get("port", 443)) if svc
+                  else "url %s" % client.get("url", "?"))
+        hook_lines.append("%s %s webhook %s -> %s (failurePolicy %s)" % (
+            kind, name_of(config), hook.get("name"), target, hook.get("failurePolicy", "Fail")))
+        if svc:
+            services.setdefault((svc.get("namespace"), svc.get("name")), []).append(hook.get("name"))
+            if not client.get("caBundle"):
+                problems.append("webhook %s in %s has no caBundle, so the API server cannot verify it"
+                                % (hook.get("name"), name_of(config)))
+    ctx.record("kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations -o json  (webhooks with rules "
+               "for apiGroup %s)" % op["group"], "\n".join(hook_lines) or "none registered",
+               api="GET /apis/%s/v1/validatingwebhookconfigurations; GET /apis/%s/v1/mutatingwebhookconfigurations"
+               % (ADMISSION, ADMISSION))
+    endpoints = {}
+    for (namespace, service), names in sorted(services.items()):
+        ready, total = _endpoints_ready(ctx, namespace, service)
+        endpoints["%s/%s" % (namespace, service)] = {"ready": ready, "total": total, "webhooks": names}
+        if not ready:
+            problems.append("webhook service %s/%s has no ready endpoints (%d total), so admission of %s fails" % (
+                namespace, service, total, ", ".join(sorted({r for r in op["resources"] if r in served})) or op["group"]))
+    return {
+        "operator": op["name"], "api_version": "%s/%s" % (op["group"], version), "resources": served,
+        "crd": crd_name, "crd_established": bool(crd and condition_true(crd, "Established")),
+        "controller": name_of(dep) if dep else None, "controller_ready": bool(dep and deployment_ready(dep)),
+        "webhooks": [hook.get("name") for _k, _c, hook in hooks], "webhook_endpoints": endpoints,
+        "problems": problems,
+    }
+
+
+@requirement("robust_controller")
+def robust_controller(ctx):
+    """A complex AI operator: CRDs Established, controller ready, webhooks registered with ready endpoints."""
+    discovery = ctx.kube.discovery()
+    found = []
+    for op in OPERATORS:
+        version, served = _served(discovery, op)
+        if version:
+            found.append((op, version, served))
+    ctx.record("kubectl api-resources --api-group=<group>  (for %s)" % ", ".join(op["group"] for op in OPERATORS),
+               "\n".join("%s/%s: %s" % (op["group"], version, ", ".join(served)) for op, version, served in found)
+               or "none of these API groups is served", api="GET /apis (aggregated discovery)")
+    if not found:
+        return Finding(FAIL, "No complex AI operator found: none of %s is served (%s)." % (
+            ", ".join(op["name"] for op in OPERATORS), ", ".join(op["group"] for op in OPERATORS)),
+            remediation=INSTALL + ".", details={"operators": []})
+    evaluated = []
+    for op, version, served in found:
+        result = _evaluate(ctx, op, version, served)
+        evaluated.append(result)
+        if not result["problems"]:
+            hooks = result["webhook_endpoints"]
+            webhook_text = ("%d webhook(s) registered, service(s) %s with ready endpoints" % (
+                len(result["webhooks"]), ", ".join("%s (%d ready)" % (k, v["ready"]) for k, v in hooks.items()))
+                if result["webhooks"] else "no admission webhooks registered for %s" % op["group"])
+            return Finding(PASS, "%s: CRDs of %s served and Established (%s; discovery lists only Established CRDs), "
+                           "controller %s ready, %s. %s" % (
+                               op["name"], result["api_version"], ", ".join(served), result["controller"], webhook_text,
+                               PROBE_NOTE), details={"operators": evaluated})
+    summary = "; ".join("%s: %s" % (r["operator"], "; ".join(r["problems"])) for r in evaluated)
+    return Finding(FAIL, "No AI operator is fully working: %s. %s" % (summary, PROBE_NOTE),
+                   remediation="Fix the operator's controller and webhook (kubectl -n <namespace> describe deployment, "
+                               "check the webhook Service selector matches ready pods and the caBundle is injected), "
+                               "or reinstall it: %s." % INSTALL,
+                   details={"operators": evaluated})

@@ -1,0 +1,495 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Checklist section `security`: accelerators reachable only through the device plugin or DRA.
+
+The read-only part decides from configuration: the GPU operator's ClusterPolicy (device-plugin and
+toolkit environment, CDI), the device-plugin DaemonSet's actual environment, the RuntimeClasses, and
+whether a DRA driver publishes ResourceSlices. The opt-in workload audit (``audit_workloads``) streams
+the pods on accelerator nodes page by page and names the pods that reach devices outside that path.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, List, Optional, Tuple
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import facts
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import daemonset_summary
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
+    FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding,
+)
+
+GPU_OPERATOR_ROLE = "k8s_ai.conformance.gpu_operator"
+# NVIDIA GPU operator (NVIDIA/gpu-operator api/nvidia/v1, assets/state-device-plugin).
+CP_GROUP, CP_VERSION, CP_PLURAL = "nvidia.com", "v1", "clusterpolicies"
+DEVICE_PLUGIN_DS = "nvidia-device-plugin-daemonset"
+DEVICE_PLUGIN_CONTAINER = "nvidia-device-plugin"
+# The standalone NVIDIA device-plugin helm chart (NVIDIA/k8s-device-plugin deployments/helm).
+STANDALONE_PLUGIN_SELECTOR = "app.kubernetes.io/name=nvidia-device-plugin"
+# Device-plugin env / flag (k8s-device-plugin: default "envvar") and the toolkit's env (nvidia-container-toolkit:
+# envvar-when-unprivileged defaults to true, as-volume-mounts to false).
+LIST_STRATEGY = "DEVICE_LIST_STRATEGY"
+ENVVAR_UNPRIVILEGED = "ACCEPT_NVIDIA_VISIBLE_DEVICES_ENVVAR_WHEN_UNPRIVILEGED"
+AS_VOLUME_MOUNTS = "ACCEPT_NVIDIA_VISIBLE_DEVICES_AS_VOLUME_MOUNTS"
+RUNTIME_DEFAULT_ENVS = ("NVIDIA_RUNTIME_SET_AS_DEFAULT", "CONTAINERD_SET_AS_DEFAULT")
+CDI_STRATEGIES = ("cdi-annotations", "cdi-cri")
+# DRA drivers by accelerator vendor (ResourceSlice spec.driver).
+DRA_DRIVERS = {"nvidia": ("gpu.nvidia.com",), "amd": ("gpu.amd.com",), "intel": ("gpu.intel.com",),
+               "google": ("tpu.google.com",)}
+DRA_GROUP = "resource.k8s.io"
+
+SECURE_VALUES = (
+    "helm upgrade gpu-operator nvidia/gpu-operator -n gpu-operator --reuse-values "
+    "--set-string 'toolkit.env[N].name=ACCEPT_NVIDIA_VISIBLE_DEVICES_ENVVAR_WHEN_UNPRIVILEGED,toolkit.env[N].value=false' "
+    "--set-string 'toolkit.env[M].name=ACCEPT_NVIDIA_VISIBLE_DEVICES_AS_VOLUME_MOUNTS,toolkit.env[M].value=true' "
+    "--set-string 'devicePlugin.env[K].name=DEVICE_LIST_STRATEGY,devicePlugin.env[K].value=volume-mounts' "
+    "(N, M, K: the next free indexes), or keep CDI on (cdi.enabled=true) without a DEVICE_LIST_STRATEGY override"
+)
+
+# Workload audit.
+AUDIT_CAP = 50
+DEVICE_PATHS = ("/dev/nvidia", "/dev/dri", "/dev/kfd", "/dev/accel")
+VISIBLE_DEVICES_ENVS = ("NVIDIA_VISIBLE_DEVICES",)
+HARMLESS_VISIBLE = ("", "void", "none")
+INFRA_NAMESPACES = ("kube-system", "gpu-operator", "nvidia-gpu-operator", "nvidia-dra-driver-gpu", "dra-driver-nvidia-gpu")
+PER_NODE_MAX = 64  # up to this many accelerator nodes: always one field-selected pod list per node
+PODS_PER_NODE_REQUEST = 20  # beyond that, per node only while accelerator nodes <= all pods / this (see audit_workloads)
+PAGE_SIZE = 500
+UNFINISHED = "status.phase!=Succeeded,status.phase!=Failed"
+
+
+def _truthy(value: Any, default: bool) -> bool:
+    if value is None:
+        return default
+    return str(value).strip().lower() in ("true", "1", "yes", "on")
+
+
+def _env(items: Optional[List[Dict[str, Any]]]) -> Dict[str, str]:
+    """name -> literal value of an env list (valueFrom entries have no literal value)."""
+    return {e.get("name", ""): e.get("value") for e in items or [] if isinstance(e, dict) and "value" in e}
+
+
+def _env_text(items) -> str:
+    return " ".join("%s=%s" % (e.get("name"), e.get("value", "<valueFrom>")) for e in items or [] if isinstance(e, dict)) or "(none)"
+
+
+def cluster_policies(kube) -> List[Dict[str, Any]]:
+    """The GPU operator's ClusterPolicies (normally one, cluster-policy); [] when the CRD is not served.
+    Shared by every check that reads the operator's configuration (kube.once key 'nvidia.clusterpolicies')."""
+    def lookup():
+        if not kube.discovery().served(CP_GROUP, CP_VERSION, CP_PLURAL):
+            return []
+        return kube.list_all(CP_GROUP, CP_VERSION, CP_PLURAL)
+    return kube.once("nvidia.clusterpolicies", lookup)
+
+
+def _strategy_of(container: Dict[str, Any]) -> Optional[str]:
+    """DEVICE_LIST_STRATEGY from the container's env or --device-list-strategy flag, else None."""
+    value = _env(container.get("env")).get(LIST_STRATEGY)
+    if value:
+        return value
+    words = list(container.get("command") or []) + list(container.get("args") or [])
+    for i, word in enumerate(words):
+        if word.startswith("--device-list-strategy="):
+            return word.split("=", 1)[1]
+        if word == "--device-list-strategy" and i + 1 < len(words):
+            return words[i + 1]
+    return None
+
+
+def _strategies(value: str) -> List[str]:
+    return [s.strip() for s in value.split(",") if s.strip()]
+
+
+def _dra_slices(ctx, drivers: Tuple[str, ...]) -> Dict[str, int]:
+    """driver -> number of ResourceSlices seen (first page of a driver-selected list; limit 1 is enough to know)."""
+    kube = ctx.kube
+    discovery = kube.discovery()
+    version = next((v for v in discovery.versions(DRA_GROUP) if discovery.served(DRA_GROUP, v, "resourceslices")), None)
+    found: Dict[str, int] = {}
+    if not version:
+        ctx.record("kubectl api-resources --api-group=%s" % DRA_GROUP, "resourceslices not served (no DRA)",
+                   api="GET /apis (aggregated discovery)")
+        return found
+    for driver in drivers:
+        page = kube.request("GET", kube.path(DRA_GROUP, version, "resourceslices"),
+                            query={"fieldSelector": "spec.driver=%s" % driver, "limit": 1})
+        items = page.get("items") or []
+        if items:
+            found[driver] = len(items) + (1 if (page.get("metadata") or {}).get("continue") else 0)
+        ctx.record("kubectl get resourceslices --field-selector spec.driver=%s" % driver,
+                   ("%s (node %s)%s" % (items[0]["metadata"]["name"], (items[0].get("spec") or {}).get("nodeName", "-"),
+                                        ", more..." if (page.get("metadata") or {}).get("continue") else ""))
+                   if items else "No resources found",
+                   api="GET /apis/%s/%s/resourceslices?fieldSelector=spec.driver=%s&limit=1" % (DRA_GROUP, version, driver))
+    return found
+
+
+def _runtime_classes(ctx) -> Dict[str, str]:
+    kube = ctx.kube
+    if not kube.discovery().served("node.k8s.io", "v1", "runtimeclasses"):
+        return {}
+    classes = {rc["metadata"]["name"]: rc.get("handler", "") for rc in kube.list_all("node.k8s.io", "v1", "runtimeclasses")}
+    ctx.record("kubectl get runtimeclasses", "\n".join("%s  handler=%s" % kv for kv in sorted(classes.items()))
+               or "No resources found", api="GET /apis/node.k8s.io/v1/runtimeclasses")
+    return classes
+
+
+def _nvidia_operator(ctx, policy: Dict[str, Any], nodes, dra: Dict[str, int]) -> Dict[str, Any]:
+    """Decide NVIDIA access mediation from the ClusterPolicy and the device-plugin DaemonSet."""
+    kube = ctx.kube
+    spec, status = policy.get("spec") or {}, policy.get("status") or {}
+    name = policy["metadata"]["name"]
+    namespace = status.get("namespace") or "gpu-operator"
+    toolkit, plugin, cdi = spec.get("toolkit") or {}, spec.get("devicePlugin") or {}, spec.get("cdi") or {}
+    toolkit_env, plugin_env = _env(toolkit.get("env")), _env(plugin.get("env"))
+    cdi_enabled = _truthy(cdi.get("enabled"), True)  # the CRD default (gpu-operator >= v25.10)
+    toolkit_managed = _truthy(toolkit.get("enabled"), True)
+    plugin_enabled = _truthy(plugin.get("enabled"), True)
+    ctx.record("kubectl get clusterpolicies.nvidia.com %s -o jsonpath='{.spec.cdi}{.spec.devicePlugin.env}{.spec.toolkit.env}'" % name,
+               "state=%s namespace=%s\ncdi=%s\ndevicePlugin.enabled=%s devicePlugin.env=%s\ntoolkit.enabled=%s toolkit.env=%s" % (
+                   status.get("state", "?"), namespace, cdi or "{} (default enabled)", plugin.get("enabled", "(default true)"),
+                   _env_text(plugin.get("env")), toolkit.get("enabled", "(default true)"), _env_text(toolkit.get("env"))),
+               api="GET /apis/nvidia.com/v1/clusterpolicies")
+
+    daemonset = kube.get("apps", "v1", "daemonsets", DEVICE_PLUGIN_DS, namespace) if plugin_enabled else None
+    strategy_source = "ClusterPolicy spec.devicePlugin.env"
+    strategy = plugin_env.get(LIST_STRATEGY)
+    actual = None
+    if daemonset is not None:
+        containers = ((daemonset.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+        main = next((c for c in containers if c.get("name") == DEVICE_PLUGIN_CONTAINER), containers[0] if containers else {})
+        actual = _env(main.get("env"))
+        if _strategy_of(main):
+            strategy, strategy_source = _strategy_of(main), "DaemonSet %s/%s env" % (namespace, DEVICE_PLUGIN_DS)
+        ctx.record("kubectl get daemonset -n %s %s -o jsonpath='{.spec.template.spec.containers[?(@.name==\"%s\")].env}'"
+                   % (namespace, DEVICE_PLUGIN_DS, DEVICE_PLUGIN_CONTAINER),
+                   "%s\n%s" % (daemonset_summary(daemonset), "  ".join(
+                       "%s=%s" % (k, actual[k]) for k in (LIST_STRATEGY, "CDI_ENABLED", "PASS_DEVICE_SPECS") if k in actual)),
+                   api="GET /apis/apps/v1/namespaces/%s/daemonsets/%s" % (namespace, DEVICE_PLUGIN_DS))
+    elif plugin_enabled:
+        ctx.record("kubectl get daemonset -n %s %s" % (namespace, DEVICE_PLUGIN_DS), "NotFound",
+                   api="GET /apis/apps/v1/namespaces/%s/daemonsets/%s" % (namespace, DEVICE_PLUGIN_DS))
+    if not strategy:
+        strategy = ",".join(CDI_STRATEGIES) if cdi_enabled else "envvar"
+        strategy_source = "operator default (%s)" % ("CDI enabled" if cdi_enabled else "CDI disabled")
+
+    plugin_active = plugin_enabled and (daemonset is not None or any(
+        k.startswith("nvidia.com/") for n in nodes for k in n.resources))
+    envvar_unprivileged = _truthy(toolkit_env.get(ENVVAR_UNPRIVILEGED), True)
+    volume_mounts_accepted = _truthy(toolkit_env.get(AS_VOLUME_MOUNTS), False)
+    runtime_default = (not cdi_enabled) or any(_truthy(toolkit_env.get(k), False) for k in RUNTIME_DEFAULT_ENVS)
+    strategies = _strategies(strategy)
+    mediated_by, problems, unknowns, hardening = [], [], [], []
+
+    if plugin_active:
+        if "envvar" in strategies:
+            problems.append("the device plugin passes devices as NVIDIA_VISIBLE_DEVICES (%s=%s, from %s), so any container "
+                            "that sets that variable itself gets GPUs without a request" % (LIST_STRATEGY, strategy, strategy_source))
+        elif "volume-mounts" in strategies:
+            if not toolkit_managed and ENVVAR_UNPRIVILEGED not in toolkit_env:
+                unknowns.append("the toolkit is not managed by the operator (toolkit.enabled=false): check on each GPU node that "
+                                "/etc/nvidia-container-runtime/config.toml has accept-nvidia-visible-devices-envvar-when-unprivileged "
+                                "= false and accept-nvidia-visible-devices-as-volume-mounts = true")
+            else:
+                if envvar_unprivileged:
+                    problems.append("the toolkit still accepts NVIDIA_VISIBLE_DEVICES from unprivileged containers (%s is %s)"
+                                    % (ENVVAR_UNPRIVILEGED, toolkit_env.get(ENVVAR_UNPRIVILEGED, "unset, default true")))
+                if not volume_mounts_accepted:
+                    problems.append("the device plugin uses volume-mounts but the toolkit does not accept them (%s is %s)"
+                                    % (AS_VOLUME_MOUNTS, toolkit_env.get(AS_VOLUME_MOUNTS, "unset, default false")))
+                if not problems:
+                    mediated_by.append("device plugin (%s=volume-mounts, toolkit %s=false, %s=true)"
+                                       % (LIST_STRATEGY, ENVVAR_UNPRIVILEGED, AS_VOLUME_MOUNTS))
+        elif any(s in CDI_STRATEGIES for s in strategies):
+            mediated_by.append("device plugin with CDI (%s=%s, cdi.enabled=%s)" % (LIST_STRATEGY, strategy, cdi_enabled))
+        else:
+            unknowns.append("the device plugin's %s=%s is not a strategy these checks know" % (LIST_STRATEGY, strategy))
+    if dra.get("gpu.nvidia.com"):
+        mediated_by.append("DRA driver gpu.nvidia.com (ResourceSlices published; devices only through ResourceClaims, injected by CDI)")
+    if not plugin_active and not dra.get("gpu.nvidia.com"):
+        problems.append("neither the NVIDIA device plugin (%s) nor the NVIDIA DRA driver (ResourceSlices of gpu.nvidia.com) "
+                        "exposes the GPUs" % ("disabled in the ClusterPolicy" if not plugin_enabled else "DaemonSet not found"))
+    if envvar_unprivileged and toolkit_managed:
+        if runtime_default and not ({"envvar", "volume-mounts"} & set(strategies)):
+            problems.append("the nvidia runtime is the default runtime (%s) and accepts NVIDIA_VISIBLE_DEVICES from unprivileged "
+                            "containers, so every container image that sets it (all CUDA images do) gets GPUs"
+                            % ("CDI disabled" if not cdi_enabled else "toolkit env sets it as default"))
+        elif not runtime_default:
+            hardening.append("the toolkit still accepts NVIDIA_VISIBLE_DEVICES from unprivileged containers that select "
+                             "RuntimeClass nvidia; set toolkit env %s=false to close that path too" % ENVVAR_UNPRIVILEGED)
+    return {
+        "source": "ClusterPolicy %s (operator namespace %s)" % (name, namespace),
+        "operator_namespace": namespace,
+        "device_list_strategy": strategy, "strategy_source": strategy_source, "cdi_enabled": cdi_enabled,
+        "device_plugin_active": plugin_active,
+        "toolkit": {ENVVAR_UNPRIVILEGED: toolkit_env.get(ENVVAR_UNPRIVILEGED, "(default true)"),
+                    AS_VOLUME_MOUNTS: toolkit_env.get(AS_VOLUME_MOUNTS, "(default false)"),
+                    "managed_by_operator": toolkit_managed, "nvidia_runtime_default": runtime_default},
+        "mediated_by": mediated_by, "problems": problems, "unknowns": unknowns, "hardening": hardening,
+    }
+
+
+def _nvidia_standalone(ctx, nodes, dra: Dict[str, int]) -> Dict[str, Any]:
+    """No ClusterPolicy: the standalone device-plugin chart (toolkit on the hosts, not visible to the API)."""
+    kube = ctx.kube
+    daemonsets = kube.list_all("apps", "v1", "daemonsets", label_selector=STANDALONE_PLUGIN_SELECTOR)
+    mediated_by, problems, unknowns = [], [], []
+    strategy = None
+    if daemonsets:
+        ds = daemonsets[0]
+        containers = ((ds.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+        strategy = next((s for s in (_strategy_of(c) for c in containers) if s), None)
+        ctx.record("kubectl get daemonsets -A -l %s -o jsonpath='{..env}'" % STANDALONE_PLUGIN_SELECTOR,
+                   "%s  %s=%s" % (daemonset_summary(ds), LIST_STRATEGY, strategy or "(not set: config file or default envvar)"),
+                   api="GET /apis/apps/v1/daemonsets?labelSelector=%s" % STANDALONE_PLUGIN_SELECTOR)
+    else:
+        ctx.record("kubectl get daemonsets -A -l %s" % STANDALONE_PLUGIN_SELECTOR, "No resources found",
+                   api="GET /apis/apps/v1/daemonsets?labelSelector=%s" % STANDALONE_PLUGIN_SELECTOR)
+    advertised = any(k.startswith("nvidia.com/") for n in nodes for k in n.resources)
+    strategies = _strategies(strategy or "")
+    if daemonsets and not strategy:
+        unknowns.append("the device plugin's list strategy is not set in its env or flags (it may come from its config file; "
+                        "the built-in default is envvar): check flags.plugin.deviceListStrategy in the plugin's ConfigMap")
+    elif "envvar" in strategies:
+        problems.append("the device plugin passes devices as NVIDIA_VISIBLE_DEVICES (%s=envvar), so any container that sets "
+                        "that variable itself gets GPUs without a request" % LIST_STRATEGY)
+    elif "volume-mounts" in strategies:
+        unknowns.append("the device plugin uses volume-mounts; the NVIDIA Container Toolkit is installed on the hosts, so check "
+                        "on each GPU node that /etc/nvidia-container-runtime/config.toml has "
+                        "accept-nvidia-visible-devices-envvar-when-unprivileged = false and "
+                        "accept-nvidia-visible-devices-as-volume-mounts = true")
+    elif any(s in CDI_STRATEGIES for s in strategies):
+        mediated_by.append("device plugin with CDI (%s=%s)" % (LIST_STRATEGY, strategy))
+    if dra.get("gpu.nvidia.com"):
+        mediated_by.append("DRA driver gpu.nvidia.com (ResourceSlices published; devices only through ResourceClaims)")
+    if not daemonsets and advertised and not mediated_by:
+        unknowns.append("nodes advertise nvidia.com/gpu but neither the GPU operator's ClusterPolicy nor a device-plugin "
+                        "DaemonSet labelled %s was found: check how the device plugin is deployed and its "
+                        "DEVICE_LIST_STRATEGY" % STANDALONE_PLUGIN_SELECTOR)
+    if not daemonsets and not advertised and not dra.get("gpu.nvidia.com"):
+        problems.append("neither a device plugin nor a DRA driver exposes the NVIDIA GPUs")
+    return {"source": "standalone device plugin" if daemonsets else "no GPU operator ClusterPolicy",
+            "device_list_strategy": strategy, "mediated_by": mediated_by, "problems": problems,
+            "unknowns": unknowns, "hardening": []}
+
+
+# --------------------------------------------------------------------------------------------------- audit
+def _accelerator_request(container: Dict[str, Any]) -> bool:
+    resources = container.get("resources") or {}
+    if resources.get("claims"):
+        return True
+    for section in ("limits", "requests"):
+        for key in (resources.get(section) or {}):
+            if any(key.startswith(prefix) for prefix, _vendor in facts.ACCELERATOR_RESOURCE_PREFIXES):
+                return True
+    return False
+
+
+def pod_violations(pod: Dict[str, Any]) -> List[str]:
+    """Why this pod reaches accelerator devices outside the device plugin / DRA path ([] when it does not)."""
+    spec = pod.get("spec") or {}
+    found = []
+    for volume in spec.get("volumes") or []:
+        host_path = ((volume.get("hostPath") or {}).get("path") or "").rstrip("/")
+        if host_path and (host_path == "/dev" or host_path.startswith(DEVICE_PATHS)):
+            found.append("hostPath volume %s=%s" % (volume.get("name"), host_path))
+    for kind in ("initContainers", "containers", "ephemeralContainers"):
+        for container in spec.get(kind) or []:
+            name = container.get("name", "?")
+            if (container.get("securityContext") or {}).get("privileged"):
+                found.append("container %s is privileged (sees every device on the node)" % name)
+            for env in container.get("env") or []:
+                if env.get("name") in VISIBLE_DEVICES_ENVS and "value" in env \
+                        and str(env.get("value")).strip().lower() not in HARMLESS_VISIBLE and not _accelerator_request(container):
+                    found.append("container %s sets %s=%s without an accelerator request or DRA claim"
+                                 % (name, env["name"], env["value"]))
+    return found
+
+
+class _Audit:
+    """Counts and the first AUDIT_CAP offenders; memory stays bounded whatever the pod count."""
+
+    def __init__(self, exempt):
+        self.exempt = set(exempt)
+        self.streamed = self.examined = self.exempted = self.count = 0
+        self.offenders: List[Dict[str, Any]] = []
+
+    def feed(self, pods, nodes=None):
+        for pod in pods:
+            self.streamed += 1
+            if nodes is not None and (pod.get("spec") or {}).get("nodeName") not in nodes:
+                continue
+            meta = pod.get("metadata") or {}
+            if meta.get("namespace") in self.exempt:
+                self.exempted += 1
+                continue
+            self.examined += 1
+            reasons = pod_violations(pod)
+            if reasons:
+                self.count += 1
+                if len(self.offenders) < AUDIT_CAP:
+                    self.offenders.append({"pod": "%s/%s" % (meta.get("namespace"), meta.get("name")),
+                                           "node": (pod.get("spec") or {}).get("nodeName"), "reasons": reasons})
+
+    def merge(self, other):
+        self.streamed += other.streamed
+        self.examined += other.examined
+        self.exempted += other.exempted
+        self.count += other.count
+        self.offenders.extend(other.offenders[:max(0, AUDIT_CAP - len(self.offenders))])
+
+
+def audit_workloads(ctx, nodes, exempt) -> Dict[str, Any]:
+    """Stream the unfinished pods on accelerator nodes page by page and collect the offenders.
+
+    Two ways, chosen by cost. Per node: one list per accelerator node with fieldSelector spec.nodeName=<node>
+    (the API server indexes pods by node, so only the pods on accelerator nodes travel; small, cheap requests,
+    a few in parallel). Cluster-wide: one paginated list of unfinished pods, filtered to accelerator nodes as it
+    streams (every pod travels; requests = pods / PAGE_SIZE, each heavy). A page of PAGE_SIZE full pods costs
+    about as much as PODS_PER_NODE_REQUEST small per-node requests, so per node is chosen while the accelerator
+    nodes number at most PER_NODE_MAX or at most all pods / PODS_PER_NODE_REQUEST (the pod count comes from one
+    limit=1 list's remainingItemCount). Either way the request count is bounded by the pod count / 20 and at
+    most a few pages are held in memory."""
+    kube = ctx.kube
+    names = sorted(n.name for n in nodes)
+    before = kube.request_count
+    result = _Audit(exempt)
+    total_pods = None
+    if len(names) > PER_NODE_MAX:
+        head = kube.request("GET", kube.path("", "v1", "pods"), query={"limit": 1})
+        remaining = (head.get("metadata") or {}).get("remainingItemCount")
+        total_pods = len(head.get("items") or []) + int(remaining) if remaining is not None else None
+    if len(names) <= PER_NODE_MAX or (total_pods is not None and len(names) <= total_pods // PODS_PER_NODE_REQUEST):
+        strategy = "per-node field selector (%d accelerator nodes; %s)" % (
+            len(names), "<= %d" % PER_NODE_MAX if total_pods is None else "<= %d pods / %d" % (total_pods, PODS_PER_NODE_REQUEST))
+
+        def one(node_name):
+            part = _Audit(exempt)
+            part.feed(kube.list("", "v1", "pods", field_selector="spec.nodeName=%s,%s" % (node_name, UNFINISHED),
+                                page_size=PAGE_SIZE))
+            return part
+        with ThreadPoolExecutor(max_workers=min(8, max(1, len(names))), thread_name_prefix="pod-audit") as pool:
+            for part in pool.map(one, names):
+                result.merge(part)
+        command = "kubectl get pods -A --field-selector spec.nodeName=<node>,%s  (for each of %d accelerator nodes)" % (
+            UNFINISHED, len(names))
+        api = "GET /api/v1/pods?fieldSelector=spec.nodeName%%3D<node>,%s&limit=%d" % (UNFINISHED, PAGE_SIZE)
+    else:
+        strategy = "one cluster-wide paginated stream filtered to accelerator nodes (%d accelerator nodes > %d and > %s pods / %d)" % (
+            len(names), PER_NODE_MAX, total_pods if total_pods is not None else "unknown", PODS_PER_NODE_REQUEST)
+        result.feed(kube.list("", "v1", "pods", field_selector=UNFINISHED, page_size=PAGE_SIZE), set(names))
+        command = "kubectl get pods -A --field-selector %s --chunk-size=%d  (kept: pods on the %d accelerator nodes)" % (
+            UNFINISHED, PAGE_SIZE, len(names))
+        api = "GET /api/v1/pods?fieldSelector=%s&limit=%d (+continue)" % (UNFINISHED, PAGE_SIZE)
+    summary = {
+        "strategy": strategy, "requests": kube.request_count - before, "cluster_pods": total_pods, "pods_streamed": result.streamed,
+        "pods_examined": result.examined, "pods_exempted": result.exempted, "exempt_namespaces": sorted(result.exempt),
+        "violations": result.count, "offenders": result.offenders, "offenders_shown": len(result.offenders),
+    }
+    lines = ["%s  %s" % (o["pod"], "; ".join(o["reasons"])) for o in result.offenders]
+    if result.count > len(result.offenders):
+        lines.append("... and %d more" % (result.count - len(result.offenders)))
+    ctx.record(command, "%d pods examined on %d accelerator nodes (%d in exempt namespaces %s skipped); %d reach devices "
+               "outside the device plugin/DRA path%s" % (
+                   result.examined, len(names), result.exempted, ", ".join(sorted(result.exempt)), result.count,
+                   (":\n" + "\n".join(lines)) if lines else ""), api=api)
+    return summary
+
+
+# --------------------------------------------------------------------------------------------------- check
+def _exempt_namespaces(ctx, configs) -> List[str]:
+    exempt = set(INFRA_NAMESPACES)
+    exempt.update(c["operator_namespace"] for c in configs if c.get("operator_namespace"))
+    exempt.update((ctx.options.settings or {}).get("audit_exempt_namespaces") or [])
+    return sorted(exempt)
+
+
+@requirement("secure_accelerator_access")
+def secure_accelerator_access(ctx):
+    """Accelerator devices reach containers only through the device plugin or DRA (plus the opt-in pod audit)."""
+    kube = ctx.kube
+    nodes = facts.accelerator_nodes(kube)
+    ctx.record("; ".join(facts.accelerator_lookup_commands(kube)),
+               "\n".join("%s  vendor=%s  %s" % (n.name, n.vendor, ",".join("%s=%s" % kv for kv in sorted(n.resources.items())))
+                         for n in nodes) or "no accelerator nodes", api="GET /api/v1/nodes?labelSelector=...")
+    if not nodes:
+        return Finding(NOT_APPLICABLE, "No accelerator nodes: no node carries an accelerator label (e.g. nvidia.com/gpu.present) "
+                       "or advertises an accelerator resource, so there are no accelerators whose access needs isolating; "
+                       "the requirement applies once accelerator nodes join the cluster.",
+                       details={"accelerator_nodes": 0})
+    vendors = sorted({n.vendor for n in nodes})
+    drivers = tuple(d for v in vendors for d in DRA_DRIVERS.get(v, ()))
+    dra = _dra_slices(ctx, drivers) if drivers else {}
+    runtime_classes = _runtime_classes(ctx)
+
+    configs = []
+    if "nvidia" in vendors:
+        nvidia_nodes = [n for n in nodes if n.vendor == "nvidia"]
+        policies = cluster_policies(kube)
+        if policies:
+            configs.append(dict(_nvidia_operator(ctx, policies[0], nvidia_nodes, dra), vendor="nvidia"))
+        else:
+            ctx.record("kubectl get clusterpolicies.nvidia.com", "No resources found (or CRD not served)",
+                       api="GET /apis/nvidia.com/v1/clusterpolicies")
+            configs.append(dict(_nvidia_standalone(ctx, nvidia_nodes, dra), vendor="nvidia"))
+        if runtime_classes.get("nvidia"):
+            configs[-1]["runtime_class"] = "nvidia (handler %s)" % runtime_classes["nvidia"]
+    for vendor in vendors:
+        if vendor == "nvidia":
+            continue
+        vendor_drivers = [d for d in DRA_DRIVERS.get(vendor, ()) if dra.get(d)]
+        if vendor_drivers:
+            configs.append({"vendor": vendor, "source": "DRA", "mediated_by": ["DRA driver %s" % d for d in vendor_drivers],
+                            "problems": [], "unknowns": [], "hardening": []})
+        else:
+            configs.append({"vendor": vendor, "source": "not recognised", "mediated_by": [], "problems": [], "hardening": [],
+                            "unknowns": ["accelerator vendor '%s' (nodes %s) is not one these checks recognise: check by hand "
+                                         "that a pod without a device request sees no accelerator device nodes, and that two "
+                                         "pods each given one device cannot see each other's" % (
+                                             vendor, ", ".join(n.name for n in nodes if n.vendor == vendor))]})
+
+    details: Dict[str, Any] = {"accelerator_nodes": len(nodes), "vendors": vendors, "dra_resourceslices": dra,
+                               "runtime_classes": runtime_classes, "configurations": configs}
+    problems = ["%s: %s" % (c["vendor"], p) for c in configs for p in c["problems"]]
+    unknowns = ["%s: %s" % (c["vendor"], u) for c in configs for u in c["unknowns"]]
+    hardening = [h for c in configs for h in c.get("hardening", [])]
+
+    audit = None
+    if ctx.options.audit_workloads:
+        audit = audit_workloads(ctx, nodes, _exempt_namespaces(ctx, configs))
+        details["audit"] = audit
+
+    mediated = "; ".join("%s: %s" % (c["vendor"], ", ".join(c["mediated_by"])) for c in configs if c["mediated_by"])
+    probe_note = ("The functional test (a pod without a request sees no device; two pods each with a device cannot see each "
+                  "other's) needs probes, which this release does not run.")
+    if problems or (audit and audit["violations"]):
+        notes = []
+        if problems:
+            notes.append("Accelerator access is not mediated: %s." % "; ".join(problems))
+        if audit and audit["violations"]:
+            notes.append("%d pod(s) on accelerator nodes reach devices outside the device plugin/DRA path: %s%s." % (
+                audit["violations"], ", ".join(o["pod"] for o in audit["offenders"][:10]),
+                " ..." if audit["violations"] > 10 else ""))
+        fix = []
+        if problems:
+            fix.append("Make the NVIDIA Container Toolkit accept devices only from the device plugin or DRA: %s; the role %s "
+                       "applies these values." % (SECURE_VALUES, GPU_OPERATOR_ROLE))
+        if audit and audit["violations"]:
+            fix.append("Remove privileged mode, /dev accelerator hostPath volumes and NVIDIA_VISIBLE_DEVICES from the named "
+                       "workloads and have them request the accelerator (resources.limits nvidia.com/gpu or a ResourceClaim); "
+                       "enforce it with Pod Security Admission 'baseline' or 'restricted' on workload namespaces.")
+        return Finding(FAIL, " ".join(notes), remediation=" ".join(fix), details=details)
+    if unknowns:
+        return Finding(UNKNOWN, "A person must check: %s.%s" % ("; ".join(unknowns),
+                                                                 (" Mediated where recognised: %s." % mediated) if mediated else ""),
+                       details=details)
+    audit_note = (" Workload audit: %d pods on %d accelerator nodes examined, none reaches devices outside that path "
+                  "(exempt namespaces: %s)." % (audit["pods_examined"], len(nodes), ", ".join(audit["exempt_namespaces"]))
+                  if audit else " Run with audit_workloads: true to also audit the pods on accelerator nodes.")
+    hardening_note = (" Hardening: %s." % "; ".join(hardening)) if hardening else ""
+    return Finding(PASS, "Accelerator access is mediated on %d accelerator node(s): %s.%s%s %s" % (
+        len(nodes), mediated, audit_note, hardening_note, probe_note), details=details)
