@@ -48,6 +48,7 @@ VOLATILE_JSON_KEYS = ("generated_at", "duration_s")
 VOLATILE_XML_ATTRIBUTE = re.compile(r' time="[^"]*"')
 
 REDACTED = "<redacted>"
+SECRET_KEY = re.compile(r"(?i)^(?:client-key-data|(?:[a-z]+[_-])?token|password|api[_-]?key)$")
 SECRET_PATTERNS = (
     (re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)"),
      "<redacted private key>"),
@@ -81,11 +82,12 @@ def redact(text: Any) -> str:
 
 
 def redact_data(data: Any) -> Any:
-    """A copy of ``data`` (dicts, lists, strings) with every string redacted."""
+    """A copy of ``data`` (dicts, lists, strings) with every string redacted, and the whole value
+    of a key named like a secret (token, password, client-key-data...)."""
     if isinstance(data, str):
         return redact(data)
     if isinstance(data, dict):
-        return {redact(k): redact_data(v) for k, v in data.items()}
+        return {redact(k): REDACTED if SECRET_KEY.match(str(k)) and data[k] else redact_data(v) for k, v in data.items()}
     if isinstance(data, (list, tuple)):
         return [redact_data(v) for v in data]
     return data

@@ -1,5 +1,6 @@
 """Shared helpers for tests that run the real code over HTTP against the fake API server."""
 
+import json
 import os
 import subprocess
 import sys
@@ -49,9 +50,9 @@ def run_playbook(playbook, tmp_path, extra_vars, check=False):
     env = {k: v for k, v in os.environ.items() if not k.startswith("K8S_AUTH_") and k != "KUBECONFIG"}
     env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "atmp"),
                ANSIBLE_REMOTE_TEMP=str(tmp_path / "rtmp"))
-    command = [str(BIN / "ansible-playbook"), playbook, "-i", "inventories/example/hosts.yml"]
-    for key, value in extra_vars.items():
-        command += ["-e", "%s=%s" % (key, value)]
+    vars_file = tmp_path / "extra-vars.json"
+    vars_file.write_text(json.dumps(extra_vars))
+    command = [str(BIN / "ansible-playbook"), playbook, "-i", "inventories/example/hosts.yml", "-e", "@%s" % vars_file]
     if check:
         command.append("--check")
     return subprocess.run(command, cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300, check=False)
