@@ -15,6 +15,7 @@ __metaclass__ = type
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import quote, urlencode
 
@@ -366,18 +367,32 @@ class Kube:
     def list(self, group: str, version: str, plural: str, namespace: Optional[str] = None,
              label_selector: Optional[str] = None, field_selector: Optional[str] = None,
              page_size: int = 500) -> Iterator[Dict[str, Any]]:
-        """Objects page by page (bounded memory), following `continue` tokens."""
+        """Objects page by page, following `continue` tokens; the next page is fetched while the
+        caller works through the current one, so memory stays at two pages."""
         path = self.path(group, version, plural, namespace)
-        token = None
-        while True:
-            page = self.request("GET", path, query={
+
+        def fetch(token):
+            return self.request("GET", path, query={
                 "labelSelector": label_selector, "fieldSelector": field_selector,
                 "limit": page_size, "continue": token,
             })
-            yield from page.get("items") or []
-            token = (page.get("metadata") or {}).get("continue")
-            if not token:
-                return
+
+        page = fetch(None)
+        prefetch = None
+        try:
+            while True:
+                token = (page.get("metadata") or {}).get("continue")
+                upcoming = None
+                if token:
+                    prefetch = prefetch or ThreadPoolExecutor(max_workers=1, thread_name_prefix="kube-list")
+                    upcoming = prefetch.submit(fetch, token)
+                yield from page.get("items") or []
+                if upcoming is None:
+                    return
+                page = upcoming.result()
+        finally:
+            if prefetch is not None:
+                prefetch.shutdown(wait=False, cancel_futures=True)
 
     def list_all(self, *args, **kwargs) -> List[Dict[str, Any]]:
         return list(self.list(*args, **kwargs))

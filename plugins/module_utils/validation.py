@@ -190,7 +190,7 @@ def check_spec(spec: Any, checklist: checklists.Checklist) -> List[Violation]:
             position, item = indexed[req.id]
             violations += _changed_fields(req, section, position, item)
             violations += check_item(req, section, position, item)
-        for req_id, (position, _) in indexed.items():
+        for req_id, (position, dummy) in indexed.items():
             if req_id not in [r.id for r in published]:
                 violations.append(Violation("spec.unknown_item", _item_path(section, position, "id"),
                                             "%s is not a requirement of %s in the %s checklist" % (req_id, section, checklist.version),
@@ -365,7 +365,7 @@ def _urls(doc: Dict[str, Any], checklist: checklists.Checklist) -> List[Tuple[st
         if present and isinstance(value, str) and value.startswith("http"):
             if field_name != K8S_CONFORMANCE_URL or K8S_CONFORMANCE_URL_PATTERN.match(value):
                 found.append(("metadata.unreachable", "metadata.%s" % field_name, value))
-    for _, path, entry in _entries(doc.get("spec"), checklist):
+    for dummy, path, entry in _entries(doc.get("spec"), checklist):
         if isinstance(entry, str) and re.match(r"^https?://", entry):
             found.append(("evidence.unreachable", path, entry))
     return found
@@ -374,7 +374,7 @@ def _urls(doc: Dict[str, Any], checklist: checklists.Checklist) -> List[Tuple[st
 def check_reachability(doc: Dict[str, Any], checklist: checklists.Checklist, timeout: float = URL_TIMEOUT) -> List[Violation]:
     """Every URL answers below 400 (each distinct URL fetched once, a few at a time)."""
     targets = _urls(doc, checklist)
-    distinct = sorted({url for _, _, url in targets})
+    distinct = sorted({target[2] for target in targets})
     with ThreadPoolExecutor(max_workers=8) as pool:
         problems = dict(zip(distinct, pool.map(lambda u: url_problem(u, timeout), distinct)))
     return [

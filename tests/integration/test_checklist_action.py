@@ -21,7 +21,14 @@ PLAYBOOK = """
   gather_facts: false
   tasks:
     - name: Run the action
-      k8s_ai.conformance.checklist: "{{ checklist_args }}"
+      k8s_ai.conformance.checklist:
+        results: "{{ args.results }}"
+        checklist_version: "{{ args.checklist_version }}"
+        output_dir: "{{ args.output_dir }}"
+        metadata: "{{ args.metadata | default(omit) }}"
+        cluster: "{{ args.cluster | default(omit) }}"
+        submission_dir: "{{ args.submission_dir | default(omit) }}"
+        fail_on_violations: "{{ args.fail_on_violations | default(omit) }}"
       register: outcome
       ignore_errors: true
 
@@ -60,7 +67,8 @@ def play(tmp_path):
     def run(check=False, **args):
         returned = tmp_path / "returned.json"
         (tmp_path / "play.yml").write_text(PLAYBOOK)
-        (tmp_path / "vars.json").write_text(json.dumps({"checklist_args": args, "returned_path": str(returned)}))
+        (tmp_path / "vars.json").write_text(json.dumps({
+            "args": args, "returned_path": str(returned), "ansible_python_interpreter": sys.executable}))
         env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"), ANSIBLE_NOCOLOR="1",
                    ANSIBLE_LOCAL_TEMP=str(tmp_path / ".atmp"), ANSIBLE_LOCALHOST_WARNING="0")
         command = [str(ANSIBLE_PLAYBOOK), "play.yml", "-i", "localhost,", "-c", "local", "-e", "@vars.json"]
@@ -117,8 +125,8 @@ def test_submission_layout_passes_the_rules(play, tmp_path):
 
 
 def test_violations_are_reported_and_fail_only_when_asked(play, tmp_path):
-    results = result_dicts()
-    results[1] = dict(results[1], outcome="fail", status="Not Implemented", remediation="install the Gateway API CRDs")
+    results = [dict(r, outcome="fail", status="Not Implemented", remediation="install the Gateway API CRDs")
+               if r["id"] == "ai_inference" else r for r in result_dicts()]
     args = dict(results=results, checklist_version="1.35", output_dir=str(tmp_path / "out"), metadata=METADATA)
     reported = play(**args)
     assert not reported.get("failed")

@@ -31,7 +31,8 @@ def sample_results():
         Result("ai_inference", "networking", "MUST", "pass", "Gateway API v1 served; GatewayClass traefik Accepted",
                evidence=[Evidence("kubectl get gatewayclasses", "traefik   Accepted=True")]),
         Result("gang_scheduling", "schedulingOrchestration", "MUST", "fail", "No gang scheduler: neither Kueue nor Volcano APIs are served",
-               remediation="Install Kueue with role k8s_ai.conformance.gang_scheduler", evidence=[Evidence("kubectl api-resources --api-group=kueue.x-k8s.io", "(none)")]),
+               remediation="Install Kueue with role k8s_ai.conformance.gang_scheduler",
+               evidence=[Evidence("kubectl api-resources --api-group=kueue.x-k8s.io", "(none)")]),
         Result("cluster_autoscaling", "schedulingOrchestration", "MUST", "not_applicable",
                "No cluster autoscaler or node-provisioning API: bare-metal nodes are not provisioned by the platform"),
         Result("pod_autoscaling", "schedulingOrchestration", "MUST", "error", "GET /apis/custom.metrics.k8s.io/v1beta1 answered 403",
@@ -162,8 +163,8 @@ def test_json_has_tool_summary_results_and_only_an_explicit_timestamp():
     assert doc["checklist_version"] == "1.35" and doc["cluster"] == {"distribution": "rke2"}
     assert "generated_at" not in doc
     assert doc["summary"]["must_not_implemented"] == ["gang_scheduling", "pod_autoscaling"]
-    assert [r["id"] for r in doc["results"]] == ["dra_support", "gpu_sharing", "virtualized_accelerator", "ai_inference",
-                                                  "gang_scheduling", "cluster_autoscaling", "pod_autoscaling"]
+    assert [r["id"] for r in doc["results"]] == [
+        "dra_support", "gpu_sharing", "virtualized_accelerator", "ai_inference", "gang_scheduling", "cluster_autoscaling", "pod_autoscaling"]
     assert doc["results"][0]["status"] == "Implemented"
     assert "accelerator_metrics" in doc["not_verified"]
     stamped = json.loads(report.render_json(load(), sample_results(), generated_at="2026-01-01T00:00:00Z"))
