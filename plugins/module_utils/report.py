@@ -59,6 +59,8 @@ SECRET_PATTERNS = (
                 r"(?!<redacted)[^\s\"',;}]+"), r"\1" + REDACTED),
 )
 
+WHY_LIMIT = 200  # characters of notes in the report's table
+
 OUTCOME_WORDS = {
     UNKNOWN: "unknown: needs a person",
     ERROR: "error: could not decide",
@@ -87,7 +89,7 @@ def redact_data(data: Any) -> Any:
     if isinstance(data, str):
         return redact(data)
     if isinstance(data, dict):
-        return {redact(k): REDACTED if SECRET_KEY.match(str(k)) and data[k] else redact_data(v) for k, v in data.items()}
+        return {redact(k): REDACTED if SECRET_KEY.match(str(k)) and v else redact_data(v) for k, v in data.items()}
     if isinstance(data, (list, tuple)):
         return [redact_data(v) for v in data]
     return data
@@ -162,8 +164,8 @@ def _version_tuple(version: str) -> Tuple[int, int]:
 
 
 def metadata_fields(checklist: Checklist) -> List[str]:
-    """The metadata keys a filled-in checklist carries: the template's, plus k8sConformanceUrl
-    after contactEmailAddress from 1.35 on (the 1.36 template lacks it; the validator requires it)."""
+    """The metadata keys a filled-in checklist may carry: the template's, plus k8sConformanceUrl after
+    contactEmailAddress where the template lacks it (1.33, 1.34, 1.36; the validator requires it)."""
     keys = list(checklist.metadata)
     if K8S_CONFORMANCE_URL not in keys:
         after = keys.index("contactEmailAddress") + 1 if "contactEmailAddress" in keys else len(keys)
@@ -245,6 +247,13 @@ def checklist_entry(req: Requirement, result: Optional[Result], evidence_urls: O
     return {"status": status, "evidence": evidence, "notes": redact(user_note) if user_note else note}
 
 
+def _known_ids(checklist: Checklist, by_id: Optional[Dict[str, Any]], option: str) -> None:
+    unknown = sorted(set(by_id or {}) - set(checklist.ids))
+    if unknown:
+        raise ReportError("%s names %s, not requirement ids of checklist %s (%s)"
+                          % (option, ", ".join(unknown), checklist.version, ", ".join(checklist.ids)))
+
+
 def _item_lines(req: Requirement, entry: Dict[str, Any]) -> List[str]:
     lines = [
         "    - id: %s" % req.id,
@@ -266,6 +275,8 @@ def render_checklist(checklist: Checklist, results: Iterable[Any], metadata: Opt
                      evidence_paths: Optional[Dict[str, Any]] = None) -> str:
     """``AIConformance-<ver>.yaml``: the published checklist with status, evidence and notes filled in."""
     indexed = index_results(checklist, results)
+    for option, by_id in (("evidence_urls", evidence_urls), ("notes", notes), ("evidence_paths", evidence_paths)):
+        _known_ids(checklist, by_id, option)
     lines = checklist.header.splitlines() + ["", "metadata:"]
     for key, value in filled_metadata(checklist, metadata):
         lines.append("  %s: %s" % (key, _version_scalar(value) if key == "kubernetesVersion" else quote(value)))
@@ -310,10 +321,17 @@ def _status_label(result: Optional[Result]) -> str:
     return result.status or "— (%s)" % OUTCOME_WORDS[result.outcome]
 
 
+def _shortened(text: str, limit: int = WHY_LIMIT) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"
+
+
 def _why(result: Optional[Result]) -> str:
+    """The table's reason: the notes' first line (shortened; the transcript has it all), and the fix."""
     if result is None:
         return NOT_VERIFIED
-    why = first_line(result.notes)
+    why = _shortened(first_line(result.notes))
     if result.outcome in (FAIL, ERROR, UNKNOWN) and result.remediation:
         why = why.rstrip(".") + ". Fix: " + first_line(result.remediation)
     return why

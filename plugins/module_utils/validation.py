@@ -19,7 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 from urllib.error import HTTPError, URLError
-from urllib.request import Request, urlopen
+
+from ansible.module_utils.urls import ConnectionError as UrlConnectionError
+from ansible.module_utils.urls import open_url
 
 try:
     import yaml
@@ -136,7 +138,8 @@ def check_metadata(metadata: Any, checklist: checklists.Checklist) -> List[Viola
             violations.append(Violation("metadata.not_string", "metadata.%s" % field_name,
                                         "%s is %r, not a string" % (field_name, value), "quote the value"))
         elif not present or value == "":
-            violations.extend(v for v in [_missing_field(field_name, checklist.version)] if v)
+            missing = _missing_field(field_name, checklist.version)
+            violations += [missing] if missing else []
         else:
             violations.extend(_field_violations(field_name, value, checklist.version))
     return violations
@@ -338,20 +341,17 @@ def check_evidence(spec: Any, checklist: checklists.Checklist, base_dir: Optiona
 def url_problem(url: str, timeout: float = URL_TIMEOUT) -> str:
     """Why ``url`` does not answer below 400 to HEAD, then GET (as the validator tries); '' if it does."""
     problem = ""
+    headers = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "Accept-Language": "en-US,en;q=0.5"}
     for method in ("HEAD", "GET"):
-        request = Request(url, method=method, headers={
-            "User-Agent": USER_AGENT,
-            "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-            "Accept-Language": "en-US,en;q=0.5",
-        })
         try:
-            with urlopen(request, timeout=timeout) as response:  # nosec B310: http(s) only, checked by the caller
+            with open_url(url, method=method, headers=headers, http_agent=USER_AGENT, timeout=timeout,
+                          follow_redirects="all") as response:
                 if response.status < 400:
                     return ""
                 problem = "status code %d" % response.status
         except HTTPError as exc:
             problem = "status code %d" % exc.code
-        except (URLError, OSError, ValueError) as exc:
+        except (URLError, UrlConnectionError, OSError, ValueError) as exc:
             problem = str(getattr(exc, "reason", exc))
     return problem
 

@@ -133,6 +133,13 @@ def test_status_evidence_and_notes_follow_the_outcome():
         "level": "SHOULD", "status": "", "evidence": [], "notes": "not verified in this run"}
 
 
+def test_user_notes_or_urls_for_unknown_ids_are_errors():
+    with pytest.raises(report.ReportError, match="evidence_urls names ai_inferance"):
+        report.render_checklist(load(), [], evidence_urls={"ai_inferance": ["https://x"]})
+    with pytest.raises(report.ReportError, match="notes names nope"):
+        report.render_checklist(load(), [], notes={"nope": "x"})
+
+
 def test_checklist_is_byte_stable_and_independent_of_result_order():
     first = report.render_checklist(load(), sample_results())
     assert report.render_checklist(load(), list(reversed(sample_results()))) == first
@@ -361,3 +368,11 @@ def test_write_file_is_atomic_and_keeps_mode(tmp_path):
     assert target.read_text() == "two"
     assert target.stat().st_mode & 0o777 == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["report.md"], "no temporary file left behind"
+
+
+def test_long_notes_are_shortened_in_the_table_only():
+    long_note = "Operator found: " + ", ".join("crd-%d" % i for i in range(60))
+    result = Result("robust_controller", "operator", "MUST", "pass", long_note)
+    row = next(line for line in report.render_markdown(load(), [result]).splitlines() if line.startswith("| `robust_controller`"))
+    assert row.endswith(" … |") and len(row) < 260
+    assert long_note in report.render_evidence(load().get("robust_controller"), result)

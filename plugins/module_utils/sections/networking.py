@@ -1,90 +1,749 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Checklist section `networking`: Gateway API for inference and the 1.36 additions."""
+"""Checklist section `networking`: Gateway API for inference and the 1.36 additions.
+
+Object shapes are the upstream ones:
+- Gateway API (kubernetes-sigs/gateway-api): GatewayClass status.supportedFeatures is a list of
+  strings in v1.1 and a list of {name: <FeatureName>} from v1.2 on; feature names come from
+  pkg/features ("Gateway", "HTTPRoute", "HTTPRouteQueryParamMatching", ..., "Mesh"). The conformance
+  tests for weighted backendRefs and header matches need only the Gateway and HTTPRoute features.
+- Gateway API Inference Extension (kubernetes-sigs/gateway-api-inference-extension): InferencePool
+  inference.networking.k8s.io/v1 (spec.endpointPickerRef {name, kind (default Service), port.number},
+  status.parents[] {parentRef, controllerName, conditions Accepted/ResolvedRefs}); before v1.0 the
+  InferencePool was inference.networking.x-k8s.io/v1alpha2 (spec.extensionRef {name, portNumber},
+  status.parent[] {parentRef, conditions}) with InferenceModel, later InferenceObjective.
+- DRANET (kubernetes-sigs/dranet): DRA driver "dra.net", DaemonSet kube-system/dranet, device attributes
+  dra.net/ifName, dra.net/rdma, dra.net/pciAddress, ...; DeviceClass names are the site's own and select
+  the driver with CEL (device.driver == "dra.net"). The SR-IOV DRA driver is
+  "sriovnetwork.k8snetworkplumbingwg.io".
+- Multus (k8snetworkplumbingwg/multus-cni): k8s.cni.cncf.io/v1 network-attachment-definitions, DaemonSet
+  kube-system/kube-multus-ds (RKE2: rke2-multus-ds); SR-IOV network operator sriovnetwork.openshift.io/v1;
+  NVIDIA network operator mellanox.com/v1alpha1 nicclusterpolicies (cluster-scoped, status.state).
+- llm-d: model-server pods labelled llm-d.ai/role=prefill|decode (the inference scheduler's prefill/decode
+  filters); NVIDIA Dynamo nvidia.com DynamoGraphDeployment (spec.services.<name>.componentType /
+  subComponentType, status.state, status.services.<name>.readyReplicas); SGLang RBG workloads.x-k8s.io
+  RoleBasedGroup (spec.roles[].name, status.roleStatuses[] {name, readyReplicas, replicas}).
+"""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+from typing import Any, Dict, List, Optional, Tuple
+
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
-    api_resources_table, condition_true, conditions_line,
+    api_resources_table, condition_true, conditions_line, daemonset_ready, daemonset_summary, name_of,
 )
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import FAIL, PASS, Finding
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import FAIL, NOT_APPLICABLE, PASS, Finding
 
+# -- Gateway API ------------------------------------------------------------------------------------
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 GATEWAY_V1_RESOURCES = ("gatewayclasses", "gateways", "httproutes", "grpcroutes")
 INSTALL_GATEWAY = ("Install the Gateway API standard CRDs and a Gateway controller, e.g. role "
                    "k8s_ai.conformance.gateway (on RKE2: enable Traefik's kubernetesGateway provider)")
-# Weighted backendRefs and header matches are Core features of HTTPRoute: an implementation
-# that reports the HTTPRoute feature supports both.
-ROUTING_FEATURE = "HTTPRoute"
+# Weighted backendRefs and header matches are Core HTTPRoute features: the upstream conformance tests
+# (HTTPRouteWeight, HTTPRouteHeaderMatching) need exactly these two features.
+ROUTING_FEATURES = ("Gateway", "HTTPRoute")
+MESH_FEATURE = "Mesh"
+# Istio's GatewayClasses for its mesh (waypoints) and remote gateways, and its controllers.
+ISTIO_MESH_CLASSES = ("istio-waypoint", "istio-remote")
+ROUTE_LINES = 10
+
+# -- Gateway API Inference Extension ---------------------------------------------------------------
+GAIE_GROUP, GAIE_VERSION = "inference.networking.k8s.io", "v1"
+GAIE_X_GROUP, GAIE_X_VERSION = "inference.networking.x-k8s.io", "v1alpha2"
+GAIE_X_RESOURCES = ("inferencepools", "inferencemodels", "inferenceobjectives")
+POOL_CHECK_MAX = 3
+INSTALL_GAIE = (
+    "Install the Gateway API Inference Extension CRDs (kubectl apply -f https://github.com/kubernetes-sigs/"
+    "gateway-api-inference-extension/releases/download/<version>/manifests.yaml) and an implementation that "
+    "supports InferencePool (kgateway, Istio, Envoy AI Gateway, GKE Gateway) on top of role "
+    "k8s_ai.conformance.gateway; then deploy a pool with its endpoint picker: helm install <pool> "
+    "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool "
+    "--set inferencePool.modelServers.matchLabels.app=<model> --set provider.name=<istio|gke|none> "
+    "and route to it with an HTTPRoute whose backendRef is the InferencePool")
+DEPLOY_POOL = (
+    "Deploy an InferencePool with its endpoint picker (helm install <pool> "
+    "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool "
+    "--set inferencePool.modelServers.matchLabels.app=<model> --set provider.name=<istio|gke|none>) and route to it "
+    "with an HTTPRoute whose backendRef is the InferencePool")
+
+# -- High-performance networking -------------------------------------------------------------------
+DRA_GROUP = "resource.k8s.io"
+NETWORK_DRA_DRIVERS = ("dra.net", "sriovnetwork.k8snetworkplumbingwg.io")
+NETWORK_ATTRIBUTES = ("ifName", "rdma", "pciAddress", "mac", "mtu", "rdmaDevice", "sriov", "numaNode")
+CEL_DRIVER = re.compile(r"""device\.driver\s*==\s*["']([^"']+)["']""")
+NAD_GROUP, NAD_VERSION, NAD_PLURAL = "k8s.cni.cncf.io", "v1", "network-attachment-definitions"
+SRIOV_GROUP, SRIOV_VERSION = "sriovnetwork.openshift.io", "v1"
+NICOP_GROUP, NICOP_VERSION, NICOP_PLURAL = "mellanox.com", "v1alpha1", "nicclusterpolicies"
+RDMA_NODE_LABEL = "feature.node.kubernetes.io/rdma.available=true"
+NETWORK_RESOURCE_HINTS = ("rdma", "sriov", "infiniband", "roce")
+NODE_PAGE = 100
+HPN_FIX = ("Expose the RDMA/SR-IOV NICs through DRA: install DRANET (helm chart deployments/helm/dranet of "
+           "kubernetes-sigs/dranet, image registry.k8s.io/networking/dranet) and create a DeviceClass selecting "
+           "device.driver == \"dra.net\" (e.g. with device.attributes[\"dra.net\"].rdma); or Multus with the "
+           "SR-IOV network operator / NVIDIA network operator (RDMA shared device plugin)")
+
+# -- Disaggregated inference ------------------------------------------------------------------------
+LLMD_ROLE = "llm-d.ai/role"
+LLMD_MODEL = "llm-d.ai/model"
+LLMD_SELECTOR = "%s in (prefill,decode)" % LLMD_ROLE
+POD_PAGE = 500
+DYNAMO_GROUP, DYNAMO_PLURAL = "nvidia.com", "dynamographdeployments"
+RBG_GROUP, RBG_PLURAL = "workloads.x-k8s.io", "rolebasedgroups"
+VLLM_STACK_GROUP = "production-stack.vllm.ai"
+PD_FIX = ("Deploy a prefill/decode-disaggregated serving stack and keep both phases running: e.g. llm-d's P/D "
+          "disaggregation guide (prefill and decode model servers labelled llm-d.ai/role=prefill|decode behind a "
+          "GAIE InferencePool), NVIDIA Dynamo (dynamo-platform chart + a DynamoGraphDeployment with prefill and decode "
+          "workers) or SGLang on RoleBasedGroup (rbg) with prefill and decode roles")
 
 
-def _feature_names(gateway_class):
+# ================================================================================================
+# shared lookups
+# ================================================================================================
+def gateway_classes(kube) -> List[Dict[str, Any]]:
+    """Every GatewayClass (gateway.networking.k8s.io/v1), once per run; [] when not served."""
+    def lookup():
+        if not kube.discovery().served(GATEWAY_GROUP, "v1", "gatewayclasses"):
+            return []
+        return kube.list_all(GATEWAY_GROUP, "v1", "gatewayclasses")
+    return kube.once("gateway-api.gatewayclasses", lookup)
+
+
+def gateways(kube) -> List[Dict[str, Any]]:
+    """Every Gateway in every namespace, once per run; [] when not served."""
+    def lookup():
+        if not kube.discovery().served(GATEWAY_GROUP, "v1", "gateways"):
+            return []
+        return kube.list_all(GATEWAY_GROUP, "v1", "gateways")
+    return kube.once("gateway-api.gateways", lookup)
+
+
+def inference_pools(kube) -> Tuple[str, List[Dict[str, Any]]]:
+    """(group/version, InferencePools) — v1 when served, else the older v1alpha2; ("", []) without GAIE."""
+    def lookup():
+        discovery = kube.discovery()
+        for group, version in ((GAIE_GROUP, GAIE_VERSION), (GAIE_X_GROUP, GAIE_X_VERSION)):
+            if discovery.served(group, version, "inferencepools"):
+                return "%s/%s" % (group, version), kube.list_all(group, version, "inferencepools")
+        return "", []
+    return kube.once("gaie.inferencepools", lookup)
+
+
+def resource_slices(kube) -> List[Dict[str, Any]]:
+    """Every ResourceSlice (shared per run under the key 'resourceslices': a list of ResourceSlice dicts)."""
+    def lookup():
+        discovery = kube.discovery()
+        version = next((v for v in discovery.versions(DRA_GROUP) if discovery.served(DRA_GROUP, v, "resourceslices")), None)
+        return kube.list_all(DRA_GROUP, version, "resourceslices") if version else []
+    return kube.once("resourceslices", lookup)
+
+
+def _meta(obj: Dict[str, Any]) -> Dict[str, Any]:
+    return obj.get("metadata") or {}
+
+
+def _spec(obj: Dict[str, Any]) -> Dict[str, Any]:
+    return obj.get("spec") or {}
+
+
+def _status(obj: Dict[str, Any]) -> Dict[str, Any]:
+    return obj.get("status") or {}
+
+
+# ================================================================================================
+# ai_inference
+# ================================================================================================
+def _feature_names(gateway_class: Dict[str, Any]) -> List[str]:
+    """supportedFeatures as names: v1.1 lists strings, v1.2+ lists {name: ...}."""
     names = []
-    for feature in (gateway_class.get("status") or {}).get("supportedFeatures") or []:
-        names.append(feature.get("name") if isinstance(feature, dict) else str(feature))
+    for feature in _status(gateway_class).get("supportedFeatures") or []:
+        name = feature.get("name") if isinstance(feature, dict) else feature
+        if name:
+            names.append(str(name))
     return names
+
+
+def _implementation(gc: Dict[str, Any]) -> Dict[str, Any]:
+    features = _feature_names(gc)
+    controller = _spec(gc).get("controllerName", "")
+    missing = [f for f in ROUTING_FEATURES if f not in features]
+    mesh = []
+    if MESH_FEATURE in features:
+        mesh.append("reports the Mesh feature (GAMMA)")
+    if _meta(gc).get("name") in ISTIO_MESH_CLASSES or controller.startswith("istio.io/"):
+        mesh.append("Istio service mesh controller %s" % controller)
+    return {
+        "gateway_class": _meta(gc).get("name", ""),
+        "controller": controller,
+        "accepted": condition_true(gc, "Accepted"),
+        "supported_features": features,
+        "extended_httproute_features": sorted(f for f in features if f.startswith("HTTPRoute") and f != "HTTPRoute"),
+        # True: reports Gateway+HTTPRoute; False: reports features without them; None: reports no features.
+        "weighted_and_header_routing": (not missing) if features else None,
+        "missing_features": missing if features else [],
+        "mesh": mesh,
+    }
+
+
+def _listeners(gw: Dict[str, Any]) -> str:
+    attached = {l.get("name"): l.get("attachedRoutes", 0) for l in _status(gw).get("listeners") or []}
+    return ", ".join("%s %s:%s (attachedRoutes=%s)" % (l.get("name"), l.get("protocol"), l.get("port"),
+                                                       attached.get(l.get("name"), "?"))
+                     for l in _spec(gw).get("listeners") or []) or "no listeners"
+
+
+def _route_shape(route: Dict[str, Any]) -> Dict[str, Any]:
+    weighted = header = False
+    for rule in _spec(route).get("rules") or []:
+        refs = rule.get("backendRefs") or []
+        if len(refs) > 1 and any("weight" in r for r in refs):
+            weighted = True
+        if any(m.get("headers") for m in rule.get("matches") or []):
+            header = True
+    parents = _status(route).get("parents") or []
+    accepted = [p for p in parents if condition_true(p, "Accepted")]
+    return {"name": name_of(route), "weighted": weighted, "header_match": header,
+            "accepted_by": ["%s (%s)" % ((p.get("parentRef") or {}).get("name", ""), p.get("controllerName", ""))
+                            for p in accepted]}
 
 
 @requirement("ai_inference")
 def ai_inference(ctx):
-    """Gateway API v1 served and an implementation whose GatewayClass is Accepted."""
+    """Gateway API v1 served and an implementation whose GatewayClass is Accepted and supports
+    weighted backendRefs and header matches; the Gateways it serves; existing routes as extra evidence."""
     kube = ctx.kube
     discovery = kube.discovery()
     versions = discovery.versions(GATEWAY_GROUP)
     ctx.record("kubectl api-resources --api-group=%s" % GATEWAY_GROUP,
                api_resources_table(discovery, GATEWAY_GROUP, versions), api="GET /apis (aggregated discovery)")
     missing = ["%s (v1)" % r for r in GATEWAY_V1_RESOURCES if not discovery.served(GATEWAY_GROUP, "v1", r)]
-    if not any(discovery.served(GATEWAY_GROUP, v, "referencegrants") for v in versions):
-        missing.append("referencegrants")
+    grant_versions = [v for v in ("v1", "v1beta1") if discovery.served(GATEWAY_GROUP, v, "referencegrants")]
+    if not grant_versions:
+        missing.append("referencegrants (v1beta1 or v1)")
     if missing:
         return Finding(FAIL, "Gateway API is not fully served: missing %s." % ", ".join(missing),
                        remediation=INSTALL_GATEWAY + ".", details={"missing": missing})
 
-    classes = kube.list_all(GATEWAY_GROUP, "v1", "gatewayclasses")
-    lines = ["%s  controller=%s  %s  features=%s" % (
-        c["metadata"]["name"], (c.get("spec") or {}).get("controllerName", ""), conditions_line(c),
-        ",".join(_feature_names(c)) or "(not reported)") for c in classes]
+    classes = gateway_classes(kube)
+    impls = [_implementation(c) for c in classes]
     ctx.record("kubectl get gatewayclasses -o custom-columns=NAME:.metadata.name,CONTROLLER:.spec.controllerName,"
-               "STATUS:.status.conditions,FEATURES:.status.supportedFeatures",
-               "\n".join(lines) or "No resources found", api="GET /apis/%s/v1/gatewayclasses" % GATEWAY_GROUP)
-    accepted = [c for c in classes if condition_true(c, "Accepted")]
+               "STATUS:.status.conditions,FEATURES:.status.supportedFeatures[*].name",
+               "\n".join("%s  controller=%s  %s  features=%s" % (
+                   _meta(c).get("name"), i["controller"], conditions_line(c), ",".join(i["supported_features"]) or "(not reported)")
+                   for c, i in zip(classes, impls)) or "No resources found",
+               api="GET /apis/%s/v1/gatewayclasses" % GATEWAY_GROUP)
+    accepted = [i for i in impls if i["accepted"]]
     if not accepted:
-        return Finding(FAIL, "Gateway API is served but no GatewayClass is Accepted by a controller (%d found)." % len(classes),
-                       remediation="Start a Gateway controller that accepts a GatewayClass. " + INSTALL_GATEWAY + ".",
-                       details={"gateway_classes": [c["metadata"]["name"] for c in classes]})
-
-    implementations = []
-    for gc in accepted:
-        features = _feature_names(gc)
-        implementations.append({
-            "gateway_class": gc["metadata"]["name"],
-            "controller": (gc.get("spec") or {}).get("controllerName", ""),
-            "supported_features": features,
-            "weighted_and_header_routing": (ROUTING_FEATURE in features) if features else None,
-        })
-    routing = [i for i in implementations if i["weighted_and_header_routing"] is not False]
+        return Finding(FAIL, "Gateway API is served but no GatewayClass is Accepted by a controller (%d found%s)." % (
+            len(classes), ": " + ", ".join("%s %s" % (_meta(c).get("name"), conditions_line(c)) for c in classes) if classes else ""),
+            remediation="Start (or fix) the Gateway controller so that it accepts its GatewayClass. " + INSTALL_GATEWAY + ".",
+            details={"gateway_classes": impls})
+    routing = [i for i in accepted if i["weighted_and_header_routing"] is not False]
     if not routing:
-        return Finding(FAIL, "Accepted GatewayClasses report supportedFeatures without %s, so weighted and header-based "
-                       "routing are not supported." % ROUTING_FEATURE,
-                       remediation="Use a Gateway implementation conformant for HTTPRoute. " + INSTALL_GATEWAY + ".",
-                       details={"implementations": implementations})
+        return Finding(FAIL, "The accepted GatewayClasses report supportedFeatures without %s (%s), so the implementation "
+                       "does not claim the Core HTTPRoute features weighted backendRefs and header matches." % (
+                           " and ".join(ROUTING_FEATURES), "; ".join("%s lacks %s" % (i["gateway_class"], ",".join(i["missing_features"]))
+                                                                    for i in accepted)),
+                       remediation="Use a Gateway implementation conformant for HTTPRoute (it lists Gateway and HTTPRoute "
+                                   "in its GatewayClass status.supportedFeatures). " + INSTALL_GATEWAY + ".",
+                       details={"implementations": impls})
 
-    gateways = kube.list_all(GATEWAY_GROUP, "v1", "gateways")
+    all_gateways = gateways(kube)
     class_names = {i["gateway_class"] for i in routing}
-    served = [g for g in gateways if (g.get("spec") or {}).get("gatewayClassName") in class_names]
+    served = [g for g in all_gateways if _spec(g).get("gatewayClassName") in class_names]
     ctx.record("kubectl get gateways -A", "\n".join(
-        "%s/%s  class=%s  %s" % (g["metadata"].get("namespace"), g["metadata"]["name"],
-                                 (g.get("spec") or {}).get("gatewayClassName"), conditions_line(g))
+        "%s  class=%s  %s  listeners: %s" % (name_of(g), _spec(g).get("gatewayClassName"), conditions_line(g), _listeners(g))
         for g in served) or "No Gateways use the accepted classes yet", api="GET /apis/%s/v1/gateways" % GATEWAY_GROUP)
-    best = routing[0]
-    how = ("reports %s (Core: weighted backendRefs and header matches)" % ROUTING_FEATURE
-           if best["weighted_and_header_routing"] else
-           "does not publish supportedFeatures; weighted and header routing are Core HTTPRoute features (run with "
-           "probes: true to exercise them)")
-    return Finding(PASS, "Gateway API v1 served; GatewayClass %s accepted by %s, which %s; %d Gateway(s) use it."
-                   % (best["gateway_class"], best["controller"], how, len(served)),
-                   details={"implementations": implementations,
-                            "gateways": ["%s/%s" % (g["metadata"].get("namespace"), g["metadata"]["name"]) for g in served]})
+    gateway_info = [{"name": name_of(g), "gateway_class": _spec(g).get("gatewayClassName"),
+                     "accepted": condition_true(g, "Accepted"), "programmed": condition_true(g, "Programmed"),
+                     "listeners": _listeners(g)} for g in served]
+    programmed = [g for g in gateway_info if g["programmed"]]
+    details: Dict[str, Any] = {"implementations": impls, "referencegrants_versions": grant_versions, "gateways": gateway_info}
+    if served and not programmed:
+        return Finding(FAIL, "GatewayClass %s is accepted, but none of its %d Gateway(s) is Programmed (%s): the controller "
+                       "does not program its data plane." % (", ".join(sorted(class_names)), len(served),
+                                                             "; ".join("%s %s" % (name_of(g), conditions_line(g)) for g in served)),
+                       remediation="Check the Gateway controller's logs and the Gateway's conditions (kubectl describe gateway "
+                                   "-n <ns> <name>); fix its Service/addresses. " + INSTALL_GATEWAY + ".",
+                       details=details)
+
+    routes = [_route_shape(r) for r in kube.list_all(GATEWAY_GROUP, "v1", "httproutes")]
+    shaped = [r for r in routes if r["weighted"] or r["header_match"]]
+    ctx.record("kubectl get httproutes -A  (rules with weighted backendRefs or header matches)", "\n".join(
+        "%s  weighted=%s header-match=%s  accepted by: %s" % (r["name"], r["weighted"], r["header_match"],
+                                                              ", ".join(r["accepted_by"]) or "none")
+        for r in shaped[:ROUTE_LINES]) + ("\n... %d more" % (len(shaped) - ROUTE_LINES) if len(shaped) > ROUTE_LINES else "")
+        if shaped else "%d HTTPRoute(s), none with weighted backendRefs or header matches" % len(routes),
+        api="GET /apis/%s/v1/httproutes" % GATEWAY_GROUP)
+    proven = [r for r in shaped if r["accepted_by"]]
+    details["httproutes"] = {"total": len(routes), "weighted_or_header": shaped[:ROUTE_LINES]}
+
+    best = next((i for i in routing if i["weighted_and_header_routing"]), routing[0])
+    if best["weighted_and_header_routing"]:
+        how = "reports %s (Core: weighted backendRefs and header matches)" % " and ".join(ROUTING_FEATURES)
+        if best["extended_httproute_features"]:
+            how += " plus extended %s" % ", ".join(best["extended_httproute_features"])
+    else:
+        how = ("does not publish supportedFeatures; weighted backendRefs and header matches are Core HTTPRoute "
+               "features every conformant implementation supports")
+    notes = ["Gateway API v1 served (gatewayclasses, gateways, httproutes, grpcroutes; referencegrants %s)."
+             % "/".join(grant_versions),
+             "GatewayClass %s is Accepted by %s, which %s." % (best["gateway_class"], best["controller"], how)]
+    if programmed:
+        notes.append("%d Gateway(s) Programmed: %s." % (len(programmed), "; ".join(
+            "%s (%s)" % (g["name"], g["listeners"]) for g in programmed[:3])))
+    else:
+        notes.append("No Gateway uses the class yet (the implementation is ready to serve one).")
+    if proven:
+        notes.append("HTTPRoute %s already uses %s and is Accepted by %s." % (
+            proven[0]["name"], " and ".join(k for k, v in (("weighted backendRefs", proven[0]["weighted"]),
+                                                           ("header matches", proven[0]["header_match"])) if v),
+            ", ".join(proven[0]["accepted_by"])))
+    else:
+        notes.append("No accepted HTTPRoute with weights or header matches exists yet; the official test "
+                     "(TestNetworking_AIInference) creates one and waits for Accepted.")
+    mesh = sorted({m for i in accepted for m in i["mesh"]})
+    if mesh:
+        notes.append("Optional service-mesh integration detected: %s." % "; ".join(mesh))
+    return Finding(PASS, " ".join(notes), details=details)
+
+
+# ================================================================================================
+# advanced_inference_ingress (1.36)
+# ================================================================================================
+def _pool_parents(pool: Dict[str, Any]) -> List[Dict[str, Any]]:
+    status = _status(pool)
+    return list(status.get("parents") or status.get("parent") or [])  # v1: parents; v1alpha2: parent
+
+
+def _epp_ref(pool: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    spec = _spec(pool)
+    ref = spec.get("endpointPickerRef")
+    if ref:
+        return {"name": ref.get("name", ""), "kind": ref.get("kind") or "Service",
+                "port": (ref.get("port") or {}).get("number"), "failure_mode": ref.get("failureMode", "")}
+    ref = spec.get("extensionRef")
+    if ref:
+        return {"name": ref.get("name", ""), "kind": ref.get("kind") or "Service", "port": ref.get("portNumber"),
+                "failure_mode": ref.get("failureMode", "")}
+    return None
+
+
+def _ready_endpoints(kube, namespace: str, service: str) -> Tuple[int, int]:
+    """(ready, total) endpoints of a Service from its EndpointSlices."""
+    ready = total = 0
+    for eps in kube.list_all("discovery.k8s.io", "v1", "endpointslices", namespace=namespace,
+                             label_selector="kubernetes.io/service-name=%s" % service):
+        for endpoint in eps.get("endpoints") or []:
+            total += 1
+            if (endpoint.get("conditions") or {}).get("ready", True) is not False:
+                ready += 1
+    return ready, total
+
+
+def _parent_text(parent: Dict[str, Any], namespace: str) -> str:
+    ref = parent.get("parentRef") or parent.get("gatewayRef") or {}
+    return "%s %s/%s%s" % (ref.get("kind") or "Gateway", ref.get("namespace") or namespace, ref.get("name", ""),
+                           " (%s)" % parent["controllerName"] if parent.get("controllerName") else "")
+
+
+@requirement("advanced_inference_ingress")
+def advanced_inference_ingress(ctx):
+    """GAIE: InferencePool CRDs served, a pool accepted by a Gateway, its endpoint picker ready."""
+    kube = ctx.kube
+    discovery = kube.discovery()
+    groups = [(GAIE_GROUP, discovery.versions(GAIE_GROUP)), (GAIE_X_GROUP, discovery.versions(GAIE_X_GROUP))]
+    ctx.record("kubectl api-resources --api-group=%s; kubectl api-resources --api-group=%s" % (GAIE_GROUP, GAIE_X_GROUP),
+               "\n".join(api_resources_table(discovery, g, v) for g, v in groups), api="GET /apis (aggregated discovery)")
+    served = ["%s/%s %s" % (g, v, r) for g, v, r in [(GAIE_GROUP, GAIE_VERSION, "inferencepools")] +
+              [(GAIE_X_GROUP, GAIE_X_VERSION, r) for r in GAIE_X_RESOURCES] if discovery.served(g, v, r)]
+    if not served:
+        return Finding(FAIL, "The Gateway API Inference Extension is not installed: neither %s/%s inferencepools nor the "
+                       "older %s/%s inferencepools are served." % (GAIE_GROUP, GAIE_VERSION, GAIE_X_GROUP, GAIE_X_VERSION),
+                       remediation=INSTALL_GAIE + ".", details={"served": []})
+    api_version, pools = inference_pools(kube)
+    if not api_version:
+        return Finding(FAIL, "GAIE CRDs are partly installed (%s) but no InferencePool resource is served." % ", ".join(served),
+                       remediation=INSTALL_GAIE + ".", details={"served": served})
+    plural_group = api_version.split("/")[0]
+    evaluated = []
+    for pool in pools:
+        namespace = _meta(pool).get("namespace", "")
+        parents = _pool_parents(pool)
+        accepted = [p for p in parents if condition_true(p, "Accepted") and condition_true(p, "ResolvedRefs")]
+        evaluated.append({"pool": name_of(pool), "namespace": namespace, "epp": _epp_ref(pool),
+                          "parents": [{"parent": _parent_text(p, namespace), "conditions": conditions_line({"status": p})}
+                                      for p in parents],
+                          "accepted_by": [_parent_text(p, namespace) for p in accepted]})
+    ctx.record("kubectl get inferencepools.%s -A -o custom-columns=NAME:.metadata.name,EPP:.spec.endpointPickerRef.name,"
+               "PARENTS:.status.parents" % plural_group,
+               "\n".join("%s  epp=%s  %s" % (e["pool"], (e["epp"] or {}).get("name", "(none)"),
+                                             "; ".join("%s %s" % (p["parent"], p["conditions"]) for p in e["parents"])
+                                             or "no parent status") for e in evaluated) or "No resources found",
+               api="GET /apis/%s/inferencepools" % api_version)
+    details: Dict[str, Any] = {"served": served, "api_version": api_version, "pools": evaluated}
+    if not pools:
+        return Finding(FAIL, "GAIE CRDs are installed (%s) but no InferencePool exists." % ", ".join(served),
+                       remediation=DEPLOY_POOL + ".",
+                       details=details)
+    candidates = [e for e in evaluated if e["accepted_by"]]
+    if not candidates:
+        return Finding(FAIL, "No InferencePool is Accepted with ResolvedRefs by a Gateway (%s)." % "; ".join(
+            "%s: %s" % (e["pool"], "; ".join("%s %s" % (p["parent"], p["conditions"]) for p in e["parents"]) or "no parent status")
+            for e in evaluated[:POOL_CHECK_MAX]),
+            remediation="Attach the pool to a Gateway whose implementation supports InferencePool: an HTTPRoute with "
+                        "backendRef group inference.networking.k8s.io kind InferencePool, parentRef the Gateway; check the "
+                        "pool's endpointPickerRef. " + INSTALL_GAIE + ".", details=details)
+    problems = []
+    for entry in candidates[:POOL_CHECK_MAX]:
+        epp = entry["epp"]
+        if not epp or not epp["name"]:
+            problems.append("%s has no endpoint picker reference" % entry["pool"])
+            continue
+        if epp["kind"] != "Service":
+            problems.append("%s names endpoint picker %s %s (not a Service; check it by hand)" % (entry["pool"], epp["kind"], epp["name"]))
+            continue
+        ready, total = _ready_endpoints(kube, entry["namespace"], epp["name"])
+        entry["epp_endpoints"] = {"ready": ready, "total": total}
+        ctx.record("kubectl get endpointslices -n %s -l kubernetes.io/service-name=%s" % (entry["namespace"], epp["name"]),
+                   "%d/%d endpoints ready (endpoint picker of %s, port %s)" % (ready, total, entry["pool"], epp["port"]),
+                   api="GET /apis/discovery.k8s.io/v1/namespaces/%s/endpointslices?labelSelector=kubernetes.io/service-name=%s"
+                       % (entry["namespace"], epp["name"]))
+        if ready:
+            return Finding(PASS, "InferencePool %s (%s) is Accepted with ResolvedRefs by %s, and its endpoint picker "
+                           "Service %s has %d/%d ready endpoint(s) (port %s%s): model-aware routing through the Gateway API "
+                           "Inference Extension is in place. The program's test runs the GAIE conformance suite against "
+                           "the GatewayClass." % (
+                               entry["pool"], api_version, ", ".join(entry["accepted_by"]), epp["name"], ready, total,
+                               epp["port"], ", failureMode %s" % epp["failure_mode"] if epp["failure_mode"] else ""),
+                           details=details)
+        problems.append("endpoint picker %s/%s of %s has no ready endpoints (%d total)" % (entry["namespace"], epp["name"], entry["pool"], total))
+    return Finding(FAIL, "InferencePools are accepted but no endpoint picker is ready: %s." % "; ".join(problems),
+                   remediation="Make the endpoint picker (EPP) Deployment ready: kubectl -n <ns> describe deployment <pool>-epp "
+                               "and its pods (image registry.k8s.io/gateway-api-inference-extension/epp); reinstall with the "
+                               "inferencepool chart if needed.", details=details)
+
+
+# ================================================================================================
+# high_performance_networking (1.36)
+# ================================================================================================
+def _class_drivers(device_class: Dict[str, Any]) -> List[str]:
+    drivers = []
+    for selector in _spec(device_class).get("selectors") or []:
+        expression = (selector.get("cel") or {}).get("expression", "")
+        drivers.extend(CEL_DRIVER.findall(expression))
+        for driver in NETWORK_DRA_DRIVERS:
+            if '"%s"' % driver in expression and driver not in drivers:
+                drivers.append(driver)
+    return drivers
+
+
+def _network_devices(slices: List[Dict[str, Any]], drivers: List[str]) -> Dict[str, Any]:
+    nodes, devices, rdma, attributes = set(), 0, 0, set()
+    for rs in slices:
+        spec = _spec(rs)
+        driver = spec.get("driver", "")
+        if driver not in drivers:
+            continue
+        for device in spec.get("devices") or []:
+            attrs = device.get("attributes") or (device.get("basic") or {}).get("attributes") or {}
+            short = {k.split("/", 1)[-1]: v for k, v in attrs.items()}
+            if not any(a in short for a in NETWORK_ATTRIBUTES):
+                continue
+            devices += 1
+            nodes.add(spec.get("nodeName") or (spec.get("pool") or {}).get("name", ""))
+            attributes.update(a for a in short if a in NETWORK_ATTRIBUTES)
+            if (short.get("rdma") or {}).get("bool"):
+                rdma += 1
+    return {"devices": devices, "rdma_devices": rdma, "nodes": sorted(nodes), "attributes": sorted(attributes)}
+
+
+def _hpn_dra(ctx, mechanisms: List[Dict[str, Any]]) -> None:
+    kube = ctx.kube
+    discovery = kube.discovery()
+    version = next((v for v in discovery.versions(DRA_GROUP) if discovery.served(DRA_GROUP, v, "deviceclasses")), None)
+    if not version:
+        return
+    classes = kube.list_all(DRA_GROUP, version, "deviceclasses")
+    network = {}
+    for dc in classes:
+        drivers = [d for d in _class_drivers(dc) if d in NETWORK_DRA_DRIVERS]
+        if drivers:
+            network[_meta(dc).get("name", "")] = drivers
+    ctx.record("kubectl get deviceclasses  (network drivers: %s)" % ", ".join(NETWORK_DRA_DRIVERS),
+               "\n".join("%s  drivers=%s" % (_meta(dc).get("name"), ",".join(_class_drivers(dc)) or "-") for dc in classes)
+               or "No resources found", api="GET /apis/%s/%s/deviceclasses" % (DRA_GROUP, version))
+    if not network:
+        return
+    drivers = sorted({d for ds in network.values() for d in ds})
+    found = _network_devices(resource_slices(kube), drivers)
+    ctx.record("kubectl get resourceslices -o yaml  (driver %s)" % ",".join(drivers),
+               "%d network device(s) on %d node(s) [%s]; %d with RDMA; attributes: %s" % (
+                   found["devices"], len(found["nodes"]), ", ".join(found["nodes"][:5]), found["rdma_devices"],
+                   ", ".join(found["attributes"]) or "-"),
+               api="GET /apis/%s/%s/resourceslices" % (DRA_GROUP, version))
+    mechanisms.append({"mechanism": "DRA", "device_classes": sorted(network), "drivers": drivers, **found,
+                       "ready": found["devices"] > 0,
+                       "problem": "" if found["devices"] else "DeviceClass(es) %s select %s but no ResourceSlice publishes "
+                                                              "network devices for it" % (", ".join(sorted(network)), ",".join(drivers))})
+
+
+def _hpn_multus(ctx, mechanisms: List[Dict[str, Any]]) -> None:
+    kube = ctx.kube
+    if not kube.discovery().served(NAD_GROUP, NAD_VERSION, NAD_PLURAL):
+        return
+    nads = kube.list_all(NAD_GROUP, NAD_VERSION, NAD_PLURAL)
+    ctx.record("kubectl get network-attachment-definitions -A", "\n".join(name_of(n) for n in nads[:10]) or "No resources found",
+               api="GET /apis/%s/%s/%s" % (NAD_GROUP, NAD_VERSION, NAD_PLURAL))
+    daemonsets = [d for d in kube.list_all("apps", "v1", "daemonsets", namespace="kube-system") if "multus" in _meta(d).get("name", "")]
+    ctx.record("kubectl get daemonsets -n kube-system | grep multus",
+               "\n".join(daemonset_summary(d) for d in daemonsets) or "no Multus DaemonSet in kube-system",
+               api="GET /apis/apps/v1/namespaces/kube-system/daemonsets")
+    ready = any(daemonset_ready(d) for d in daemonsets)
+    problem = ""
+    if not daemonsets:
+        problem = "NetworkAttachmentDefinitions are served but no Multus DaemonSet runs in kube-system"
+    elif not ready:
+        problem = "Multus DaemonSet %s is not ready" % ", ".join(daemonset_summary(d) for d in daemonsets)
+    elif not nads:
+        problem = "Multus runs but no NetworkAttachmentDefinition defines a secondary network"
+    mechanisms.append({"mechanism": "Multus", "network_attachment_definitions": [name_of(n) for n in nads[:20]],
+                       "daemonsets": [daemonset_summary(d) for d in daemonsets], "ready": not problem, "problem": problem,
+                       "secondary_only": True})
+
+
+def _hpn_operators(ctx, mechanisms: List[Dict[str, Any]]) -> None:
+    kube = ctx.kube
+    discovery = kube.discovery()
+    if discovery.served(SRIOV_GROUP, SRIOV_VERSION, "sriovnetworks"):
+        networks = kube.list_all(SRIOV_GROUP, SRIOV_VERSION, "sriovnetworks")
+        ctx.record("kubectl get sriovnetworks -A", "\n".join("%s  resourceName=%s" % (name_of(n), _spec(n).get("resourceName", ""))
+                                                             for n in networks[:10]) or "No resources found",
+                   api="GET /apis/%s/%s/sriovnetworks" % (SRIOV_GROUP, SRIOV_VERSION))
+        mechanisms.append({"mechanism": "SR-IOV network operator", "networks": [name_of(n) for n in networks[:20]],
+                           "ready": bool(networks), "problem": "" if networks else "the SR-IOV network operator is installed but "
+                                                                                   "no SriovNetwork is defined"})
+    if discovery.served(NICOP_GROUP, NICOP_VERSION, NICOP_PLURAL):
+        policies = kube.list_all(NICOP_GROUP, NICOP_VERSION, NICOP_PLURAL)
+        ctx.record("kubectl get nicclusterpolicies", "\n".join("%s  state=%s" % (name_of(p), _status(p).get("state", "?"))
+                                                               for p in policies) or "No resources found",
+                   api="GET /apis/%s/%s/%s" % (NICOP_GROUP, NICOP_VERSION, NICOP_PLURAL))
+        ready = [p for p in policies if _status(p).get("state") == "ready"]
+        mechanisms.append({"mechanism": "NVIDIA network operator", "policies": ["%s state=%s" % (name_of(p), _status(p).get("state", "?"))
+                                                                                for p in policies],
+                           "ready": bool(ready), "problem": "" if ready else "NicClusterPolicy %s" % (
+                               ", ".join("%s is %s" % (name_of(p), _status(p).get("state", "not reported")) for p in policies)
+                               or "does not exist")})
+
+
+def _hpn_node_resources(ctx) -> Dict[str, Any]:
+    """Nodes NFD labels RDMA-capable (one page) and the network resources they advertise."""
+    kube = ctx.kube
+    page = kube.request("GET", kube.path("", "v1", "nodes"), query={"labelSelector": RDMA_NODE_LABEL, "limit": NODE_PAGE})
+    nodes = page.get("items") or []
+    more = bool((page.get("metadata") or {}).get("continue"))
+    resources: Dict[str, List[str]] = {}
+    for node in nodes:
+        for key, value in (_status(node).get("allocatable") or {}).items():
+            if any(h in key.lower() for h in NETWORK_RESOURCE_HINTS) and str(value) not in ("0", ""):
+                resources.setdefault(key, []).append(_meta(node).get("name", ""))
+    ctx.record("kubectl get nodes -l %s  (allocatable RDMA/SR-IOV resources)" % RDMA_NODE_LABEL,
+               ("%d node(s)%s; %s" % (len(nodes), "+ (first page)" if more else "", "; ".join(
+                   "%s on %s" % (k, ",".join(v[:5])) for k, v in sorted(resources.items())) or "no RDMA/SR-IOV resources advertised"))
+               if nodes else "No resources found",
+               api="GET /api/v1/nodes?labelSelector=%s&limit=%d" % (RDMA_NODE_LABEL, NODE_PAGE))
+    return {"rdma_nodes": len(nodes), "more": more, "resources": {k: v[:10] for k, v in resources.items()}}
+
+
+@requirement("high_performance_networking")
+def high_performance_networking(ctx):
+    """Specialised network resources exposed (DRA preferred) so pods can attach secondary/RDMA interfaces."""
+    mechanisms: List[Dict[str, Any]] = []
+    _hpn_dra(ctx, mechanisms)
+    _hpn_multus(ctx, mechanisms)
+    _hpn_operators(ctx, mechanisms)
+    nodes = _hpn_node_resources(ctx)
+    details = {"mechanisms": mechanisms, "nodes": nodes}
+    dra = next((m for m in mechanisms if m["mechanism"] == "DRA" and m["ready"]), None)
+    if dra:
+        return Finding(PASS, "High-performance networking is exposed through DRA (the program's preferred mechanism): "
+                       "DeviceClass(es) %s select driver %s, whose ResourceSlices publish %d network device(s) (%d with RDMA) "
+                       "on %d node(s) with discoverable attributes %s; pods attach them as extra interfaces through "
+                       "ResourceClaims." % (", ".join(dra["device_classes"]), ",".join(dra["drivers"]), dra["devices"],
+                                            dra["rdma_devices"], len(dra["nodes"]), ", ".join(dra["attributes"])),
+                       details=details)
+    specialised = [m for m in mechanisms if m["ready"] and not m.get("secondary_only")]
+    multus = next((m for m in mechanisms if m["mechanism"] == "Multus" and m["ready"]), None)
+    if multus and (specialised or nodes["resources"]):
+        what = [m["mechanism"] for m in specialised] + ["node resources %s" % ", ".join(sorted(nodes["resources"]))] \
+            if nodes["resources"] else [m["mechanism"] for m in specialised]
+        return Finding(PASS, "Pods attach secondary high-performance interfaces through Multus (%d NetworkAttachmentDefinition(s), "
+                       "%s) backed by %s; the devices are advertised as node resources (device plugins), not through DRA, "
+                       "which the program prefers (DRANET)." % (len(multus["network_attachment_definitions"]),
+                                                                 "; ".join(multus["daemonsets"]), "; ".join(what)),
+                       details=details)
+    if not mechanisms and not nodes["rdma_nodes"]:
+        return Finding(NOT_APPLICABLE, "No high-performance network resources (RDMA/SR-IOV/secondary networks) are present on "
+                       "this platform: no DRA network DeviceClass, no Multus, SR-IOV or NVIDIA network operator, and no node "
+                       "labelled RDMA-capable; pod-to-pod traffic uses the primary CNI. If the platform needs high-performance "
+                       "pod-to-pod communication, expose the NICs through DRA (DRANET) or Multus.", details=details)
+    problems = [m["problem"] for m in mechanisms if m.get("problem")]
+    if multus and not specialised and not nodes["resources"]:
+        problems.append("Multus attaches secondary interfaces, but no specialised (RDMA/SR-IOV) network resource is "
+                        "advertised, so their characteristics are not discoverable")
+    if nodes["rdma_nodes"] and not mechanisms:
+        problems.append("%d node(s) are labelled %s but nothing exposes their RDMA NICs to pods" % (nodes["rdma_nodes"], RDMA_NODE_LABEL))
+    return Finding(FAIL, "High-performance networking is not usable: %s." % "; ".join(problems or ["no mechanism is ready"]),
+                   remediation=HPN_FIX + ".", details=details)
+
+
+# ================================================================================================
+# disaggregated_inference (1.36)
+# ================================================================================================
+def _pod_ready(pod: Dict[str, Any]) -> bool:
+    return _status(pod).get("phase") == "Running" and condition_true(pod, "Ready")
+
+
+def _llmd(ctx) -> List[Dict[str, Any]]:
+    kube = ctx.kube
+    page = kube.request("GET", kube.path("", "v1", "pods"), query={"labelSelector": LLMD_SELECTOR, "limit": POD_PAGE})
+    pods = page.get("items") or []
+    groups: Dict[Tuple[str, str], Dict[str, Any]] = {}
+    for pod in pods:
+        labels = _meta(pod).get("labels") or {}
+        key = (_meta(pod).get("namespace", ""), labels.get(LLMD_MODEL, ""))
+        group = groups.setdefault(key, {"solution": "llm-d", "name": "%s%s" % (key[0], "/" + key[1] if key[1] else ""),
+                                        "namespace": key[0], "labels": labels,
+                                        "roles": {"prefill": [0, 0], "decode": [0, 0]}, "nodes": set()})
+        role = group["roles"][labels.get(LLMD_ROLE)]
+        role[1] += 1
+        if _pod_ready(pod):
+            role[0] += 1
+        group["nodes"].add(_spec(pod).get("nodeName", ""))
+    ctx.record("kubectl get pods -A -l '%s'" % LLMD_SELECTOR, "\n".join(
+        "%s  role=%s  %s  node=%s" % (name_of(p), (_meta(p).get("labels") or {}).get(LLMD_ROLE), "Ready" if _pod_ready(p) else
+                                      _status(p).get("phase", "?"), _spec(p).get("nodeName", "-")) for p in pods[:10])
+        + ("\n... %d more" % (len(pods) - 10) if len(pods) > 10 else "") if pods else "No resources found",
+        api="GET /api/v1/pods?labelSelector=%s&limit=%d" % (LLMD_SELECTOR, POD_PAGE))
+    found = []
+    for group in groups.values():
+        group["nodes"] = sorted(n for n in group["nodes"] if n)
+        found.append(group)
+    return found
+
+
+def _dynamo(ctx) -> List[Dict[str, Any]]:
+    kube = ctx.kube
+    discovery = kube.discovery()
+    version = next((v for v in ("v1beta1", "v1alpha1") if discovery.served(DYNAMO_GROUP, v, DYNAMO_PLURAL)), None)
+    if not version:
+        return []
+    graphs = kube.list_all(DYNAMO_GROUP, version, DYNAMO_PLURAL)
+    found = []
+    for dgd in graphs:
+        roles = {"prefill": [0, 0], "decode": [0, 0]}
+        services = _status(dgd).get("services") or {}
+        for name, svc in (_spec(dgd).get("services") or {}).items():
+            svc = svc or {}
+            kinds = " ".join(str(svc.get(k, "")) for k in ("componentType", "subComponentType")).lower() + " " + name.lower()
+            for role in roles:
+                if role in kinds:
+                    state = services.get(name) or {}
+                    roles[role][1] += int(state.get("replicas", svc.get("replicas", 1)) or 0)
+                    roles[role][0] += int(state.get("readyReplicas") or 0)
+        found.append({"solution": "NVIDIA Dynamo", "name": name_of(dgd), "roles": roles,
+                      "state": "%s, %s" % (_status(dgd).get("state", "?"), conditions_line(dgd))})
+    ctx.record("kubectl get dynamographdeployments -A", "\n".join(
+        "%s  %s  prefill ready %d/%d, decode ready %d/%d" % (f["name"], f["state"], f["roles"]["prefill"][0], f["roles"]["prefill"][1],
+                                                          f["roles"]["decode"][0], f["roles"]["decode"][1]) for f in found)
+        or "No resources found", api="GET /apis/%s/%s/%s" % (DYNAMO_GROUP, version, DYNAMO_PLURAL))
+    return found
+
+
+def _rbg(ctx) -> List[Dict[str, Any]]:
+    kube = ctx.kube
+    discovery = kube.discovery()
+    version = next((v for v in discovery.versions(RBG_GROUP) if discovery.served(RBG_GROUP, v, RBG_PLURAL)), None)
+    if not version:
+        return []
+    found = []
+    for rbg in kube.list_all(RBG_GROUP, version, RBG_PLURAL):
+        roles = {"prefill": [0, 0], "decode": [0, 0]}
+        for status in _status(rbg).get("roleStatuses") or []:
+            for role in roles:
+                if role in str(status.get("name", "")).lower():
+                    roles[role][0] += int(status.get("readyReplicas") or 0)
+                    roles[role][1] += int(status.get("replicas") or 0)
+        found.append({"solution": "SGLang RoleBasedGroup", "name": name_of(rbg), "roles": roles, "state": conditions_line(rbg)})
+    ctx.record("kubectl get rolebasedgroups -A", "\n".join(
+        "%s  %s  prefill ready %d/%d, decode ready %d/%d" % (f["name"], f["state"], f["roles"]["prefill"][0], f["roles"]["prefill"][1],
+                                                          f["roles"]["decode"][0], f["roles"]["decode"][1]) for f in found)
+        or "No resources found", api="GET /apis/%s/%s/%s" % (RBG_GROUP, version, RBG_PLURAL))
+    return found
+
+
+def _pool_for(kube, group: Dict[str, Any]) -> str:
+    """The InferencePool (shared lookup) whose selector matches an llm-d group's labels, if any."""
+    if not (kube.discovery().served(GAIE_GROUP, GAIE_VERSION, "inferencepools")
+            or kube.discovery().served(GAIE_X_GROUP, GAIE_X_VERSION, "inferencepools")):
+        return ""
+    labels = group.get("labels") or {}
+    for pool in inference_pools(kube)[1]:
+        if _meta(pool).get("namespace") != group.get("namespace"):
+            continue
+        selector = _spec(pool).get("selector") or {}
+        match = selector.get("matchLabels") if isinstance(selector.get("matchLabels"), dict) else selector
+        if match and all(labels.get(k) == v for k, v in match.items()):
+            return name_of(pool)
+    return ""
+
+
+@requirement("disaggregated_inference")
+def disaggregated_inference(ctx):
+    """A prefill/decode-disaggregated serving stack (llm-d, Dynamo, RBG) with both phases running."""
+    kube = ctx.kube
+    discovery = kube.discovery()
+    installed = [label for label, group in (("NVIDIA Dynamo CRDs (nvidia.com dynamographdeployments)", DYNAMO_GROUP),
+                                            ("SGLang RBG CRDs (workloads.x-k8s.io rolebasedgroups)", RBG_GROUP),
+                                            ("vLLM production stack CRDs (production-stack.vllm.ai)", VLLM_STACK_GROUP))
+                 if discovery.versions(group) and (group != DYNAMO_GROUP or any(discovery.served(DYNAMO_GROUP, v, DYNAMO_PLURAL)
+                                                                                 for v in discovery.versions(DYNAMO_GROUP)))
+                 and (group != RBG_GROUP or any(discovery.served(RBG_GROUP, v, RBG_PLURAL) for v in discovery.versions(RBG_GROUP)))]
+    ctx.record("kubectl api-resources | grep -E 'dynamographdeployments|rolebasedgroups|production-stack.vllm.ai'",
+               "\n".join(installed) or "none of these APIs is served", api="GET /apis (aggregated discovery)")
+    stacks = _llmd(ctx) + _dynamo(ctx) + _rbg(ctx)
+    details: Dict[str, Any] = {"installed": installed, "deployments": [
+        {k: v for k, v in s.items() if k != "labels"} for s in stacks]}
+    running = [s for s in stacks if s["roles"]["prefill"][0] > 0 and s["roles"]["decode"][0] > 0]
+    if running:
+        best = running[0]
+        pool = _pool_for(kube, best) if best["solution"] == "llm-d" else ""
+        if pool:
+            best["inference_pool"] = pool
+            details["deployments"][stacks.index(best)]["inference_pool"] = pool
+        return Finding(PASS, "Disaggregated inference runs: %s %s has prefill %d/%d and decode %d/%d ready as separate "
+                       "instances%s%s. The program's test also sends a request through the gateway and finds the same "
+                       "request id in a prefill and a decode pod." % (
+                           best["solution"], best["name"], best["roles"]["prefill"][0], best["roles"]["prefill"][1],
+                           best["roles"]["decode"][0], best["roles"]["decode"][1],
+                           " on node(s) %s" % ", ".join(best["nodes"]) if best.get("nodes") else "",
+                           ", served through InferencePool %s" % pool if pool else ""), details=details)
+    if stacks:
+        what = "; ".join("%s %s: prefill ready %d/%d, decode ready %d/%d" % (
+            s["solution"], s["name"], s["roles"]["prefill"][0], s["roles"]["prefill"][1], s["roles"]["decode"][0],
+            s["roles"]["decode"][1]) for s in stacks[:5])
+        return Finding(FAIL, "A disaggregated serving stack is deployed but does not run both phases: %s." % what,
+                       remediation="Make both the prefill and the decode instances ready (kubectl describe the pods / "
+                                   "the graph's status); they need accelerators on separate pods. " + PD_FIX + ".",
+                       details=details)
+    if installed:
+        return Finding(FAIL, "Disaggregated-serving software is installed (%s) but no prefill/decode deployment runs; the "
+                       "requirement asks to demonstrate one running." % "; ".join(installed),
+                       remediation=PD_FIX + ".", details=details)
+    return Finding(FAIL, "No disaggregated inference solution found: no llm-d prefill/decode pods (label %s), no NVIDIA "
+                   "Dynamo DynamoGraphDeployment, no SGLang RoleBasedGroup." % LLMD_ROLE,
+                   remediation=PD_FIX + ".", details=details)
+
