@@ -19,6 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import quote, urlencode
 
+try:  # optional: decodes large lists (the workload audit) several times faster
+    from orjson import loads as json_loads
+except ImportError:
+    json_loads = json.loads
+
 try:
     import kubernetes
     from kubernetes.client.rest import ApiException
@@ -253,7 +258,7 @@ class Kube:
             if 200 <= status < 300:
                 if raw:
                     return data.decode("utf-8", "replace")
-                return json.loads(data) if data else {}
+                return json_loads(data) if data else {}
             if status in RETRY_STATUSES and attempt < self.retries and (idempotent or status == 429):
                 attempt += 1
                 time.sleep(self._delay(attempt, headers))

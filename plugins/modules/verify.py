@@ -65,6 +65,22 @@ options:
         grows with the number of pods on accelerator nodes, so it is off by default.
     type: bool
     default: false
+  audit_strategy:
+    description:
+      - How O(audit_workloads) reads the pods. V(per-node) lists the pods of each accelerator node with a
+        C(spec.nodeName) field selector (only those pods travel); V(stream) reads every unfinished pod
+        of the cluster in one paginated stream and keeps those on accelerator nodes; V(auto) picks the
+        cheaper from the accelerator-node and pod counts.
+    type: str
+    choices: [auto, per-node, stream]
+    default: auto
+  audit_exempt_namespaces:
+    description:
+      - Namespaces whose pods the audit does not flag, besides the GPU operator's and DRA driver's own
+        and C(kube-system) (their privileged pods manage the devices).
+    type: list
+    elements: str
+    default: []
   check_timeout:
     description:
       - Seconds one check may take before its requirement is reported V(error).
@@ -233,6 +249,8 @@ def argspec():
         exclude_sections=dict(type="list", elements="str", default=[]),
         probes=dict(type="bool", default=False),
         audit_workloads=dict(type="bool", default=False),
+        audit_strategy=dict(type="str", default="auto", choices=["auto", "per-node", "stream"]),
+        audit_exempt_namespaces=dict(type="list", elements="str", default=[]),
         check_timeout=dict(type="float", default=60.0),
         concurrency=dict(type="int", default=8),
     )
@@ -254,7 +272,9 @@ def main():
             kube, params["checklist_version"], params["requirements"], params["sections"],
             params["exclude_requirements"], params["exclude_sections"],
             Options(probes=params["probes"], audit_workloads=params["audit_workloads"],
-                    check_timeout=params["check_timeout"], concurrency=params["concurrency"]),
+                    check_timeout=params["check_timeout"], concurrency=params["concurrency"],
+                    settings=dict(audit_strategy=params["audit_strategy"],
+                                  audit_exempt_namespaces=params["audit_exempt_namespaces"])),
         )
     except (kube_utils.KubeError, ChecklistError) as exc:
         module.fail_json(msg=str(exc))

@@ -359,13 +359,18 @@ def audit_workloads(ctx, nodes, exempt) -> Dict[str, Any]:
     before = kube.request_count
     result = _Audit(exempt)
     total_pods = None
-    if len(names) > PER_NODE_MAX:
+    forced = (ctx.options.settings or {}).get("audit_strategy") or "auto"
+    if forced == "auto" and len(names) > PER_NODE_MAX:
         head = kube.request("GET", kube.path("", "v1", "pods"), query={"limit": 1})
         remaining = (head.get("metadata") or {}).get("remainingItemCount")
         total_pods = len(head.get("items") or []) + int(remaining) if remaining is not None else None
-    if len(names) <= PER_NODE_MAX or (total_pods is not None and len(names) <= total_pods // PODS_PER_NODE_REQUEST):
+    per_node = len(names) <= PER_NODE_MAX or (total_pods is not None and len(names) <= total_pods // PODS_PER_NODE_REQUEST)
+    if forced != "auto":
+        per_node = forced == "per-node"
+    if per_node:
         strategy = "per-node field selector (%d accelerator nodes; %s)" % (
-            len(names), "<= %d" % PER_NODE_MAX if total_pods is None else "<= %d pods / %d" % (total_pods, PODS_PER_NODE_REQUEST))
+            len(names), "audit_strategy=per-node" if forced != "auto" else
+            "<= %d" % PER_NODE_MAX if total_pods is None else "<= %d pods / %d" % (total_pods, PODS_PER_NODE_REQUEST))
 
         def one(node_name):
             part = _Audit(exempt)
@@ -379,8 +384,9 @@ def audit_workloads(ctx, nodes, exempt) -> Dict[str, Any]:
             UNFINISHED, len(names))
         api = "GET /api/v1/pods?fieldSelector=spec.nodeName%%3D<node>,%s&limit=%d" % (UNFINISHED, PAGE_SIZE)
     else:
-        strategy = "one cluster-wide paginated stream filtered to accelerator nodes (%d accelerator nodes > %d and > %s pods / %d)" % (
-            len(names), PER_NODE_MAX, total_pods if total_pods is not None else "unknown", PODS_PER_NODE_REQUEST)
+        strategy = "one cluster-wide paginated stream filtered to accelerator nodes (%s)" % (
+            "audit_strategy=stream" if forced != "auto" else "%d accelerator nodes > %d and > %s pods / %d" % (
+                len(names), PER_NODE_MAX, total_pods if total_pods is not None else "unknown", PODS_PER_NODE_REQUEST))
         result.feed(kube.list("", "v1", "pods", field_selector=UNFINISHED, page_size=PAGE_SIZE), set(names))
         command = "kubectl get pods -A --field-selector %s --chunk-size=%d  (kept: pods on the %d accelerator nodes)" % (
             UNFINISHED, PAGE_SIZE, len(names))
