@@ -72,7 +72,9 @@ DEPLOY_POOL = (
 
 # -- High-performance networking -------------------------------------------------------------------
 DRA_GROUP = "resource.k8s.io"
-NETWORK_DRA_DRIVERS = ("dra.net", "sriovnetwork.k8snetworkplumbingwg.io")
+DRANET_DRIVER = "dra.net"
+DRANET_DS = ("kube-system", "dranet")
+NETWORK_DRA_DRIVERS = (DRANET_DRIVER, "sriovnetwork.k8snetworkplumbingwg.io")
 NETWORK_ATTRIBUTES = ("ifName", "rdma", "pciAddress", "mac", "mtu", "rdmaDevice", "sriov", "numaNode")
 CEL_DRIVER = re.compile(r"""device\.driver\s*==\s*["']([^"']+)["']""")
 NAD_GROUP, NAD_VERSION, NAD_PLURAL = "k8s.cni.cncf.io", "v1", "network-attachment-definitions"
@@ -141,6 +143,11 @@ def resource_slices(kube) -> List[Dict[str, Any]]:
     return kube.once("resourceslices", lookup)
 
 
+def _parent_true(parent_status: Dict[str, Any], cond_type: str) -> bool:
+    """A condition of a route's/pool's per-parent status entry (conditions sit directly on it)."""
+    return condition_true({"status": parent_status}, cond_type)
+
+
 def _meta(obj: Dict[str, Any]) -> Dict[str, Any]:
     return obj.get("metadata") or {}
 
@@ -204,7 +211,7 @@ def _route_shape(route: Dict[str, Any]) -> Dict[str, Any]:
         if any(m.get("headers") for m in rule.get("matches") or []):
             header = True
     parents = _status(route).get("parents") or []
-    accepted = [p for p in parents if condition_true(p, "Accepted")]
+    accepted = [p for p in parents if _parent_true(p, "Accepted")]
     return {"name": name_of(route), "weighted": weighted, "header_match": header,
             "accepted_by": ["%s (%s)" % ((p.get("parentRef") or {}).get("name", ""), p.get("controllerName", ""))
                             for p in accepted]}
@@ -245,8 +252,8 @@ def ai_inference(ctx):
     if not routing:
         return Finding(FAIL, "The accepted GatewayClasses report supportedFeatures without %s (%s), so the implementation "
                        "does not claim the Core HTTPRoute features weighted backendRefs and header matches." % (
-                           " and ".join(ROUTING_FEATURES), "; ".join("%s lacks %s" % (i["gateway_class"], ",".join(i["missing_features"]))
-                                                                    for i in accepted)),
+                           " and ".join(ROUTING_FEATURES),
+                           "; ".join("%s lacks %s" % (i["gateway_class"], ",".join(i["missing_features"])) for i in accepted)),
                        remediation="Use a Gateway implementation conformant for HTTPRoute (it lists Gateway and HTTPRoute "
                                    "in its GatewayClass status.supportedFeatures). " + INSTALL_GATEWAY + ".",
                        details={"implementations": impls})
@@ -373,7 +380,7 @@ def advanced_inference_ingress(ctx):
     for pool in pools:
         namespace = _meta(pool).get("namespace", "")
         parents = _pool_parents(pool)
-        accepted = [p for p in parents if condition_true(p, "Accepted") and condition_true(p, "ResolvedRefs")]
+        accepted = [p for p in parents if _parent_true(p, "Accepted") and _parent_true(p, "ResolvedRefs")]
         evaluated.append({"pool": name_of(pool), "namespace": namespace, "epp": _epp_ref(pool),
                           "parents": [{"parent": _parent_text(p, namespace), "conditions": conditions_line({"status": p})}
                                       for p in parents],
@@ -485,10 +492,18 @@ def _hpn_dra(ctx, mechanisms: List[Dict[str, Any]]) -> None:
                    found["devices"], len(found["nodes"]), ", ".join(found["nodes"][:5]), found["rdma_devices"],
                    ", ".join(found["attributes"]) or "-"),
                api="GET /apis/%s/%s/resourceslices" % (DRA_GROUP, version))
+    problem = "" if found["devices"] else "DeviceClass(es) %s select %s but no ResourceSlice publishes network devices for it" % (
+        ", ".join(sorted(network)), ",".join(drivers))
+    daemonset = ""
+    if DRANET_DRIVER in drivers:
+        ds = kube.get("apps", "v1", "daemonsets", DRANET_DS[1], namespace=DRANET_DS[0])
+        daemonset = daemonset_summary(ds) if ds else ""
+        ctx.record("kubectl get daemonset -n %s %s" % DRANET_DS, daemonset or "not found (DRANET installed elsewhere?)",
+                   api="GET /apis/apps/v1/namespaces/%s/daemonsets/%s" % DRANET_DS)
+        if ds and not daemonset_ready(ds) and not problem:
+            problem = "the DRANET DaemonSet %s is not ready, so published devices may not be allocatable" % daemonset
     mechanisms.append({"mechanism": "DRA", "device_classes": sorted(network), "drivers": drivers, **found,
-                       "ready": found["devices"] > 0,
-                       "problem": "" if found["devices"] else "DeviceClass(es) %s select %s but no ResourceSlice publishes "
-                                                              "network devices for it" % (", ".join(sorted(network)), ",".join(drivers))})
+                       "daemonset": daemonset, "ready": not problem, "problem": problem})
 
 
 def _hpn_multus(ctx, mechanisms: List[Dict[str, Any]]) -> None:
@@ -563,18 +578,19 @@ def high_performance_networking(ctx):
     """Specialised network resources exposed (DRA preferred) so pods can attach secondary/RDMA interfaces."""
     mechanisms: List[Dict[str, Any]] = []
     _hpn_dra(ctx, mechanisms)
+    dra = next((m for m in mechanisms if m["mechanism"] == "DRA" and m["ready"]), None)
+    if dra:  # the preferred mechanism decides; nothing else needs reading
+        return Finding(PASS, "High-performance networking is exposed through DRA (the program's preferred mechanism): "
+                       "DeviceClass(es) %s select driver %s, whose ResourceSlices publish %d network device(s) (%d with RDMA) "
+                       "on %d node(s) with discoverable attributes %s%s; pods attach them as extra interfaces through "
+                       "ResourceClaims." % (", ".join(dra["device_classes"]), ",".join(dra["drivers"]), dra["devices"],
+                                            dra["rdma_devices"], len(dra["nodes"]), ", ".join(dra["attributes"]),
+                                            "; driver DaemonSet %s" % dra["daemonset"] if dra.get("daemonset") else ""),
+                       details={"mechanisms": mechanisms})
     _hpn_multus(ctx, mechanisms)
     _hpn_operators(ctx, mechanisms)
     nodes = _hpn_node_resources(ctx)
     details = {"mechanisms": mechanisms, "nodes": nodes}
-    dra = next((m for m in mechanisms if m["mechanism"] == "DRA" and m["ready"]), None)
-    if dra:
-        return Finding(PASS, "High-performance networking is exposed through DRA (the program's preferred mechanism): "
-                       "DeviceClass(es) %s select driver %s, whose ResourceSlices publish %d network device(s) (%d with RDMA) "
-                       "on %d node(s) with discoverable attributes %s; pods attach them as extra interfaces through "
-                       "ResourceClaims." % (", ".join(dra["device_classes"]), ",".join(dra["drivers"]), dra["devices"],
-                                            dra["rdma_devices"], len(dra["nodes"]), ", ".join(dra["attributes"])),
-                       details=details)
     specialised = [m for m in mechanisms if m["ready"] and not m.get("secondary_only")]
     multus = next((m for m in mechanisms if m["mechanism"] == "Multus" and m["ready"]), None)
     if multus and (specialised or nodes["resources"]):
@@ -582,8 +598,8 @@ def high_performance_networking(ctx):
             if nodes["resources"] else [m["mechanism"] for m in specialised]
         return Finding(PASS, "Pods attach secondary high-performance interfaces through Multus (%d NetworkAttachmentDefinition(s), "
                        "%s) backed by %s; the devices are advertised as node resources (device plugins), not through DRA, "
-                       "which the program prefers (DRANET)." % (len(multus["network_attachment_definitions"]),
-                                                                 "; ".join(multus["daemonsets"]), "; ".join(what)),
+                       "which the program prefers (DRANET)." % (
+                           len(multus["network_attachment_definitions"]), "; ".join(multus["daemonsets"]), "; ".join(what)),
                        details=details)
     if not mechanisms and not nodes["rdma_nodes"]:
         return Finding(NOT_APPLICABLE, "No high-performance network resources (RDMA/SR-IOV/secondary networks) are present on "
@@ -623,16 +639,28 @@ def _llmd(ctx) -> List[Dict[str, Any]]:
         if _pod_ready(pod):
             role[0] += 1
         group["nodes"].add(_spec(pod).get("nodeName", ""))
-    ctx.record("kubectl get pods -A -l '%s'" % LLMD_SELECTOR, "\n".join(
-        "%s  role=%s  %s  node=%s" % (name_of(p), (_meta(p).get("labels") or {}).get(LLMD_ROLE), "Ready" if _pod_ready(p) else
-                                      _status(p).get("phase", "?"), _spec(p).get("nodeName", "-")) for p in pods[:10])
-        + ("\n... %d more" % (len(pods) - 10) if len(pods) > 10 else "") if pods else "No resources found",
-        api="GET /api/v1/pods?labelSelector=%s&limit=%d" % (LLMD_SELECTOR, POD_PAGE))
+    lines = ["%s  role=%s  %s  node=%s" % (name_of(p), (_meta(p).get("labels") or {}).get(LLMD_ROLE),
+                                           "Ready" if _pod_ready(p) else _status(p).get("phase", "?"),
+                                           _spec(p).get("nodeName", "-")) for p in pods[:10]]
+    if len(pods) > 10:
+        lines.append("... %d more" % (len(pods) - 10))
+    ctx.record("kubectl get pods -A -l '%s'" % LLMD_SELECTOR, "\n".join(lines) or "No resources found",
+               api="GET /api/v1/pods?labelSelector=%s&limit=%d" % (LLMD_SELECTOR, POD_PAGE))
     found = []
     for group in groups.values():
         group["nodes"] = sorted(n for n in group["nodes"] if n)
         found.append(group)
     return found
+
+
+def _pd_line(found: Dict[str, Any]) -> str:
+    roles = found["roles"]
+    return "%s  %s  prefill ready %d/%d, decode ready %d/%d" % (
+        found["name"], found["state"], roles["prefill"][0], roles["prefill"][1], roles["decode"][0], roles["decode"][1])
+
+
+def _served_any(discovery, group: str, plural: str) -> bool:
+    return any(discovery.served(group, v, plural) for v in discovery.versions(group))
 
 
 def _dynamo(ctx) -> List[Dict[str, Any]]:
@@ -656,10 +684,8 @@ def _dynamo(ctx) -> List[Dict[str, Any]]:
                     roles[role][0] += int(state.get("readyReplicas") or 0)
         found.append({"solution": "NVIDIA Dynamo", "name": name_of(dgd), "roles": roles,
                       "state": "%s, %s" % (_status(dgd).get("state", "?"), conditions_line(dgd))})
-    ctx.record("kubectl get dynamographdeployments -A", "\n".join(
-        "%s  %s  prefill ready %d/%d, decode ready %d/%d" % (f["name"], f["state"], f["roles"]["prefill"][0], f["roles"]["prefill"][1],
-                                                          f["roles"]["decode"][0], f["roles"]["decode"][1]) for f in found)
-        or "No resources found", api="GET /apis/%s/%s/%s" % (DYNAMO_GROUP, version, DYNAMO_PLURAL))
+    ctx.record("kubectl get dynamographdeployments -A", "\n".join(_pd_line(f) for f in found) or "No resources found",
+               api="GET /apis/%s/%s/%s" % (DYNAMO_GROUP, version, DYNAMO_PLURAL))
     return found
 
 
@@ -678,10 +704,8 @@ def _rbg(ctx) -> List[Dict[str, Any]]:
                     roles[role][0] += int(status.get("readyReplicas") or 0)
                     roles[role][1] += int(status.get("replicas") or 0)
         found.append({"solution": "SGLang RoleBasedGroup", "name": name_of(rbg), "roles": roles, "state": conditions_line(rbg)})
-    ctx.record("kubectl get rolebasedgroups -A", "\n".join(
-        "%s  %s  prefill ready %d/%d, decode ready %d/%d" % (f["name"], f["state"], f["roles"]["prefill"][0], f["roles"]["prefill"][1],
-                                                          f["roles"]["decode"][0], f["roles"]["decode"][1]) for f in found)
-        or "No resources found", api="GET /apis/%s/%s/%s" % (RBG_GROUP, version, RBG_PLURAL))
+    ctx.record("kubectl get rolebasedgroups -A", "\n".join(_pd_line(f) for f in found) or "No resources found",
+               api="GET /apis/%s/%s/%s" % (RBG_GROUP, version, RBG_PLURAL))
     return found
 
 
@@ -706,12 +730,13 @@ def disaggregated_inference(ctx):
     """A prefill/decode-disaggregated serving stack (llm-d, Dynamo, RBG) with both phases running."""
     kube = ctx.kube
     discovery = kube.discovery()
-    installed = [label for label, group in (("NVIDIA Dynamo CRDs (nvidia.com dynamographdeployments)", DYNAMO_GROUP),
-                                            ("SGLang RBG CRDs (workloads.x-k8s.io rolebasedgroups)", RBG_GROUP),
-                                            ("vLLM production stack CRDs (production-stack.vllm.ai)", VLLM_STACK_GROUP))
-                 if discovery.versions(group) and (group != DYNAMO_GROUP or any(discovery.served(DYNAMO_GROUP, v, DYNAMO_PLURAL)
-                                                                                 for v in discovery.versions(DYNAMO_GROUP)))
-                 and (group != RBG_GROUP or any(discovery.served(RBG_GROUP, v, RBG_PLURAL) for v in discovery.versions(RBG_GROUP)))]
+    installed = []
+    if _served_any(discovery, DYNAMO_GROUP, DYNAMO_PLURAL):
+        installed.append("NVIDIA Dynamo CRDs (nvidia.com dynamographdeployments)")
+    if _served_any(discovery, RBG_GROUP, RBG_PLURAL):
+        installed.append("SGLang RBG CRDs (workloads.x-k8s.io rolebasedgroups)")
+    if discovery.versions(VLLM_STACK_GROUP):
+        installed.append("vLLM production stack CRDs (production-stack.vllm.ai)")
     ctx.record("kubectl api-resources | grep -E 'dynamographdeployments|rolebasedgroups|production-stack.vllm.ai'",
                "\n".join(installed) or "none of these APIs is served", api="GET /apis (aggregated discovery)")
     stacks = _llmd(ctx) + _dynamo(ctx) + _rbg(ctx)
@@ -746,4 +771,3 @@ def disaggregated_inference(ctx):
     return Finding(FAIL, "No disaggregated inference solution found: no llm-d prefill/decode pods (label %s), no NVIDIA "
                    "Dynamo DynamoGraphDeployment, no SGLang RoleBasedGroup." % LLMD_ROLE,
                    remediation=PD_FIX + ".", details=details)
-
