@@ -5,7 +5,9 @@ N pods, objects of realistic size) is served by the fake API server in its own p
 verification runs through the engine in a fresh process (so its peak RSS is its own), without and
 with the workload audit. Prints wall time, API requests and peak RSS per run, the growth ratios
 from the smallest to the largest pod count, and whether the bars hold:
-engine <= 2 s and <= 60 requests, neither growing with pods; audit >= 20,000 pods/s.
+engine <= 2 s and <= 60 requests, neither growing with pods; the audit's stream strategy processes
+>= 20,000 pods/s (pods streamed / the duration of the secure_accelerator_access check that runs it)
+with bounded memory.
 
     .venv/bin/python bench/verify_scale.py [--pods 1000,10000,100000] [--playbook]
 
@@ -44,6 +46,7 @@ def client(kubeconfig, audit, strategy="auto"):
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "pods_audited": (audit_result.get("details") or {}).get("audit", {}).get("pods_examined"),
         "pods_streamed": (audit_result.get("details") or {}).get("audit", {}).get("pods_streamed"),
+        "audit_check_s": audit_result.get("duration_s"),
         "outcomes": outcome["summary"]["counts"],
     }))
 
@@ -111,7 +114,7 @@ def main():
         "pods", "wall s", "requests", "RSS MB", "wall s", "requests", "RSS MB", "examined", "wall s", "requests", "RSS MB", "pods/s"))
     for pods, engine, audit, _playbook in rows:
         stream = audit["stream"]
-        rate = (stream.get("pods_streamed") or 0) / stream["wall_s"] if stream["wall_s"] else 0
+        rate = (stream.get("pods_streamed") or 0) / stream["audit_check_s"] if stream.get("audit_check_s") else 0
         print("%9d | %6.2f %8d %8.0f | %6.2f %8d %8.0f %8d | %6.2f %8d %8.0f %8.0f" % (
             pods, engine["wall_s"], engine["requests"], engine["peak_rss_mb"],
             audit["wall_s"], audit["requests"], audit["peak_rss_mb"], audit.get("pods_audited") or 0,
@@ -126,7 +129,7 @@ def main():
         ("engine requests <= %d at every size" % BARS["requests"], all(r[1]["requests"] <= BARS["requests"] for r in rows)),
         ("engine requests do not grow with pods", len({r[1]["requests"] for r in rows}) == 1),
         ("audit stream >= %d pods/s at %d pods" % (BARS["audit_pods_per_s"], last[0]),
-         bool(streamed) and streamed / last[2]["stream"]["wall_s"] >= BARS["audit_pods_per_s"]),
+         bool(streamed) and streamed / last[2]["stream"]["audit_check_s"] >= BARS["audit_pods_per_s"]),
         ("audit RSS bounded (x%.2f from %d to %d pods)" % (
             last[2]["stream"]["peak_rss_mb"] / first[2]["stream"]["peak_rss_mb"], first[0], last[0]),
          last[2]["stream"]["peak_rss_mb"] <= 2 * first[2]["stream"]["peak_rss_mb"]),
