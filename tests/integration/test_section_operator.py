@@ -12,7 +12,7 @@ from tests.fakeapi.fixtures import read_objects
 RID = "robust_controller"
 COMPONENTS = Path(__file__).resolve().parents[1] / "fixtures" / "components"
 OWN = ("/apis/apiextensions.k8s.io/", "/apis/apps/", "/apis/admissionregistration.k8s.io/",
-                "/apis/discovery.k8s.io/")  # what this section reads (the run's start-up and shared facts are not counted)
+       "/apis/discovery.k8s.io/")  # what this section reads (the run's start-up and shared facts are not counted)
 
 
 @pytest.fixture

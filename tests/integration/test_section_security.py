@@ -11,7 +11,7 @@ from tests.fakeapi import Cluster, FakeKubeServer, load_cluster
 
 RID = "secure_accelerator_access"
 OWN = ("/apis/nvidia.com/", "/apis/apps/", "/apis/node.k8s.io/", "/apis/resource.k8s.io/",
-                "/api/v1/pods")  # what this section reads
+       "/api/v1/pods")  # what this section reads
 
 
 def own_requests(server):

@@ -490,9 +490,8 @@ def secure_accelerator_access(ctx):
                        "enforce it with Pod Security Admission 'baseline' or 'restricted' on workload namespaces.")
         return Finding(FAIL, " ".join(notes), remediation=" ".join(fix), details=details)
     if unknowns:
-        return Finding(UNKNOWN, "A person must check: %s.%s" % ("; ".join(unknowns),
-                                                                 (" Mediated where recognised: %s." % mediated) if mediated else ""),
-                       details=details)
+        recognised = (" Mediated where recognised: %s." % mediated) if mediated else ""
+        return Finding(UNKNOWN, "A person must check: %s.%s" % ("; ".join(unknowns), recognised), details=details)
     audit_note = (" Workload audit: %d pods on %d accelerator nodes examined, none reaches devices outside that path "
                   "(exempt namespaces: %s)." % (audit["pods_examined"], len(nodes), ", ".join(audit["exempt_namespaces"]))
                   if audit else " Run with audit_workloads: true to also audit the pods on accelerator nodes.")
