@@ -1,11 +1,16 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Accelerator nodes of the cluster, found by label selectors, computed once per run.
+"""Accelerator facts of the cluster, each computed once per run and shared by the checks.
 
 Nodes are found through the labels that GPU feature discovery and node feature discovery put on
 accelerator nodes (one selected list call per label), never by listing every node, unless no
 node carries any such label: then the nodes are read page by page and picked by the extended
 resources they advertise (a device plugin without feature discovery).
+
+Also shared here (one request each, memoised with ``kube.once``): the DRA ResourceSlices (key
+``resourceslices``, a list of objects) and their digest ``dra_inventory`` (drivers -> pools ->
+nodes/devices with attributes), the DeviceClasses, the GPU operator's ClusterPolicies (key
+``nvidia.clusterpolicies``), the RuntimeClasses and the DaemonSets of one namespace.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -13,7 +18,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+import re
+from typing import Any, Dict, List, Optional
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import condition_true
 
@@ -31,6 +37,9 @@ ACCELERATOR_RESOURCE_PREFIXES = (
     ("aws.amazon.com/neuron", "aws"),
 )
 NVIDIA_LABEL_PREFIXES = ("nvidia.com/", "feature.node.kubernetes.io/pci-10de")
+# Vendor extended resources that are not plain accelerators but may be virtual ones (e.g. the KubeVirt
+# sandbox device plugin's nvidia.com/GRID_A100-4C vGPU types), kept apart in AcceleratorNode.other_resources.
+VENDOR_RESOURCE_PREFIXES = ("nvidia.com/", "amd.com/")
 
 
 @dataclass
@@ -50,6 +59,8 @@ class AcceleratorNode:
     container_runtime: str = ""
     os_image: str = ""
     kernel_version: str = ""
+    runtime_handlers: List[str] = field(default_factory=list)  # status.runtimeHandlers names (Kubernetes 1.30+)
+    other_resources: Dict[str, str] = field(default_factory=dict)  # other vendor extended resources (vGPU/VFIO types)
 
     @property
     def driver_version(self) -> str:
@@ -78,6 +89,7 @@ class AcceleratorNode:
             "sharing_strategy": self.labels.get("nvidia.com/gpu.sharing-strategy", ""),
             "kubelet_version": self.kubelet_version, "container_runtime": self.container_runtime,
             "os_image": self.os_image,
+            "vgpu": self.labels.get("nvidia.com/vgpu.present", "") == "true",
         }
 
 
@@ -113,6 +125,8 @@ def to_accelerator_node(node: Dict[str, Any], vendor: str = "") -> AcceleratorNo
                                                               "intel.feature.node.kubernetes.io/",
                                                               "feature.node.kubernetes.io/pci-"))}
     info = status.get("nodeInfo") or {}
+    other = {k: str(v) for k, v in sorted((status.get("allocatable") or {}).items())
+             if k.startswith(VENDOR_RESOURCE_PREFIXES) and k not in resources and str(v) not in ("0", "")}
     count = _int(labels.get("nvidia.com/gpu.count")) or _int((status.get("capacity") or {}).get("nvidia.com/gpu")) \
         or _int((status.get("capacity") or {}).get("amd.com/gpu"))
     return AcceleratorNode(
@@ -123,6 +137,8 @@ def to_accelerator_node(node: Dict[str, Any], vendor: str = "") -> AcceleratorNo
         taints=["%s=%s:%s" % (t.get("key"), t.get("value", ""), t.get("effect")) for t in spec.get("taints") or []],
         kubelet_version=info.get("kubeletVersion", ""), container_runtime=info.get("containerRuntimeVersion", ""),
         os_image=info.get("osImage", ""), kernel_version=info.get("kernelVersion", ""),
+        runtime_handlers=sorted(h.get("name", "") for h in status.get("runtimeHandlers") or [] if h.get("name")),
+        other_resources=other,
     )
 
 
@@ -152,3 +168,176 @@ def accelerator_nodes(kube) -> List[AcceleratorNode]:
 def accelerator_lookup_commands(kube) -> List[str]:
     """The kubectl-equivalent commands the node lookup ran, for evidence."""
     return kube.once("accelerator_nodes", lambda: _find_accelerator_nodes(kube))["commands"]
+
+
+# ---------------------------------------------------------------------------------------------- shared lookups
+DRA_GROUP = "resource.k8s.io"
+# The GPU operator's ClusterPolicy (NVIDIA/gpu-operator api/nvidia/v1, cluster-scoped).
+CP_GROUP, CP_VERSION, CP_PLURAL = "nvidia.com", "v1", "clusterpolicies"
+# DRA drivers whose devices are accelerators (ResourceSlice spec.driver), by vendor.
+ACCELERATOR_DRA_DRIVERS = {"gpu.nvidia.com": "nvidia", "gpu.amd.com": "amd", "gpu.intel.com": "intel",
+                           "tpu.google.com": "google"}
+
+
+def dra_version(kube) -> Optional[str]:
+    """The resource.k8s.io version the ResourceSlices are read at (the preferred served one), or None."""
+    discovery = kube.discovery()
+    return next((v for v in discovery.versions(DRA_GROUP) if discovery.served(DRA_GROUP, v, "resourceslices")), None)
+
+
+def resource_slices(kube) -> List[Dict[str, Any]]:
+    """Every ResourceSlice, listed once per run page by page (key 'resourceslices': a list of objects); [] without DRA."""
+    def lookup():
+        version = dra_version(kube)
+        return kube.list_all(DRA_GROUP, version, "resourceslices") if version else []
+    return kube.once("resourceslices", lookup)
+
+
+def device_classes(kube) -> List[Dict[str, Any]]:
+    """Every DeviceClass, once per run (key 'deviceclasses'); [] when not served."""
+    def lookup():
+        discovery = kube.discovery()
+        version = next((v for v in discovery.versions(DRA_GROUP) if discovery.served(DRA_GROUP, v, "deviceclasses")), None)
+        return kube.list_all(DRA_GROUP, version, "deviceclasses") if version else []
+    return kube.once("deviceclasses", lookup)
+
+
+def cluster_policies(kube) -> List[Dict[str, Any]]:
+    """The GPU operator's ClusterPolicies (normally one, cluster-policy); [] when the CRD is not served
+    (key 'nvidia.clusterpolicies', the same value sections.security computes)."""
+    def lookup():
+        if not kube.discovery().served(CP_GROUP, CP_VERSION, CP_PLURAL):
+            return []
+        return kube.list_all(CP_GROUP, CP_VERSION, CP_PLURAL)
+    return kube.once("nvidia.clusterpolicies", lookup)
+
+
+def runtime_classes(kube) -> Dict[str, str]:
+    """RuntimeClass name -> handler, once per run (key 'runtimeclasses'); {} when not served."""
+    def lookup():
+        if not kube.discovery().served("node.k8s.io", "v1", "runtimeclasses"):
+            return {}
+        return {rc["metadata"]["name"]: rc.get("handler", "") for rc in kube.list_all("node.k8s.io", "v1", "runtimeclasses")}
+    return kube.once("runtimeclasses", lookup)
+
+
+def namespace_daemonsets(kube, namespace: str) -> Dict[str, Dict[str, Any]]:
+    """name -> DaemonSet of one namespace, one list call per namespace and run (key 'daemonsets:<namespace>')."""
+    return kube.once("daemonsets:%s" % namespace,
+                     lambda: {ds["metadata"]["name"]: ds for ds in kube.list_all("apps", "v1", "daemonsets", namespace=namespace)})
+
+
+# ---------------------------------------------------------------------------------------------- DRA inventory
+def attribute_value(attr: Any) -> Any:
+    """The value of a DeviceAttribute ({string|int|bool|version: v})."""
+    if isinstance(attr, dict):
+        for key in ("string", "version", "int", "bool"):
+            if key in attr:
+                return attr[key]
+    return attr
+
+
+def device_attributes(device: Dict[str, Any], driver: str) -> Dict[str, Any]:
+    """A device's attributes by name; names qualified with the driver's own domain are shortened
+    ('gpu.nvidia.com/productName' -> 'productName'), others ('resource.kubernetes.io/pciBusID') kept."""
+    basic = device.get("basic") or device  # resource.k8s.io/v1beta1 nests them under 'basic'
+    out = {}
+    for name, attr in (basic.get("attributes") or {}).items():
+        if name.startswith(driver + "/"):
+            name = name[len(driver) + 1:]
+        out[name] = attribute_value(attr)
+    return out
+
+
+def _capacity(device: Dict[str, Any]) -> Dict[str, str]:
+    basic = device.get("basic") or device
+    return {name: str((cap or {}).get("value", cap)) if isinstance(cap, dict) else str(cap)
+            for name, cap in (basic.get("capacity") or {}).items()}
+
+
+def _where(spec: Dict[str, Any], device: Dict[str, Any]) -> str:
+    """The node a device is on: a node name, '*' (all nodes) or '(node selector)'."""
+    basic = device.get("basic") or device
+    for source in (basic, spec):
+        if source.get("nodeName"):
+            return source["nodeName"]
+        if source.get("allNodes"):
+            return "*"
+        if source.get("nodeSelector"):
+            return "(node selector)"
+    return ""
+
+
+def _blocking_taints(device: Dict[str, Any]) -> List[str]:
+    basic = device.get("basic") or device
+    return ["%s=%s:%s" % (t.get("key"), t.get("value", ""), t.get("effect")) for t in basic.get("taints") or []
+            if t.get("effect") in ("NoSchedule", "NoExecute")]
+
+
+def _build_inventory(kube) -> Dict[str, Any]:
+    slices = resource_slices(kube)
+    version = dra_version(kube)
+    grouped: Dict[str, Dict[str, List[Dict[str, Any]]]] = {}
+    for obj in slices:
+        spec = obj.get("spec") or {}
+        pool = spec.get("pool") or {}
+        grouped.setdefault(spec.get("driver", ""), {}).setdefault(pool.get("name", ""), []).append(obj)
+    drivers: Dict[str, Any] = {}
+    for driver in sorted(grouped):
+        pools: Dict[str, Any] = {}
+        for pool_name in sorted(grouped[driver]):
+            members = grouped[driver][pool_name]
+            generation = max(int((m["spec"].get("pool") or {}).get("generation", 0) or 0) for m in members)
+            current = [m for m in members if int((m["spec"].get("pool") or {}).get("generation", 0) or 0) == generation]
+            expected = max(int((m["spec"].get("pool") or {}).get("resourceSliceCount", 1) or 1) for m in current)
+            devices, shared_counters = [], []
+            for member in current:
+                spec = member["spec"]
+                shared_counters += [c.get("name", "") for c in spec.get("sharedCounters") or []]
+                for device in spec.get("devices") or []:
+                    basic = device.get("basic") or device
+                    devices.append({
+                        "name": device.get("name", ""), "slice": member["metadata"]["name"],
+                        "node": _where(spec, device), "attributes": device_attributes(device, driver),
+                        "capacity": _capacity(device), "taints": _blocking_taints(device),
+                        "partition": bool(basic.get("consumesCounters")),
+                    })
+            pools[pool_name] = {
+                "generation": generation, "resource_slice_count": expected, "slices": len(current),
+                "stale_slices": len(members) - len(current), "complete": len(current) == expected,
+                "slice_names": sorted(m["metadata"]["name"] for m in current),
+                "nodes": sorted({d["node"] for d in devices if d["node"]} |
+                                {m["spec"].get("nodeName") for m in current if m["spec"].get("nodeName")}),
+                "devices": devices, "shared_counters": sorted(set(shared_counters)),
+            }
+        drivers[driver] = {
+            "vendor": ACCELERATOR_DRA_DRIVERS.get(driver, ""),
+            "pools": pools,
+            "nodes": sorted({n for p in pools.values() for n in p["nodes"]}),
+            "device_count": sum(len(p["devices"]) for p in pools.values()),
+        }
+    return {"api_version": "%s/%s" % (DRA_GROUP, version) if version else "", "slice_count": len(slices),
+            "drivers": drivers}
+
+
+def dra_inventory(kube) -> Dict[str, Any]:
+    """The DRA devices the cluster publishes, from one paginated ResourceSlice list per run.
+
+    Returns {"api_version": "resource.k8s.io/v1" ("" without DRA), "slice_count": n,
+             "drivers": {driver: {"vendor": "nvidia"|..."" , "nodes": [...], "device_count": n,
+                                  "pools": {pool: {"generation", "resource_slice_count", "slices", "stale_slices",
+                                                   "complete", "slice_names", "nodes", "shared_counters",
+                                                   "devices": [{"name", "slice", "node", "attributes" (e.g. driverVersion,
+                                                               productName, type), "capacity", "taints", "partition"}]}}}}}.
+    A pool is complete when the slices at its highest generation number resourceSliceCount (what the
+    scheduler requires before it allocates from the pool)."""
+    return kube.once("dra_inventory", lambda: _build_inventory(kube))
+
+
+def device_class_drivers(device_class: Dict[str, Any]) -> List[str]:
+    """The drivers a DeviceClass's CEL selectors name (device.driver == '...')."""
+    found = []
+    for selector in (device_class.get("spec") or {}).get("selectors") or []:
+        expression = ((selector or {}).get("cel") or {}).get("expression", "")
+        found += re.findall(r"""device\.driver\s*==\s*['"]([^'"]+)['"]""", expression)
+    return sorted(set(found))

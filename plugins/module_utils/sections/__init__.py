@@ -10,7 +10,9 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import R
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections import (  # noqa: F401 pylint: disable=unused-import
     accelerators,
     networking,
+    observability,
     operator,
+    scheduling,
     security,
 )
 

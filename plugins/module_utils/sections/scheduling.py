@@ -1,0 +1,833 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Checklist section `schedulingOrchestration`: gang scheduling, cluster autoscaling, pod autoscaling.
+
+Every lookup is a discovery answer, a single GET, or a list narrowed by namespace or label selector,
+so the request count does not grow with the number of nodes or pods.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import quote
+
+try:
+    import yaml
+    HAS_YAML = True
+except ImportError:
+    HAS_YAML = False
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import facts
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
+    condition, condition_true, conditions_line, deployment_ready, deployment_summary, name_of,
+)
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
+    FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding,
+)
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections.operator import admission_webhooks
+
+GANG_ROLE = "k8s_ai.conformance.gang_scheduler"
+MONITORING_ROLE = "k8s_ai.conformance.monitoring"
+
+VALIDATOR_NOTE = (
+    "Note for a submission: the program's validator (cncf/k8s-ai-conformance scripts/validate.go) expects every MUST "
+    "as \"Implemented\", while its FAQ allows \"N/A\" with a justification when the requirement's context does not "
+    "apply (\"autoscalers are not always applicable to on-prem clusters\"). Submissions have worded this both ways: "
+    "SUSE RKE2 (v1.35) marked cluster_autoscaling Implemented with the note \"The platform does not provide an "
+    "autoscaler. It can be used in and out of environments where autoscaling it possible. The platform is tested to "
+    "work with Kubernetes autoscaler.\"; ORKESTRIX and Talos Linux marked it N/A with a bare-metal justification. "
+    "The upstream suite skips TestAcceleratorClusterAutoscaling when -autoscaler-node-pool-label is not set.")
+
+
+def _image_tag(dep: Optional[Dict[str, Any]]) -> str:
+    """The version of a Deployment: label app.kubernetes.io/version, else its first container's image tag."""
+    if not dep:
+        return ""
+    labels = (dep.get("metadata") or {}).get("labels") or {}
+    if labels.get("app.kubernetes.io/version"):
+        return labels["app.kubernetes.io/version"]
+    for container in ((dep.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
+        image = container.get("image") or ""
+        tail = image.rsplit("/", 1)[-1]
+        if "@" in tail:
+            tail = tail.split("@", 1)[0]
+        if ":" in tail:
+            return tail.rsplit(":", 1)[1]
+    return ""
+
+
+def _served_resources(discovery, group: str) -> Tuple[Optional[str], List[str]]:
+    """(preferred version, resources served in it) of an API group, from discovery."""
+    for version in discovery.versions(group):
+        table = discovery.resources(group, version)
+        if table:
+            return version, sorted(table)
+    return None, []
+
+
+def _record_deployments(ctx, deployments: List[Dict[str, Any]], namespace: Optional[str], selector: str) -> None:
+    where = "-n %s" % namespace if namespace else "-A"
+    api = ("GET /apis/apps/v1/namespaces/%s/deployments?labelSelector=%s" % (namespace, selector) if namespace
+           else "GET /apis/apps/v1/deployments?labelSelector=%s" % selector)
+    ctx.record("kubectl get deployments %s -l '%s'" % (where, selector),
+               "\n".join(deployment_summary(d) for d in deployments) or "No resources found", api=api)
+
+
+def _find_deployments(ctx, namespace: str, selector: str) -> List[Dict[str, Any]]:
+    """Deployments by label in their well-known namespace, then cluster-wide by the same label."""
+    found = ctx.kube.list_all("apps", "v1", "deployments", namespace=namespace, label_selector=selector)
+    _record_deployments(ctx, found, namespace, selector)
+    if not found:
+        found = ctx.kube.list_all("apps", "v1", "deployments", label_selector=selector)
+        _record_deployments(ctx, found, None, selector)
+    return found
+
+
+def _webhooks_for(ctx, groups: Tuple[str, ...]) -> List[str]:
+    """'<config>/<webhook>' of admission webhooks with rules for any of ``groups`` (shared lists, once per run)."""
+    names = []
+    for kind, config, hook in admission_webhooks(ctx.kube):
+        if any(set(groups) & set(rule.get("apiGroups") or []) for rule in hook.get("rules") or []):
+            names.append("%s %s webhook %s" % (kind, name_of(config), hook.get("name")))
+    ctx.record("kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations -o json  (webhooks with "
+               "rules for %s)" % ", ".join(groups), "\n".join(names) or "none registered",
+               api="GET /apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations; "
+                   "GET /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations")
+    return names
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# gang_scheduling
+# ---------------------------------------------------------------------------------------------------------------
+
+# Volcano (volcano-sh/volcano helm chart): Deployments volcano-scheduler / volcano-controllers / volcano-admission
+# in volcano-system, labelled app=volcano-scheduler|volcano-controller|volcano-admission; the scheduler creates
+# Queue "default" (state Open).
+VOLCANO_NAMESPACE = "volcano-system"
+VOLCANO_SELECTOR = "app in (volcano-scheduler,volcano-controller,volcano-admission)"
+VOLCANO_COMPONENTS = (("scheduler", "volcano-scheduler"), ("controllers", "volcano-controller"),
+                      ("admission", "volcano-admission"))
+# Kueue (kubernetes-sigs/kueue chart and manifests): Deployment kueue-controller-manager in kueue-system,
+# labels control-plane=controller-manager (+ app.kubernetes.io/name=kueue from the chart); ConfigMap kueue-manager-config.
+KUEUE_NAMESPACE = "kueue-system"
+KUEUE_DEPLOYMENT = "kueue-controller-manager"
+KUEUE_SELECTOR = "app.kubernetes.io/name=kueue,control-plane=controller-manager"
+KUEUE_CONFIG = "kueue-manager-config"
+# scheduler-plugins as a second scheduler (kubernetes-sigs/scheduler-plugins chart as-a-second-scheduler):
+# Deployment labelled component=scheduler (scheduler-plugins-scheduler) and app=scheduler-plugins-controller.
+COSCHED_NAMESPACE = "scheduler-plugins"
+# KAI scheduler (kai-scheduler/KAI-Scheduler chart): Deployment kai-operator (app=kai-operator) which deploys the
+# scheduler and its controllers in the release namespace, conventionally kai-scheduler.
+KAI_NAMESPACE = "kai-scheduler"
+
+GANG_INSTALL = (
+    "Install a gang scheduler, e.g. role %s (Volcano: helm install volcano volcano-sh/volcano -n volcano-system "
+    "--create-namespace, repo https://volcano-sh.github.io/helm-charts; or Kueue: helm install kueue "
+    "oci://registry.k8s.io/kueue/charts/kueue -n kueue-system --create-namespace, then a ResourceFlavor, ClusterQueue "
+    "and LocalQueue, with waitForPodsReady enabled for all-or-nothing admission)" % GANG_ROLE)
+GANG_PROBE_NOTE = ("The functional part (an N-pod gang all Running; a gang larger than capacity with no pod Running) "
+                   "needs probes, which this release does not run.")
+
+
+def _volcano(ctx) -> Optional[Dict[str, Any]]:
+    kube, discovery = ctx.kube, ctx.kube.discovery()
+    sched_version, sched_res = _served_resources(discovery, "scheduling.volcano.sh")
+    batch_version, batch_res = _served_resources(discovery, "batch.volcano.sh")
+    if not sched_version and not batch_version:
+        return None
+    problems: List[str] = []
+    if "podgroups" not in sched_res or "queues" not in sched_res:
+        problems.append("scheduling.volcano.sh podgroups/queues are not served")
+    if "jobs" not in batch_res:
+        problems.append("batch.volcano.sh jobs are not served")
+    deployments = _find_deployments(ctx, VOLCANO_NAMESPACE, VOLCANO_SELECTOR)
+    components = {}
+    for component, app in VOLCANO_COMPONENTS:
+        deps = [d for d in deployments if ((d.get("metadata") or {}).get("labels") or {}).get("app") == app]
+        dep = ([d for d in deps if deployment_ready(d)] or deps or [None])[0]
+        components[component] = {"deployment": name_of(dep) if dep else None, "ready": bool(dep and deployment_ready(dep)),
+                                 "summary": deployment_summary(dep) if dep else "not found"}
+        if dep is None:
+            problems.append("no volcano %s Deployment (label app=%s)" % (component, app))
+        elif not deployment_ready(dep):
+            problems.append("%s is not ready" % deployment_summary(dep))
+    webhooks = _webhooks_for(ctx, ("batch.volcano.sh", "scheduling.volcano.sh"))
+    if not webhooks:
+        problems.append("no Volcano admission webhooks registered (volcano-admission registers them at start-up)")
+    queue = kube.get("scheduling.volcano.sh", sched_version or "v1beta1", "queues", "default") if "queues" in sched_res else None
+    state = ((queue or {}).get("status") or {}).get("state", "")
+    ctx.record("kubectl get queues.scheduling.volcano.sh default -o jsonpath='{.status.state}'",
+               state or ("NotFound" if queue is None else "(no state)"),
+               api="GET /apis/scheduling.volcano.sh/%s/queues/default" % (sched_version or "v1beta1"))
+    if queue is None:
+        problems.append("the default Queue does not exist (volcano-scheduler creates it)")
+    elif state != "Open":
+        problems.append("the default Queue is %s, not Open" % (state or "without a state"))
+    scheduler = next((d for d in deployments if d.get("metadata", {}).get("labels", {}).get("app") == "volcano-scheduler"), None)
+    return {"name": "Volcano", "version": _image_tag(scheduler) or _image_tag(deployments[0] if deployments else None),
+            "api": ["scheduling.volcano.sh/%s" % sched_version if sched_version else "",
+                    "batch.volcano.sh/%s" % batch_version if batch_version else ""],
+            "components": components, "webhooks": len(webhooks), "default_queue": state or None,
+            "problems": problems,
+            "proof": "CRDs scheduling.volcano.sh/%s and batch.volcano.sh/%s served, volcano-scheduler, volcano-controllers and "
+                     "volcano-admission ready, %d admission webhook(s) registered, Queue default Open"
+                     % (sched_version, batch_version, len(webhooks))}
+
+
+def _kueue_config(ctx, namespace: str) -> Dict[str, Any]:
+    """waitForPodsReady from the kueue-manager-config ConfigMap, when it is readable."""
+    try:
+        cm = ctx.kube.get("", "v1", "configmaps", KUEUE_CONFIG, namespace)
+    except KubeError as exc:
+        if exc.status != 403:
+            raise
+        ctx.record("kubectl get configmap -n %s %s" % (namespace, KUEUE_CONFIG), "Forbidden: %s" % exc.message,
+                   api="GET /api/v1/namespaces/%s/configmaps/%s" % (namespace, KUEUE_CONFIG))
+        return {"visible": False}
+    text = ((cm or {}).get("data") or {}).get("controller_manager_config.yaml", "")
+    wait = None
+    if text and HAS_YAML:
+        try:
+            wait = (yaml.safe_load(text) or {}).get("waitForPodsReady")
+        except yaml.YAMLError:
+            wait = None
+    elif text:
+        match = re.search(r"^waitForPodsReady:\s*\n\s+enable:\s*(\w+)", text, re.M)
+        wait = {"enable": match.group(1).lower() == "true"} if match else None
+    enabled = bool(isinstance(wait, dict) and wait.get("enable"))
+    shown = ("waitForPodsReady: %s" % ", ".join("%s=%s" % (k, v) for k, v in sorted(wait.items()) if not isinstance(v, dict))
+             if isinstance(wait, dict) else "waitForPodsReady not set (disabled)")
+    ctx.record("kubectl get configmap -n %s %s -o jsonpath='{.data.controller_manager_config\\.yaml}'" % (namespace, KUEUE_CONFIG),
+               shown if cm else "NotFound", api="GET /api/v1/namespaces/%s/configmaps/%s" % (namespace, KUEUE_CONFIG))
+    return {"visible": bool(cm), "wait_for_pods_ready": enabled,
+            "block_admission": bool(isinstance(wait, dict) and wait.get("blockAdmission"))}
+
+
+def _kueue(ctx) -> Optional[Dict[str, Any]]:
+    kube, discovery = ctx.kube, ctx.kube.discovery()
+    version, resources = _served_resources(discovery, "kueue.x-k8s.io")
+    if not version:
+        return None
+    problems: List[str] = []
+    missing = [r for r in ("clusterqueues", "localqueues", "workloads", "resourceflavors") if r not in resources]
+    if missing:
+        problems.append("kueue.x-k8s.io/%s does not serve %s" % (version, ", ".join(missing)))
+    dep = kube.get("apps", "v1", "deployments", KUEUE_DEPLOYMENT, KUEUE_NAMESPACE)
+    ctx.record("kubectl get deployment -n %s %s" % (KUEUE_NAMESPACE, KUEUE_DEPLOYMENT),
+               deployment_summary(dep) if dep else "NotFound",
+               api="GET /apis/apps/v1/namespaces/%s/deployments/%s" % (KUEUE_NAMESPACE, KUEUE_DEPLOYMENT))
+    if dep is None:
+        found = kube.list_all("apps", "v1", "deployments", label_selector=KUEUE_SELECTOR)
+        _record_deployments(ctx, found, None, KUEUE_SELECTOR)
+        dep = ([d for d in found if deployment_ready(d)] or found or [None])[0]
+    if dep is None:
+        problems.append("no kueue-controller-manager Deployment (looked in %s and for label %s)" % (KUEUE_NAMESPACE, KUEUE_SELECTOR))
+    elif not deployment_ready(dep):
+        problems.append("%s is not ready" % deployment_summary(dep))
+    cluster_queues, local_queues = [], []
+    if "clusterqueues" in resources:
+        cluster_queues = kube.list_all("kueue.x-k8s.io", version, "clusterqueues")
+        ctx.record("kubectl get clusterqueues.kueue.x-k8s.io",
+                   "\n".join("%s Active=%s" % (name_of(q), (condition(q, "Active") or {}).get("status", "Unknown"))
+                             for q in cluster_queues) or "No resources found",
+                   api="GET /apis/kueue.x-k8s.io/%s/clusterqueues" % version)
+    if "localqueues" in resources:
+        local_queues = kube.list_all("kueue.x-k8s.io", version, "localqueues")
+        ctx.record("kubectl get localqueues.kueue.x-k8s.io -A",
+                   "\n".join("%s -> %s" % (name_of(q), (q.get("spec") or {}).get("clusterQueue", "?")) for q in local_queues)
+                   or "No resources found", api="GET /apis/kueue.x-k8s.io/%s/localqueues" % version)
+    active = [name_of(q) for q in cluster_queues if condition_true(q, "Active")]
+    if not cluster_queues:
+        problems.append("no ClusterQueue exists, so no workload can be admitted")
+    elif not active:
+        problems.append("no ClusterQueue is Active (%s)" % ", ".join(name_of(q) for q in cluster_queues))
+    if not local_queues:
+        problems.append("no LocalQueue exists, so no namespace can submit workloads")
+    config = _kueue_config(ctx, (dep or {}).get("metadata", {}).get("namespace") or KUEUE_NAMESPACE)
+    webhooks = _webhooks_for(ctx, ("kueue.x-k8s.io",))
+    if not webhooks:
+        problems.append("no Kueue admission webhooks registered")
+    if config.get("wait_for_pods_ready"):
+        mode = "waitForPodsReady enabled%s (all-or-nothing: a workload's pods must all become ready or it is evicted)" % (
+            " with blockAdmission" if config.get("block_admission") else "")
+    elif config.get("visible"):
+        mode = ("waitForPodsReady disabled: Kueue admits each workload as a whole against quota, but physical "
+                "all-or-nothing placement needs waitForPodsReady.enable=true in %s" % KUEUE_CONFIG)
+    else:
+        mode = "waitForPodsReady not visible (ConfigMap %s not readable)" % KUEUE_CONFIG
+    return {"name": "Kueue", "version": _image_tag(dep), "api": ["kueue.x-k8s.io/%s" % version],
+            "controller": name_of(dep) if dep else None, "controller_ready": bool(dep and deployment_ready(dep)),
+            "cluster_queues": [name_of(q) for q in cluster_queues], "active_cluster_queues": active,
+            "local_queues": [name_of(q) for q in local_queues], "webhooks": len(webhooks), "config": config,
+            "problems": problems,
+            "proof": "CRDs kueue.x-k8s.io/%s served, %s ready, ClusterQueue(s) %s Active, LocalQueue(s) %s, %d admission "
+                     "webhook(s) registered; %s" % (
+                         version, name_of(dep) if dep else "-", ", ".join(active) or "-",
+                         ", ".join(name_of(q) for q in local_queues) or "-", len(webhooks), mode)}
+
+
+def _coscheduling(ctx) -> Optional[Dict[str, Any]]:
+    discovery = ctx.kube.discovery()
+    version, resources = _served_resources(discovery, "scheduling.x-k8s.io")
+    if not version or "podgroups" not in resources:
+        return None
+    problems: List[str] = []
+    scheduler = ctx.kube.list_all("apps", "v1", "deployments", label_selector="component=scheduler")
+    _record_deployments(ctx, scheduler, None, "component=scheduler")
+    controller = ctx.kube.list_all("apps", "v1", "deployments", label_selector="app=scheduler-plugins-controller")
+    _record_deployments(ctx, controller, None, "app=scheduler-plugins-controller")
+    for what, deps in (("second scheduler (label component=scheduler)", scheduler),
+                       ("scheduler-plugins controller (label app=scheduler-plugins-controller)", controller)):
+        if not deps:
+            problems.append("no %s Deployment" % what)
+        elif not any(deployment_ready(d) for d in deps):
+            problems.append("%s is not ready" % ", ".join(deployment_summary(d) for d in deps))
+    return {"name": "scheduler-plugins coscheduling", "version": _image_tag((scheduler or [None])[0]),
+            "api": ["scheduling.x-k8s.io/%s" % version], "scheduler": [name_of(d) for d in scheduler],
+            "controller": [name_of(d) for d in controller], "problems": problems,
+            "proof": "PodGroup CRD scheduling.x-k8s.io/%s served, second scheduler %s and controller %s ready" % (
+                version, ", ".join(name_of(d) for d in scheduler), ", ".join(name_of(d) for d in controller))}
+
+
+def _kai(ctx) -> Optional[Dict[str, Any]]:
+    discovery = ctx.kube.discovery()
+    version, resources = _served_resources(discovery, "scheduling.run.ai")
+    if not version:
+        return None
+    problems: List[str] = []
+    deps = ctx.kube.list_all("apps", "v1", "deployments", namespace=KAI_NAMESPACE)
+    ctx.record("kubectl get deployments -n %s" % KAI_NAMESPACE, "\n".join(deployment_summary(d) for d in deps)
+               or "No resources found", api="GET /apis/apps/v1/namespaces/%s/deployments" % KAI_NAMESPACE)
+    operator = next((d for d in deps if d["metadata"]["name"] == "kai-operator"), None)
+    schedulers = [d for d in deps if "scheduler" in d["metadata"]["name"]]
+    if not deps:
+        problems.append("no KAI Deployments in namespace %s" % KAI_NAMESPACE)
+    for dep in deps:
+        if not deployment_ready(dep):
+            problems.append("%s is not ready" % deployment_summary(dep))
+    if deps and not schedulers:
+        problems.append("no KAI scheduler Deployment in %s" % KAI_NAMESPACE)
+    return {"name": "KAI scheduler", "version": _image_tag(operator or (deps or [None])[0]),
+            "api": ["scheduling.run.ai/%s" % version], "deployments": [name_of(d) for d in deps], "problems": problems,
+            "proof": "scheduling.run.ai/%s served (%s), Deployments %s ready" % (
+                version, ", ".join(resources), ", ".join(name_of(d) for d in deps))}
+
+
+@requirement("gang_scheduling")
+def gang_scheduling(ctx):
+    """Volcano, Kueue, scheduler-plugins coscheduling or KAI: installed AND operational."""
+    discovery = ctx.kube.discovery()
+    groups = ("scheduling.volcano.sh", "batch.volcano.sh", "kueue.x-k8s.io", "scheduling.x-k8s.io", "scheduling.run.ai")
+    lines = []
+    for group in groups:
+        version, resources = _served_resources(discovery, group)
+        if version:
+            lines.append("%s/%s: %s" % (group, version, ", ".join(resources)))
+    ctx.record("kubectl api-resources --api-group=<group>  (for %s)" % ", ".join(groups),
+               "\n".join(lines) or "none of these API groups is served", api="GET /apis (aggregated discovery)")
+    found = [impl for impl in (_volcano(ctx), _kueue(ctx), _coscheduling(ctx), _kai(ctx)) if impl]
+    details = {"implementations": [{k: v for k, v in impl.items() if k != "proof"} for impl in found]}
+    if not found:
+        return Finding(FAIL, "No gang scheduler found: none of Volcano (scheduling.volcano.sh, batch.volcano.sh), Kueue "
+                             "(kueue.x-k8s.io), scheduler-plugins coscheduling (scheduling.x-k8s.io PodGroup) or KAI "
+                             "(scheduling.run.ai) is served.",
+                       remediation=GANG_INSTALL + ".", details=details)
+    working = [impl for impl in found if not impl["problems"]]
+    if working:
+        impl = working[0]
+        others = ", ".join("%s%s" % (i["name"], "" if not i["problems"] else " (not operational)") for i in found if i is not impl)
+        return Finding(PASS, "%s%s is installed and operational: %s.%s %s" % (
+            impl["name"], " %s" % impl["version"] if impl["version"] else "", impl["proof"],
+            " Also found: %s." % others if others else "", GANG_PROBE_NOTE), details=details)
+    summary = "; ".join("%s%s: %s" % (i["name"], " %s" % i["version"] if i["version"] else "", "; ".join(i["problems"]))
+                        for i in found)
+    return Finding(FAIL, "A gang scheduler is installed but not operational: %s." % summary,
+                   remediation="Fix what is listed (kubectl -n <namespace> describe deployment <name>; kubectl -n <namespace> "
+                               "logs deploy/<name>), or reinstall: %s." % GANG_INSTALL,
+                   details=details)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# cluster_autoscaling
+# ---------------------------------------------------------------------------------------------------------------
+
+CA_STATUS_NAMESPACE = "kube-system"
+CA_STATUS_CONFIGMAP = "cluster-autoscaler-status"
+# The cluster-autoscaler chart names itself "<cloudProvider>-cluster-autoscaler" (kubernetes/autoscaler
+# charts/cluster-autoscaler _helpers.tpl) unless nameOverride is set.
+CA_PROVIDERS = ("aws", "azure", "gce", "clusterapi", "magnum", "kwok", "oci", "hetzner", "civo", "exoscale")
+CA_SELECTOR = "app.kubernetes.io/name in (cluster-autoscaler,%s)" % ",".join("%s-cluster-autoscaler" % p for p in CA_PROVIDERS)
+CA_OTHER_SELECTORS = ("app=cluster-autoscaler", "k8s-app=cluster-autoscaler")
+CAPI_MIN = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size"
+CAPI_MAX = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size"
+CAPI_GPU_TYPE = "capacity.cluster-autoscaler.kubernetes.io/gpu-type"
+CAPI_GPU_COUNT = "capacity.cluster-autoscaler.kubernetes.io/gpu-count"
+CAPI_LABELS = "capacity.cluster-autoscaler.kubernetes.io/labels"
+# Node labels naming the node group a node belongs to (managed node pools, Karpenter).
+NODE_GROUP_LABELS = ("eks.amazonaws.com/nodegroup", "alpha.eksctl.io/nodegroup-name", "cloud.google.com/gke-nodepool",
+                     "kubernetes.azure.com/agentpool", "agentpool", "karpenter.sh/nodepool",
+                     "cluster.x-k8s.io/deployment-name", "node.cluster.x-k8s.io/nodegroup")
+CAPI_NODE_ANNOTATIONS = ("cluster.x-k8s.io/owner-name",)
+# Karpenter NodePool requirement keys that select accelerator instance types (AWS and Azure providers).
+KARPENTER_GPU_KEYS = ("karpenter.k8s.aws/instance-gpu-count", "karpenter.k8s.aws/instance-gpu-name",
+                      "karpenter.k8s.aws/instance-gpu-manufacturer", "karpenter.k8s.aws/instance-accelerator-count",
+                      "karpenter.k8s.aws/instance-accelerator-name", "karpenter.k8s.aws/instance-accelerator-manufacturer",
+                      "karpenter.azure.com/sku-gpu-count", "karpenter.azure.com/sku-gpu-name",
+                      "karpenter.azure.com/sku-gpu-manufacturer", "cloud.google.com/gke-accelerator",
+                      "nvidia.com/gpu.present", "nvidia.com/gpu.product")
+GPU_INSTANCE_FAMILIES = re.compile(r"^(g3|g4dn|g4ad|g5|g5g|g6|g6e|g7e|gr6|p2|p3|p3dn|p4d|p4de|p5|p5e|p5en|p6-b200|inf1|inf2|trn1|trn1n|trn2)$")
+GPU_INSTANCE_TYPE = re.compile(r"^((g3|g4dn|g4ad|g5|g5g|g6|g6e|g7e|gr6|p2|p3|p3dn|p4d|p4de|p5|p5e|p5en|inf1|inf2|trn1|trn1n|trn2)\.|"
+                               r"standard_n[cdv]|a2-|a3-|a4-|g2-)", re.I)
+GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "gpu.intel.com/i915", "aws.amazon.com/neuron", "google.com/tpu")
+ACCEL_NAME = re.compile(r"gpu|nvidia|accel|cuda|a100|h100|h200|b200|l40|l4\b|t4\b|a10g|tpu|neuron|mi300|amd", re.I)
+
+AUTOSCALER_REMEDIATION = (
+    "Give the autoscaler a node group with accelerators: cluster-autoscaler with Cluster API: a GPU MachineDeployment "
+    "with annotations %s/%s (plus %s=nvidia.com/gpu and %s for scale from zero); cloud providers: a GPU node group/ASG/VMSS "
+    "tagged for autoscaler discovery or listed in --nodes; Karpenter: a NodePool whose requirements select GPU instance "
+    "types (e.g. karpenter.k8s.aws/instance-gpu-count Gt 0) with a nvidia.com/gpu taint and limits. The GPU stack on the "
+    "new nodes comes from role k8s_ai.conformance.gpu_operator" % (CAPI_MIN, CAPI_MAX, CAPI_GPU_TYPE, CAPI_GPU_COUNT))
+
+
+def _ca_status(ctx) -> Optional[Dict[str, Any]]:
+    cm = ctx.kube.get("", "v1", "configmaps", CA_STATUS_CONFIGMAP, CA_STATUS_NAMESPACE)
+    command = "kubectl get configmap -n %s %s -o jsonpath='{.data.status}'" % (CA_STATUS_NAMESPACE, CA_STATUS_CONFIGMAP)
+    api = "GET /api/v1/namespaces/%s/configmaps/%s" % (CA_STATUS_NAMESPACE, CA_STATUS_CONFIGMAP)
+    if cm is None:
+        ctx.record(command, "NotFound", api=api)
+        return None
+    text = ((cm.get("data") or {}).get("status") or "")
+    parsed: Dict[str, Any] = {}
+    if text and HAS_YAML:
+        try:
+            loaded = yaml.safe_load(text)
+            parsed = loaded if isinstance(loaded, dict) else {}
+        except yaml.YAMLError:
+            parsed = {}
+    groups = []
+    for group in parsed.get("nodeGroups") or []:
+        health = group.get("health") or {}
+        groups.append({"name": str(group.get("name", "")), "health": health.get("status", ""),
+                       "min": health.get("minSize"), "max": health.get("maxSize"),
+                       "target": health.get("cloudProviderTarget")})
+    if not parsed and text:  # the pre-1.30 free-text format: "Name: <group>" lines under "NodeGroups:"
+        for match in re.finditer(r"^\s*Name:\s*(\S+)", text, re.M):
+            groups.append({"name": match.group(1), "health": "", "min": None, "max": None, "target": None})
+        running = "Running" if "Cluster-wide:" in text else ""
+    else:
+        running = str(parsed.get("autoscalerStatus", ""))
+    health = ((parsed.get("clusterWide") or {}).get("health") or {}).get("status", "")
+    shown = ["autoscalerStatus: %s" % (running or "?"), "clusterWide.health: %s" % (health or "?")]
+    shown += ["nodeGroup %s health=%s min=%s max=%s target=%s" % (g["name"], g["health"] or "?", g["min"], g["max"], g["target"])
+              for g in groups]
+    ctx.record(command, "\n".join(shown) if text else "(no status key)", api=api)
+    return {"autoscaler_status": running, "health": health, "node_groups": groups}
+
+
+def _ca_deployments(ctx) -> List[Dict[str, Any]]:
+    found = ctx.kube.list_all("apps", "v1", "deployments", label_selector=CA_SELECTOR)
+    _record_deployments(ctx, found, None, CA_SELECTOR)
+    return found
+
+
+def _ca_deployments_fallback(ctx) -> List[Dict[str, Any]]:
+    for selector in CA_OTHER_SELECTORS:
+        found = ctx.kube.list_all("apps", "v1", "deployments", namespace=CA_STATUS_NAMESPACE, label_selector=selector)
+        _record_deployments(ctx, found, CA_STATUS_NAMESPACE, selector)
+        if found:
+            return found
+    return []
+
+
+def _ca_args(dep: Dict[str, Any]) -> List[str]:
+    args = []
+    for container in ((dep.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
+        args.extend(container.get("command") or [])
+        args.extend(container.get("args") or [])
+    return args
+
+
+def _karpenter_gpu(pool: Dict[str, Any]) -> List[str]:
+    """Why a Karpenter NodePool provisions accelerator nodes (empty when it does not)."""
+    spec = ((pool.get("spec") or {}).get("template") or {}).get("spec") or {}
+    reasons = []
+    for req in spec.get("requirements") or []:
+        key, op, values = req.get("key", ""), req.get("operator", ""), [str(v) for v in req.get("values") or []]
+        if op in ("DoesNotExist", "NotIn", "Lt"):
+            continue
+        if key in KARPENTER_GPU_KEYS and not (op == "In" and values and all(v == "0" for v in values)):
+            reasons.append("requirement %s %s %s" % (key, op, values))
+        elif key == "karpenter.k8s.aws/instance-family" and any(GPU_INSTANCE_FAMILIES.match(v) for v in values):
+            reasons.append("requirement %s In %s" % (key, values))
+        elif key == "node.kubernetes.io/instance-type" and any(GPU_INSTANCE_TYPE.match(v) for v in values):
+            reasons.append("requirement %s In %s" % (key, values))
+    for taint in spec.get("taints") or []:
+        if taint.get("key") in GPU_RESOURCES:
+            reasons.append("taint %s:%s" % (taint.get("key"), taint.get("effect")))
+    limits = (pool.get("spec") or {}).get("limits") or {}
+    for resource in GPU_RESOURCES:
+        if resource in limits:
+            reasons.append("limit %s=%s" % (resource, limits[resource]))
+    return reasons
+
+
+def _karpenter(ctx, accel_groups: Dict[str, List[str]]) -> Optional[Dict[str, Any]]:
+    discovery = ctx.kube.discovery()
+    version, resources = _served_resources(discovery, "karpenter.sh")
+    if not version or "nodepools" not in resources:
+        return None
+    pools = ctx.kube.list_all("karpenter.sh", version, "nodepools")
+    lines, gpu_pools, problems = [], [], []
+    for pool in pools:
+        name = pool["metadata"]["name"]
+        reasons = _karpenter_gpu(pool)
+        if name in accel_groups.get("karpenter.sh/nodepool", []):
+            reasons.append("accelerator node(s) carry karpenter.sh/nodepool=%s" % name)
+        lines.append("%s %s%s" % (name, conditions_line(pool), "; accelerators: " + "; ".join(reasons) if reasons else ""))
+        if reasons:
+            gpu_pools.append({"name": name, "ready": condition_true(pool, "Ready"), "why": reasons})
+    ctx.record("kubectl get nodepools.karpenter.sh -o yaml  (conditions, requirements, taints, limits)",
+               "\n".join(lines) or "No resources found", api="GET /apis/karpenter.sh/%s/nodepools" % version)
+    deps = ctx.kube.list_all("apps", "v1", "deployments", label_selector="app.kubernetes.io/name=karpenter")
+    _record_deployments(ctx, deps, None, "app.kubernetes.io/name=karpenter")
+    managed = not deps
+    if deps and not any(deployment_ready(d) for d in deps):
+        problems.append("%s is not ready" % ", ".join(deployment_summary(d) for d in deps))
+    if not pools:
+        problems.append("Karpenter is installed but has no NodePool")
+    ready_gpu = [p for p in gpu_pools if p["ready"]]
+    if gpu_pools and not ready_gpu:
+        problems.append("accelerator NodePool(s) %s are not Ready" % ", ".join(p["name"] for p in gpu_pools))
+    return {"name": "Karpenter", "version": _image_tag((deps or [None])[0]),
+            "controller": ("%s (managed by the provider: no in-cluster controller, NodePools report their own conditions)"
+                           % "control plane" if managed else ", ".join(deployment_summary(d) for d in deps)),
+            "node_groups": [p["metadata"]["name"] for p in pools], "accelerator_groups": ready_gpu or gpu_pools,
+            "problems": problems}
+
+
+def _capi(ctx, accel_groups: Dict[str, List[str]]) -> Optional[Dict[str, Any]]:
+    discovery = ctx.kube.discovery()
+    version, resources = _served_resources(discovery, "cluster.x-k8s.io")
+    if not version or "machinedeployments" not in resources:
+        return None
+    mds = ctx.kube.list_all("cluster.x-k8s.io", version, "machinedeployments")
+    autoscaled, lines = [], []
+    for md in mds:
+        ann = (md.get("metadata") or {}).get("annotations") or {}
+        if CAPI_MIN not in ann or CAPI_MAX not in ann:
+            lines.append("%s (no autoscaler min/max annotations)" % name_of(md))
+            continue
+        reasons = []
+        if ann.get(CAPI_GPU_TYPE):
+            reasons.append("%s=%s" % (CAPI_GPU_TYPE, ann[CAPI_GPU_TYPE]))
+        if ann.get(CAPI_GPU_COUNT, "0") not in ("", "0"):
+            reasons.append("%s=%s" % (CAPI_GPU_COUNT, ann[CAPI_GPU_COUNT]))
+        if ACCEL_NAME.search(ann.get(CAPI_LABELS, "")):
+            reasons.append("%s=%s" % (CAPI_LABELS, ann[CAPI_LABELS]))
+        template_labels = (((md.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+        for key, value in sorted(template_labels.items()):
+            if key in ("cluster-api/accelerator", "nvidia.com/gpu.present") or key.startswith("nvidia.com/gpu"):
+                reasons.append("template label %s=%s" % (key, value))
+        name = md["metadata"]["name"]
+        owners = accel_groups.get("cluster.x-k8s.io/owner-name", []) + accel_groups.get("cluster.x-k8s.io/deployment-name", [])
+        if any(owner == name or owner.startswith(name + "-") for owner in owners):
+            reasons.append("accelerator node(s) belong to it")
+        autoscaled.append({"name": name_of(md), "min": ann[CAPI_MIN], "max": ann[CAPI_MAX], "why": reasons,
+                           "replicas": (md.get("spec") or {}).get("replicas")})
+        lines.append("%s min=%s max=%s replicas=%s%s" % (name_of(md), ann[CAPI_MIN], ann[CAPI_MAX],
+                                                         (md.get("spec") or {}).get("replicas"),
+                                                         "; accelerators: " + "; ".join(reasons) if reasons else ""))
+    ctx.record("kubectl get machinedeployments.cluster.x-k8s.io -A -o yaml  (autoscaler annotations)",
+               "\n".join(lines) or "No resources found", api="GET /apis/cluster.x-k8s.io/%s/machinedeployments" % version)
+    if not autoscaled:
+        return None
+    return {"name": "Cluster API node groups", "node_groups": [g["name"] for g in autoscaled],
+            "accelerator_groups": [g for g in autoscaled if g["why"]], "problems": []}
+
+
+def _accelerator_node_groups(ctx) -> Tuple[List[Any], Dict[str, List[str]]]:
+    """Accelerator nodes (shared lookup) and the node-group labels of the first one (one GET)."""
+    nodes = facts.accelerator_nodes(ctx.kube)
+    ctx.record("; ".join(facts.accelerator_lookup_commands(ctx.kube)),
+               "\n".join("%s %s %s x%s" % (n.name, n.vendor, n.product or "-", n.count) for n in nodes) or "no accelerator nodes",
+               api="GET /api/v1/nodes?labelSelector=<accelerator label>  (one selected list per label)")
+    groups: Dict[str, List[str]] = {}
+    if not nodes:
+        return nodes, groups
+    node = ctx.kube.get("", "v1", "nodes", nodes[0].name) or {}
+    meta = node.get("metadata") or {}
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    for key in NODE_GROUP_LABELS:
+        if labels.get(key):
+            groups.setdefault(key, []).append(labels[key])
+    for key in CAPI_NODE_ANNOTATIONS:
+        if annotations.get(key):
+            groups.setdefault(key, []).append(annotations[key])
+    ctx.record("kubectl get node %s -o jsonpath='{.metadata.labels}{.metadata.annotations}'  (node-group keys)" % nodes[0].name,
+               ", ".join("%s=%s" % (k, ",".join(v)) for k, v in sorted(groups.items())) or "no node-group label or annotation",
+               api="GET /api/v1/nodes/%s" % nodes[0].name)
+    return nodes, groups
+
+
+def _cluster_autoscaler(ctx, status, deployments, accel_nodes, accel_groups, capi) -> Dict[str, Any]:
+    problems: List[str] = []
+    if deployments and not any(deployment_ready(d) for d in deployments):
+        problems.append("%s is not ready" % ", ".join(deployment_summary(d) for d in deployments))
+    if status and status.get("autoscaler_status") and status["autoscaler_status"] != "Running":
+        problems.append("cluster-autoscaler-status says autoscalerStatus=%s" % status["autoscaler_status"])
+    if status and status.get("health") == "Unhealthy":
+        problems.append("cluster-autoscaler-status says the cluster is Unhealthy")
+    node_groups = (status or {}).get("node_groups") or []
+    args = [a for d in deployments for a in _ca_args(d)]
+    static = [a.split("=", 1)[1] if "=" in a else "" for a in args if a.startswith("--nodes")]
+    names = [g["name"] for g in node_groups] + [s.split(":")[-1] for s in static if s]
+    labels_of_accel = [v for values in accel_groups.values() for v in values]
+    capi_gpu = [g["name"] for g in (capi or {}).get("accelerator_groups", [])]
+    accel = []
+    for name in dict.fromkeys(names):
+        why = []
+        short = name.rsplit("/", 1)[-1]
+        if any(v and (v == short or v in name or v.startswith(short + "-")) for v in labels_of_accel):
+            why.append("accelerator nodes belong to it")
+        if any(name == g or name.endswith("/" + g) for g in capi_gpu):
+            why.append("its MachineDeployment declares GPUs")
+        products = [n.product for n in accel_nodes if n.product]
+        if not why and (ACCEL_NAME.search(short) or any(p and p.lower() in short.lower() for p in products)):
+            why.append("named for accelerators")
+        if why:
+            accel.append({"name": name, "why": why})
+    provider = next((a.split("=", 1)[1] for a in args if a.startswith("--cloud-provider=")), "")
+    where = (", ".join(deployment_summary(d) for d in deployments) if deployments
+             else "no in-cluster Deployment: managed by the provider (status ConfigMap %s/%s)" % (CA_STATUS_NAMESPACE, CA_STATUS_CONFIGMAP))
+    return {"name": "cluster-autoscaler", "version": _image_tag((deployments or [None])[0]), "cloud_provider": provider,
+            "controller": where, "node_groups": list(dict.fromkeys(names)), "accelerator_groups": accel,
+            "problems": problems}
+
+
+@requirement("cluster_autoscaling")
+def cluster_autoscaling(ctx):
+    """A node-group autoscaler (cluster-autoscaler, Karpenter, Cluster API) with accelerator node groups, else N/A."""
+    status = _ca_status(ctx)
+    deployments = _ca_deployments(ctx)
+    if status is not None and not deployments:
+        deployments = _ca_deployments_fallback(ctx)
+    discovery = ctx.kube.discovery()
+    candidates = status is not None or deployments or any(
+        discovery.served(group, version, plural) for group, plural in (("karpenter.sh", "nodepools"),
+                                                                       ("cluster.x-k8s.io", "machinedeployments"))
+        for version in discovery.versions(group))
+    accel_nodes, accel_groups = _accelerator_node_groups(ctx) if candidates else ([], {})
+    capi = _capi(ctx, accel_groups)
+    karpenter = _karpenter(ctx, accel_groups)
+    found = []
+    if status is not None or deployments:
+        found.append(_cluster_autoscaler(ctx, status, deployments, accel_nodes, accel_groups, capi))
+    if karpenter:
+        found.append(karpenter)
+    if capi and not any(f["name"] == "cluster-autoscaler" for f in found):
+        capi["problems"].append("MachineDeployments carry autoscaler annotations but no cluster-autoscaler runs "
+                                "(no %s/%s, no Deployment labelled %s)" % (CA_STATUS_NAMESPACE, CA_STATUS_CONFIGMAP, CA_SELECTOR))
+        found.append(capi)
+    details = {"autoscalers": found, "accelerator_nodes": [n.name for n in accel_nodes],
+               "accelerator_node_groups": accel_groups, "validator_note": VALIDATOR_NOTE}
+    if not found:
+        return Finding(NOT_APPLICABLE,
+                       "The platform does not provide a cluster autoscaler or an equivalent mechanism: no "
+                       "cluster-autoscaler (no %s/%s status ConfigMap, no Deployment labelled "
+                       "app.kubernetes.io/name=[<provider>-]cluster-autoscaler), no Karpenter (karpenter.sh NodePools "
+                       "not served), no Cluster API MachineDeployments with autoscaler annotations and no managed "
+                       "autoscaler status. Nodes are provisioned outside Kubernetes (e.g. bare metal), so scaling "
+                       "accelerator node groups on pending pods does not apply. %s" % (
+                           CA_STATUS_NAMESPACE, CA_STATUS_CONFIGMAP, VALIDATOR_NOTE),
+                       details=details)
+    broken = [f for f in found if f["problems"]]
+    if broken:
+        return Finding(FAIL, "A node autoscaler is present but not working: %s." % "; ".join(
+            "%s: %s" % (f["name"], "; ".join(f["problems"])) for f in broken),
+            remediation="Fix the autoscaler (kubectl -n <namespace> logs deploy/<name>; kubectl -n %s get configmap %s "
+                        "-o yaml), then make sure it manages an accelerator node group. %s." % (
+                            CA_STATUS_NAMESPACE, CA_STATUS_CONFIGMAP, AUTOSCALER_REMEDIATION),
+            details=details)
+    with_accel = [f for f in found if f["accelerator_groups"]]
+    if with_accel:
+        text = "; ".join("%s%s (%s) scales accelerator node group(s) %s" % (
+            f["name"], " %s" % f["version"] if f.get("version") else "", f.get("controller", "ready"),
+            ", ".join("%s [%s]" % (g["name"], "; ".join(g["why"])) for g in f["accelerator_groups"])) for f in with_accel)
+        return Finding(PASS, "%s. The functional part (N+1 accelerator pods -> one Pending -> a node added -> Running; "
+                             "deleted -> scaled back) needs probes, which this release does not run; the upstream test "
+                             "TestAcceleratorClusterAutoscaling does it with -autoscaler-node-pool-label." % text,
+                       details=details)
+    groups = "; ".join("%s: %s" % (f["name"], ", ".join(f["node_groups"]) or "no node groups reported") for f in found)
+    if accel_nodes and not any(accel_groups.values()):
+        return Finding(UNKNOWN, "A node autoscaler runs (%s), but nothing links its node groups to the accelerator nodes "
+                                "(%s carry no node-group label, and no group declares accelerators). Check by hand "
+                                "that a node group containing %s is autoscaled (kubectl -n %s get configmap %s -o yaml), "
+                                "or run the upstream TestAcceleratorClusterAutoscaling with -autoscaler-node-pool-label." % (
+                                    groups, ", ".join(n.name for n in accel_nodes[:3]), accel_nodes[0].product or "GPUs",
+                                    CA_STATUS_NAMESPACE, CA_STATUS_CONFIGMAP),
+                       details=details)
+    return Finding(FAIL, "A node autoscaler runs but none of its node groups carries accelerators, so it cannot scale "
+                         "accelerator node groups on pending accelerator pods (%s)." % groups,
+                   remediation=AUTOSCALER_REMEDIATION + ".", details=details)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# pod_autoscaling
+# ---------------------------------------------------------------------------------------------------------------
+
+APISERVICES = (("metrics", "v1beta1.metrics.k8s.io"), ("custom", "v1beta1.custom.metrics.k8s.io"),
+               ("external", "v1beta1.external.metrics.k8s.io"))
+CUSTOM_METRICS = "/apis/custom.metrics.k8s.io/v1beta1"
+# Accelerator metrics an HPA can use: DCGM exporter names (NVIDIA), renamed adapter series, AMD/Intel/Neuron exporters.
+ACCEL_METRIC = re.compile(r"^DCGM_FI_|gpu|accelerator|neuron|habana|tpu_|amd_", re.I)
+PREFERRED_METRICS = ("DCGM_FI_DEV_GPU_UTIL", "gpu_utilization", "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_DEV_FB_USED")
+ADAPTER_RULE = (
+    "Expose an accelerator metric through the custom metrics API: role %s (kube-prometheus-stack + prometheus-adapter) with a "
+    "prometheus-adapter rule such as seriesQuery 'DCGM_FI_DEV_GPU_UTIL{exported_namespace!=\"\",exported_pod!=\"\"}' with "
+    "resources.overrides exported_namespace->namespace, exported_pod->pod and metricsQuery "
+    "'avg(max_over_time(<<.Series>>{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>)'; dcgm-exporter must be scraped by "
+    "Prometheus (ServiceMonitor, gpu-operator dcgmExporter.serviceMonitor.enabled=true)" % MONITORING_ROLE)
+
+
+def _metric_rank(name: str) -> Tuple[int, str]:
+    metric = name.split("/", 1)[-1]
+    return (PREFERRED_METRICS.index(metric) if metric in PREFERRED_METRICS else len(PREFERRED_METRICS), name)
+
+
+def _hpa_metrics(hpa: Dict[str, Any]) -> List[Tuple[str, str, Optional[Dict[str, Any]]]]:
+    """(type, metric name, described object) of each Pods/Object metric of an autoscaling/v2 HPA."""
+    found = []
+    for metric in (hpa.get("spec") or {}).get("metrics") or []:
+        kind = metric.get("type")
+        if kind == "Pods":
+            found.append(("Pods", ((metric.get("pods") or {}).get("metric") or {}).get("name", ""), None))
+        elif kind == "Object":
+            obj = metric.get("object") or {}
+            found.append(("Object", (obj.get("metric") or {}).get("name", ""), obj.get("describedObject") or {}))
+    return found
+
+
+def _metric_path(namespace: str, kind: str, metric: str, described: Optional[Dict[str, Any]]) -> str:
+    ns = quote(namespace, safe="")
+    if kind == "Object" and described:
+        if described.get("kind") == "Namespace":
+            return "%s/namespaces/%s/metrics/%s" % (CUSTOM_METRICS, quote(described.get("name") or namespace, safe=""), metric)
+        plural = (described.get("kind") or "").lower() + "s"
+        return "%s/namespaces/%s/%s/%s/%s" % (CUSTOM_METRICS, ns, plural, quote(described.get("name", "*"), safe="*"), metric)
+    return "%s/namespaces/%s/pods/*/%s" % (CUSTOM_METRICS, ns, metric)
+
+
+@requirement("pod_autoscaling")
+def pod_autoscaling(ctx):
+    """HPA v2 served, metrics APIs Available, an accelerator metric served through custom.metrics.k8s.io."""
+    kube = ctx.kube
+    discovery = kube.discovery()
+    hpa_versions = [v for v in discovery.versions("autoscaling") if discovery.served("autoscaling", v, "horizontalpodautoscalers")]
+    ctx.record("kubectl api-resources --api-group=autoscaling", "horizontalpodautoscalers served in %s" % (
+        ", ".join("autoscaling/%s" % v for v in hpa_versions) or "no version"), api="GET /apis (aggregated discovery)")
+    details: Dict[str, Any] = {"hpa_versions": hpa_versions}
+    if "v2" not in hpa_versions:
+        return Finding(FAIL, "autoscaling/v2 HorizontalPodAutoscaler is not served, so no HPA can scale on custom metrics. "
+                             "HPA is core Kubernetes (autoscaling/v2 GA since 1.23); a conformant cluster serves it, so this "
+                             "is not a not-applicable case.",
+                       remediation="Serve autoscaling/v2 (check --runtime-config of kube-apiserver; upgrade to a supported "
+                                   "Kubernetes version).", details=details)
+    services = {svc["metadata"]["name"]: svc for svc in kube.list("apiregistration.k8s.io", "v1", "apiservices")
+                if svc["metadata"]["name"] in dict(APISERVICES).values()}
+    lines, available = [], {}
+    for key, name in APISERVICES:
+        svc = services.get(name)
+        ok = bool(svc and condition_true(svc, "Available"))
+        available[key] = ok
+        backend = ((svc or {}).get("spec") or {}).get("service") or {}
+        lines.append("%s NotFound" % name if not svc else "%s %s %s" % (
+            name, "%s/%s" % (backend.get("namespace"), backend.get("name")) if backend else "Local", conditions_line(svc)))
+    ctx.record("kubectl get apiservices %s" % " ".join(name for _k, name in APISERVICES), "\n".join(lines),
+               api="GET /apis/apiregistration.k8s.io/v1/apiservices")
+    details["apiservices"] = available
+    metrics_note = ("metrics.k8s.io is Available (resource metrics for CPU/memory HPAs)" if available["metrics"] else
+                    "metrics.k8s.io is not Available, so CPU/memory HPAs do not work (install metrics-server; RKE2 ships "
+                    "rke2-metrics-server)")
+    if not available["custom"]:
+        svc = services.get("v1beta1.custom.metrics.k8s.io")
+        return Finding(FAIL, "The custom metrics API is not available (APIService v1beta1.custom.metrics.k8s.io %s), so an HPA "
+                             "cannot scale accelerator pods on AI metrics; %s." % (
+                                 conditions_line(svc) if svc else "does not exist", metrics_note),
+                       remediation=ADAPTER_RULE + ".", details=details)
+    resource_list = kube.request("GET", CUSTOM_METRICS)
+    names = sorted({r.get("name", "") for r in resource_list.get("resources") or [] if r.get("name")})
+    accel = sorted((n for n in names if ACCEL_METRIC.search(n.split("/", 1)[-1])), key=_metric_rank)
+    ctx.record("kubectl get --raw %s" % CUSTOM_METRICS, "%d metric resources; accelerator metrics: %s" % (
+        len(names), ", ".join(accel) or "none"), api="GET %s" % CUSTOM_METRICS)
+    details["accelerator_metrics"] = accel
+    if not accel:
+        return Finding(FAIL, "The custom metrics API is available but serves no accelerator metric (%d metrics, none like "
+                             "DCGM_FI_DEV_GPU_UTIL or gpu_utilization), so an HPA cannot scale accelerator pods on GPU "
+                             "utilization; %s." % (len(names), metrics_note),
+                       remediation=ADAPTER_RULE + ".", details=details)
+    accel_metric_names = {n.split("/", 1)[-1] for n in accel}
+    hpas = kube.list_all("autoscaling", "v2", "horizontalpodautoscalers")
+    users = []
+    for hpa in hpas:
+        for kind, metric, described in _hpa_metrics(hpa):
+            if metric in accel_metric_names:
+                users.append((hpa, kind, metric, described))
+    ctx.record("kubectl get hpa -A -o yaml  (Pods/Object metrics)", "%d HPA(s); on accelerator metrics: %s" % (
+        len(hpas), "; ".join("%s %s metric %s ScalingActive=%s" % (
+            name_of(h), k, m, (condition(h, "ScalingActive") or {}).get("status", "Unknown")) for h, k, m, _d in users)
+        or "none"), api="GET /apis/autoscaling/v2/horizontalpodautoscalers")
+    details["hpas"] = [{"hpa": name_of(h), "type": k, "metric": m, "scaling_active": condition_true(h, "ScalingActive")}
+                       for h, k, m, _d in users]
+    namespace = (ctx.options.settings or {}).get("custom_metrics_namespace")
+    if users:
+        hpa, kind, metric, described = users[0]
+        target = (hpa["metadata"]["namespace"], kind, metric, described)
+    elif namespace:
+        target = (namespace, "Pods", accel[0].split("/", 1)[-1], None)
+    else:
+        return Finding(PASS, "Accelerator metric(s) %s are served through the custom metrics API (APIService "
+                             "v1beta1.custom.metrics.k8s.io Available; the adapter lists a metric only when its series "
+                             "exist); %s. No HPA uses them yet, so their values were not read (set "
+                             "custom_metrics_namespace to read one). The functional part (replicas up under load and down "
+                             "after the stabilization window) needs probes, which this release does not run." % (
+                                 ", ".join(accel[:4]), metrics_note), details=details)
+    path = _metric_path(*target)
+    try:
+        values = kube.request("GET", path)
+    except KubeError as exc:
+        if exc.status not in (404, 503):
+            raise
+        ctx.record("kubectl get --raw '%s'" % path, "%s %s" % (exc.status, exc.message or exc.reason), api="GET %s" % path)
+        return Finding(FAIL, "The custom metrics API lists %s but returns no value for it in namespace %s (%s %s), so the "
+                             "HPA there cannot compute replicas; %s." % (
+                                 target[2], target[0], exc.status, exc.message or exc.reason, metrics_note),
+                       remediation="Check that the adapter rule maps the series' namespace/pod labels (for DCGM through "
+                                   "Prometheus: exported_namespace/exported_pod) and that the workload's pods hold GPUs. "
+                                   + ADAPTER_RULE + ".", details=details)
+    items = values.get("items") or []
+    shown = []
+    for item in items[:5]:
+        described = item.get("describedObject") or {}
+        shown.append("%s %s=%s at %s" % (name_of({"metadata": {"namespace": described.get("namespace"), "name": described.get("name")}}),
+                                         item.get("metricName"), item.get("value"), item.get("timestamp")))
+    ctx.record("kubectl get --raw '%s'" % path, "\n".join(shown) or "empty MetricValueList", api="GET %s" % path)
+    details["metric_read"] = {"path": path, "values": len(items)}
+    if not items:
+        return Finding(FAIL, "The custom metrics API lists %s but returns an empty value list in namespace %s; %s." % (
+            target[2], target[0], metrics_note), remediation=ADAPTER_RULE + ".", details=details)
+    hpa_text = ""
+    if users:
+        hpa = users[0][0]
+        hpa_text = " HPA %s scales on it (%s metric, ScalingActive=%s, %s/%s replicas)." % (
+            name_of(hpa), users[0][1], (condition(hpa, "ScalingActive") or {}).get("status", "Unknown"),
+            (hpa.get("status") or {}).get("currentReplicas", "?"), (hpa.get("spec") or {}).get("maxReplicas", "?"))
+    return Finding(PASS, "autoscaling/v2 served; custom metrics API Available and serving accelerator metric %s with %d "
+                         "value(s) in namespace %s (%s).%s %s. The functional part (replicas up under load and down after the "
+                         "stabilization window) needs probes, which this release does not run." % (
+                             target[2], len(items), target[0], shown[0], hpa_text, metrics_note[0].upper() + metrics_note[1:]),
+                   details=details)
