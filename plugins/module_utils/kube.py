@@ -234,7 +234,8 @@ class Kube:
 
     # -- raw calls -------------------------------------------------------------------------
     def request(self, method: str, path: str, query: Optional[Dict[str, Any]] = None, body: Any = None,
-                content_type: str = "application/json", accept: str = "application/json", raw: bool = False):
+                content_type: str = "application/json", accept: str = "application/json", raw: bool = False,
+                retry_statuses: Tuple[int, ...] = RETRY_STATUSES):
         """One API call with retries; JSON (or text when raw) back, KubeError on failure."""
         query_list = [(k, v) for k, v in (query or {}).items() if v is not None and v != ""]
         shown = path + ("?" + urlencode(query_list) if query_list else "")
@@ -259,7 +260,7 @@ class Kube:
                 if raw:
                     return data.decode("utf-8", "replace")
                 return json_loads(data) if data else {}
-            if status in RETRY_STATUSES and attempt < self.retries and (idempotent or status == 429):
+            if status in retry_statuses and attempt < self.retries and (idempotent or status == 429):
                 attempt += 1
                 time.sleep(self._delay(attempt, headers))
                 continue
@@ -403,10 +404,11 @@ class Kube:
         return list(self.list(*args, **kwargs))
 
     def proxy_get(self, namespace: str, service: str, port: Any, path: str, scheme: str = "") -> str:
-        """GET through the API server's service proxy; the body as text."""
+        """GET through the API server's service proxy; the body as text. A 503 there means the
+        service has no ready endpoints, a final answer, so only 429 is retried."""
         target = "%s%s:%s" % (scheme + ":" if scheme else "", service, port)
         return self.request("GET", "/api/v1/namespaces/%s/services/%s/proxy/%s" % (namespace, target, path.lstrip("/")),
-                            accept="*/*", raw=True)
+                            accept="*/*", raw=True, retry_statuses=(429,))
 
 
 def _explicit_credentials(auth: Dict[str, Any]) -> bool:

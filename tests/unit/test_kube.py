@@ -71,9 +71,13 @@ def test_get_missing_object_is_none(kube):
 def test_retryable_answers_are_retried_then_reported(kube, server):
     server.reset_requests()
     with pytest.raises(KubeError) as err:
-        kube.proxy_get("mon", "flaky", 80, "metrics")
+        kube.request("GET", "/api/v1/namespaces/mon/services/flaky:80/proxy/metrics", raw=True)
     assert server.request_count == 3  # the call and two retries
     assert err.value.status == 503 and "overloaded or unavailable" in str(err.value)
+    server.reset_requests()
+    with pytest.raises(KubeError):
+        kube.proxy_get("mon", "flaky", 80, "metrics")
+    assert server.request_count == 1, "a proxy 503 (no endpoints) is final"
     server.reset_requests()
     with pytest.raises(KubeError):
         kube.proxy_get("mon", "limited", 80, "/metrics")
