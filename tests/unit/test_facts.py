@@ -41,7 +41,7 @@ def rslice(name, driver, pool, generation, count, node="n1", devices=(), **spec)
 
 
 def gpu(name, **attrs):
-    return {"name": name, "attributes": {k: v for k, v in attrs.items()}}
+    return {"name": name, "attributes": dict(attrs)}
 
 
 def test_pool_complete_only_with_all_slices_of_the_newest_generation():

@@ -210,9 +210,10 @@ def _usability_sentences(usability: Dict[str, Any]) -> List[str]:
         d = drivers[name]
         classes = ", ".join(d["device_classes"]) or "(a DeviceClass whose selectors do not name the driver: %s)" % ", ".join(
             usability["unattributed_classes"])
+        pools = d["complete_pools"]
         out.append("DRA is usable: driver %s publishes %d complete pool(s) (%s) with %d allocatable device(s) on Ready "
-                   "nodes, requested through DeviceClass(es) %s." % (name, len(d["complete_pools"]), _names(d["complete_pools"]),
-                                                                 d["allocatable_devices"], classes))
+                   "nodes, requested through DeviceClass(es) %s."
+                   % (name, len(pools), _names(pools), d["allocatable_devices"], classes))
     for name, d in drivers.items():
         if d["incomplete_pools"]:
             out.append("Driver %s has incomplete pool(s): %s; the scheduler does not allocate from a pool until all its "
@@ -374,9 +375,10 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms) -> Dict[s
     if dra and not no_version:
         covered = [n.name for n in nodes if dra.get(n.name, {}).get("driverVersion")]
         if len(covered) == len(nodes):
+            driver_versions = ", ".join(sorted({v for d in dra.values() for v in d["driverVersion"]}))
+            cuda_versions = ", ".join(sorted({v for d in dra.values() for v in d["cudaDriverVersion"]}))
             mechanisms.append("DRA ResourceSlice attributes of driver gpu.nvidia.com (driverVersion %s, cudaDriverVersion %s) "
-                              "on every accelerator node" % (", ".join(sorted({v for d in dra.values() for v in d["driverVersion"]})),
-                                                            ", ".join(sorted({v for d in dra.values() for v in d["cudaDriverVersion"]}))))
+                              "on every accelerator node" % (driver_versions, cuda_versions))
     if drivers and len(drivers) == 1 and all(n.driver_version for n in nodes):
         mechanisms.append("GPU feature discovery labels: driver %s, CUDA %s on every accelerator node"
                           % (drivers[0], ", ".join(cudas) or "?"))
@@ -527,8 +529,8 @@ def driver_runtime_management(ctx):
                                    % (GPU_OPERATOR_ROLE, DRA_DRIVER_ROLE),
                        details=details)
     if unknowns:
-        return Finding(UNKNOWN, "Needs a person: %s.%s" % ("; ".join(unknowns), (" Verified: %s." % "; ".join(mechanisms))
-                                                          if mechanisms else ""), details=details)
+        verified = (" Verified: %s." % "; ".join(mechanisms)) if mechanisms else ""
+        return Finding(UNKNOWN, "Needs a person: %s.%s" % ("; ".join(unknowns), verified), details=details)
     return Finding(PASS, "Drivers and runtime verified on %s: %s." % (count, "; ".join(mechanisms)), details=details)
 
 
@@ -562,8 +564,8 @@ def _sharing_config(ctx, policy: Optional[Dict[str, Any]]) -> Dict[str, Any]:
             if resources:
                 entry[strategy] = {r.get("name", ""): r.get("replicas") for r in resources}
         out["configs"][key] = entry
-        lines.append("%s: %s" % (key, "; ".join("%s %s" % (s, ", ".join("%s replicas=%s" % kv for kv in r.items()))
-                                               for s, r in entry.items()) or "no sharing"))
+        shared = "; ".join("%s %s" % (s, ", ".join("%s replicas=%s" % kv for kv in r.items())) for s, r in entry.items())
+        lines.append("%s: %s" % (key, shared or "no sharing"))
     ctx.record("kubectl get configmap -n %s %s -o yaml" % (namespace, name),
                "devicePlugin.config default=%s\n%s" % (out["default"] or "-", "\n".join(lines) or "(no data)"),
                api="GET /api/v1/namespaces/%s/configmaps/%s" % (namespace, name))
@@ -656,7 +658,7 @@ def gpu_sharing(ctx):
             by_strategy.pop("MPS")
     configured = sorted({s for c in (config.get("configs") or {}).values() for s in c})
     details = {"strategies": {s: sorted(v) for s, v in by_strategy.items()},
-               "per_node": {s: v for s, v in by_strategy.items()}, "device_plugin_config": config,
+               "per_node": dict(by_strategy), "device_plugin_config": config,
                "cluster_policy_mig_strategy": ((_spec(policy).get("mig") or {}).get("strategy", "") if policy else ""),
                "dra_device_classes": classes}
     if by_strategy:
