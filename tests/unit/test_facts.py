@@ -13,7 +13,7 @@ class FakeKube:
         self.objects = objects
         self.calls = []
         self._memo = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         resources = {"resourceslices": {}, "deviceclasses": {}}
         self._discovery = Discovery({"resource.k8s.io": {"versions": [version], "resources": {version: resources}}})
 
