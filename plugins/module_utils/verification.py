@@ -11,7 +11,19 @@ from typing import Any, Dict, Iterable, Optional
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import checklists, cluster_facts, engine
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections import CHECKS
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import summarize
+
+
+def _cluster_facts(kube, server: Dict[str, Any]) -> Dict[str, Any]:
+    """The cluster facts for the report; a fact the identity may not read is noted, not fatal
+    (the checks that need it report their own error)."""
+    try:
+        return cluster_facts.gather(kube)
+    except KubeError as exc:
+        return {"kubernetes_version": server.get("gitVersion", ""), "distribution": "unknown",
+                "node_count": None, "accelerator_node_count": None, "accelerator_total": None,
+                "accelerators": [], "components": [], "error": str(exc)}
 
 
 def verify(kube, checklist_version: Optional[str] = None, requirements: Optional[Iterable[str]] = None,
@@ -29,7 +41,7 @@ def verify(kube, checklist_version: Optional[str] = None, requirements: Optional
     return {
         "checklist_version": checklist.version,
         "kubernetes_version": server.get("gitVersion", ""),
-        "cluster": cluster_facts.gather(kube),
+        "cluster": _cluster_facts(kube, server),
         "results": [r.to_dict() for r in results],
         "summary": summarize(results),
         "api_requests": kube.request_count,

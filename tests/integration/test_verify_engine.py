@@ -92,3 +92,12 @@ def test_request_count_is_small_and_discovery_is_fetched_once(fake_cluster, kube
     assert paths.count("/apis") == 1 and paths.count("/api") == 1
     assert outcome["api_requests"] == server.request_count
     assert server.request_count <= 60
+
+
+def test_forbidden_nodes_degrade_cluster_facts_and_fail_only_the_checks_needing_them(fake_cluster, kube_for, tmp_path):
+    server = fake_cluster("rke2-gpu", forbidden=["v1/nodes"])
+    outcome = verify(kube_for(server, tmp_path))
+    assert "403" in outcome["cluster"]["error"] and outcome["cluster"]["node_count"] is None
+    results = by_id(outcome)
+    assert results["accelerator_metrics"]["outcome"] == "error"
+    assert results["ai_inference"]["outcome"] == "pass"
