@@ -349,6 +349,8 @@ def cluster_line(cluster: Optional[Dict[str, Any]]) -> str:
         parts.append("%s nodes" % cluster["node_count"])
     if cluster.get("accelerator_total") is not None:
         parts.append("%s accelerators on %s nodes" % (cluster["accelerator_total"], cluster.get("accelerator_node_count", "?")))
+    if cluster.get("error"):
+        parts.append("facts incomplete (%s)" % cluster["error"])
     return redact(", ".join(parts)) or "not given"
 
 
