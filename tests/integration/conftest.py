@@ -33,6 +33,21 @@ def fake_cluster():
 
 
 @pytest.fixture
+def serve():
+    """Start a Cluster object (built in code); yields a function returning the running server."""
+    servers = []
+
+    def start(cluster):
+        server = FakeKubeServer(cluster).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
 def kube_for():
     """A Kube client for a running fake server."""
     from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Kube

@@ -8,26 +8,12 @@ import pytest
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import checklists, engine
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections import CHECKS
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
-from tests.fakeapi import FakeKubeServer, load_cluster
+from tests.fakeapi import load_cluster
 
 SECTION = ["dra_support", "driver_runtime_management", "gpu_sharing", "virtualized_accelerator"]
 # What this section reads itself (not the run's start-up, discovery or the shared accelerator-node lookup).
 OWN = ("/apis/resource.k8s.io/", "/apis/nvidia.com/", "/apis/apps/", "/apis/node.k8s.io/", "/api/v1/configmaps",
        "/api/v1/namespaces/gpu-operator/", "/api/v1/pods")
-
-
-@pytest.fixture
-def serve():
-    servers = []
-
-    def start(cluster):
-        server = FakeKubeServer(cluster).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def run(server, kube_for, tmp_path, requirements=None, version=None):

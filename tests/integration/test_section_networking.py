@@ -9,7 +9,7 @@ from urllib.parse import unquote
 import pytest
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
-from tests.fakeapi import FakeKubeServer, load_cluster
+from tests.fakeapi import load_cluster
 from tests.fakeapi.fixtures import read_objects
 
 COMPONENTS = Path(__file__).resolve().parents[1] / "fixtures" / "components"
@@ -18,20 +18,6 @@ OWN = ("/apis/gateway.networking.k8s.io/", "/apis/inference.networking", "/apis/
        "/apis/discovery.k8s.io/", "/apis/k8s.cni.cncf.io/", "/apis/sriovnetwork.openshift.io/", "/apis/mellanox.com/",
        "/apis/nvidia.com/v1alpha1/dynamo", "/apis/nvidia.com/v1beta1/dynamo", "/apis/workloads.x-k8s.io/",
        "/apis/apps/v1/namespaces/kube-system/daemonsets", "/api/v1/pods")
-
-
-@pytest.fixture
-def serve():
-    servers = []
-
-    def start(cluster):
-        server = FakeKubeServer(cluster).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def run(server, kube_for, tmp_path, ids=("ai_inference",), version=None):

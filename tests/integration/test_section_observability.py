@@ -9,7 +9,7 @@ import pytest
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import promtext
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections import observability
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
-from tests.fakeapi import Canned, Cluster, FakeKubeServer, load_cluster
+from tests.fakeapi import Canned, Cluster, load_cluster
 
 ACC, SVC = "accelerator_metrics", "ai_service_metrics"
 DCGM_SVC = "/api/v1/namespaces/gpu-operator/services/nvidia-dcgm-exporter:9400/proxy/metrics"
@@ -19,20 +19,6 @@ SHARED = ("/version", "/api", "/apis", "/api/v1/nodes", "/api/v1/namespaces/kube
 def own_requests(server):
     """The requests this section made (not discovery, the version, the shared node lookup or cluster facts)."""
     return [r for r in server.requests if r.path.split("?")[0] not in SHARED]
-
-
-@pytest.fixture
-def serve():
-    servers = []
-
-    def start(cluster):
-        server = FakeKubeServer(cluster).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def run(server, kube_for, tmp_path, *rids, **params):

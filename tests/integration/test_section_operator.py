@@ -6,27 +6,13 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
-from tests.fakeapi import FakeKubeServer, load_cluster
+from tests.fakeapi import load_cluster
 from tests.fakeapi.fixtures import read_objects
 
 RID = "robust_controller"
 COMPONENTS = Path(__file__).resolve().parents[1] / "fixtures" / "components"
 OWN = ("/apis/apiextensions.k8s.io/", "/apis/apps/", "/apis/admissionregistration.k8s.io/",
        "/apis/discovery.k8s.io/")  # what this section reads (the run's start-up and shared facts are not counted)
-
-
-@pytest.fixture
-def serve():
-    servers = []
-
-    def start(cluster):
-        server = FakeKubeServer(cluster).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def run(server, kube_for, tmp_path):

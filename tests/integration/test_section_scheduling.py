@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
-from tests.fakeapi import Cluster, FakeKubeServer, load_cluster
+from tests.fakeapi import Cluster, load_cluster
 from tests.fakeapi.fixtures import read_objects
 
 COMPONENTS = Path(__file__).resolve().parents[1] / "fixtures" / "components"
@@ -18,20 +18,6 @@ OWN = ("/apis/apps/", "/apis/admissionregistration.k8s.io/", "/apis/scheduling.v
        "/apis/apiregistration.k8s.io/", "/apis/custom.metrics.k8s.io/", "/apis/autoscaling/", "/apis/karpenter.sh/",
        "/apis/cluster.x-k8s.io/", "/api/v1/namespaces/kube-system/configmaps/", "/api/v1/namespaces/kueue-system/configmaps/",
        "/api/v1/nodes/")
-
-
-@pytest.fixture
-def serve():
-    servers = []
-
-    def start(cluster):
-        server = FakeKubeServer(cluster).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def run_all(server, kube_for, tmp_path, requirements=SECTION):

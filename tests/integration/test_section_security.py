@@ -7,7 +7,7 @@ import pytest
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import Options
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections import security
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
-from tests.fakeapi import Cluster, FakeKubeServer, load_cluster
+from tests.fakeapi import Cluster, load_cluster
 
 RID = "secure_accelerator_access"
 OWN = ("/apis/nvidia.com/", "/apis/apps/", "/apis/node.k8s.io/", "/apis/resource.k8s.io/",
@@ -17,20 +17,6 @@ OWN = ("/apis/nvidia.com/", "/apis/apps/", "/apis/node.k8s.io/", "/apis/resource
 def own_requests(server):
     """The requests this section made itself (not the run's start-up, discovery or the shared node lookup)."""
     return [r for r in server.requests if r.path.startswith(OWN)]
-
-
-@pytest.fixture
-def serve():
-    servers = []
-
-    def start(cluster):
-        server = FakeKubeServer(cluster).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def run(server, kube_for, tmp_path, audit=False):
