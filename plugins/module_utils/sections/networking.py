@@ -32,6 +32,7 @@ __metaclass__ = type
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import facts
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
     api_resources_table, condition_true, conditions_line, daemonset_ready, daemonset_summary, name_of,
@@ -132,15 +133,6 @@ def inference_pools(kube) -> Tuple[str, List[Dict[str, Any]]]:
                 return "%s/%s" % (group, version), kube.list_all(group, version, "inferencepools")
         return "", []
     return kube.once("gaie.inferencepools", lookup)
-
-
-def resource_slices(kube) -> List[Dict[str, Any]]:
-    """Every ResourceSlice (shared per run under the key 'resourceslices': a list of ResourceSlice dicts)."""
-    def lookup():
-        discovery = kube.discovery()
-        version = next((v for v in discovery.versions(DRA_GROUP) if discovery.served(DRA_GROUP, v, "resourceslices")), None)
-        return kube.list_all(DRA_GROUP, version, "resourceslices") if version else []
-    return kube.once("resourceslices", lookup)
 
 
 def _parent_true(parent_status: Dict[str, Any], cond_type: str) -> bool:
@@ -474,7 +466,7 @@ def _hpn_dra(ctx, mechanisms: List[Dict[str, Any]]) -> None:
     version = next((v for v in discovery.versions(DRA_GROUP) if discovery.served(DRA_GROUP, v, "deviceclasses")), None)
     if not version:
         return
-    classes = kube.list_all(DRA_GROUP, version, "deviceclasses")
+    classes = facts.device_classes(kube)
     network = {}
     for dc in classes:
         drivers = [d for d in _class_drivers(dc) if d in NETWORK_DRA_DRIVERS]
@@ -486,7 +478,7 @@ def _hpn_dra(ctx, mechanisms: List[Dict[str, Any]]) -> None:
     if not network:
         return
     drivers = sorted({d for ds in network.values() for d in ds})
-    found = _network_devices(resource_slices(kube), drivers)
+    found = _network_devices(facts.resource_slices(kube), drivers)
     ctx.record("kubectl get resourceslices -o yaml  (driver %s)" % ",".join(drivers),
                "%d network device(s) on %d node(s) [%s]; %d with RDMA; attributes: %s" % (
                    found["devices"], len(found["nodes"]), ", ".join(found["nodes"][:5]), found["rdma_devices"],

@@ -24,7 +24,6 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
 
 GPU_OPERATOR_ROLE = "k8s_ai.conformance.gpu_operator"
 # NVIDIA GPU operator (NVIDIA/gpu-operator api/nvidia/v1, assets/state-device-plugin).
-CP_GROUP, CP_VERSION, CP_PLURAL = "nvidia.com", "v1", "clusterpolicies"
 DEVICE_PLUGIN_DS = "nvidia-device-plugin-daemonset"
 DEVICE_PLUGIN_CONTAINER = "nvidia-device-plugin"
 # The standalone NVIDIA device-plugin helm chart (NVIDIA/k8s-device-plugin deployments/helm).
@@ -76,16 +75,6 @@ def _env_text(items) -> str:
     return " ".join("%s=%s" % (e.get("name"), e.get("value", "<valueFrom>")) for e in items or [] if isinstance(e, dict)) or "(none)"
 
 
-def cluster_policies(kube) -> List[Dict[str, Any]]:
-    """The GPU operator's ClusterPolicies (normally one, cluster-policy); [] when the CRD is not served.
-    Shared by every check that reads the operator's configuration (kube.once key 'nvidia.clusterpolicies')."""
-    def lookup():
-        if not kube.discovery().served(CP_GROUP, CP_VERSION, CP_PLURAL):
-            return []
-        return kube.list_all(CP_GROUP, CP_VERSION, CP_PLURAL)
-    return kube.once("nvidia.clusterpolicies", lookup)
-
-
 def _strategy_of(container: Dict[str, Any]) -> Optional[str]:
     """DEVICE_LIST_STRATEGY from the container's env or --device-list-strategy flag, else None."""
     value = _env(container.get("env")).get(LIST_STRATEGY)
@@ -129,10 +118,7 @@ def _dra_slices(ctx, drivers: Tuple[str, ...]) -> Dict[str, int]:
 
 
 def _runtime_classes(ctx) -> Dict[str, str]:
-    kube = ctx.kube
-    if not kube.discovery().served("node.k8s.io", "v1", "runtimeclasses"):
-        return {}
-    classes = {rc["metadata"]["name"]: rc.get("handler", "") for rc in kube.list_all("node.k8s.io", "v1", "runtimeclasses")}
+    classes = facts.runtime_classes(ctx.kube)
     ctx.record("kubectl get runtimeclasses", "\n".join("%s  handler=%s" % kv for kv in sorted(classes.items()))
                or "No resources found", api="GET /apis/node.k8s.io/v1/runtimeclasses")
     return classes
@@ -435,7 +421,7 @@ def secure_accelerator_access(ctx):
     configs = []
     if "nvidia" in vendors:
         nvidia_nodes = [n for n in nodes if n.vendor == "nvidia"]
-        policies = cluster_policies(kube)
+        policies = facts.cluster_policies(kube)
         if policies:
             configs.append(dict(_nvidia_operator(ctx, policies[0], nvidia_nodes, dra), vendor="nvidia"))
         else:
