@@ -3,7 +3,6 @@ over real HTTP against fixture clusters and variants of them built in code."""
 
 import copy
 
-import pytest
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import checklists, engine
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections import CHECKS

@@ -6,7 +6,6 @@ import copy
 from pathlib import Path
 from urllib.parse import unquote
 
-import pytest
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
 from tests.fakeapi import load_cluster

@@ -3,7 +3,6 @@
 import copy
 from pathlib import Path
 
-import pytest
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
 from tests.fakeapi import load_cluster

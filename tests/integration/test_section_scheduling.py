@@ -5,7 +5,6 @@ import copy
 import json
 from pathlib import Path
 
-import pytest
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
 from tests.fakeapi import Cluster, load_cluster
