@@ -22,8 +22,8 @@ from tests.fakeapi import FakeKubeServer, load_cluster  # noqa: E402
 
 GPU_LABELS = {
     "nvidia.com/gpu.present": "true", "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu.count": "8",
-    "nvidia.com/gpu.memory": "81559", "nvidia.com/cuda.driver.major": "580", "nvidia.com/cuda.driver.minor": "95",
-    "nvidia.com/cuda.driver.rev": "05", "nvidia.com/cuda.runtime.major": "13", "nvidia.com/cuda.runtime.minor": "0",
+    "nvidia.com/gpu.memory": "81559", "nvidia.com/cuda.driver.major": "580", "nvidia.com/cuda.driver.minor": "126",
+    "nvidia.com/cuda.driver.rev": "20", "nvidia.com/cuda.runtime.major": "13", "nvidia.com/cuda.runtime.minor": "0",
     "nvidia.com/mig.strategy": "single", "nvidia.com/gpu.sharing-strategy": "none",
     "feature.node.kubernetes.io/pci-10de.present": "true",
 }
@@ -31,7 +31,7 @@ IMAGES = [{"names": ["registry.example.com/team-%02d/app@sha256:%064x" % (i, i),
            "sizeBytes": 100000000 + i * 1234567} for i in range(40)]
 
 
-def node(i, gpu):
+def node(i, gpu, gpu_template=None):
     name = "%s-%05d" % ("gpu" if gpu else "cpu", i)
     labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
               "node.kubernetes.io/instance-type": "rke2", "topology.kubernetes.io/zone": "zone-%d" % (i % 3)}
@@ -39,6 +39,10 @@ def node(i, gpu):
     if gpu:
         labels.update(GPU_LABELS)
         capacity = dict(capacity, **{"nvidia.com/gpu": "8"})
+        if gpu_template:  # a fixture GPU node's vendor labels (driver, deploy.*), so operands select it
+            labels.update({k: v for k, v in gpu_template["metadata"]["labels"].items()
+                           if k.startswith(("nvidia.com/", "feature.node.kubernetes.io/"))})
+            labels["nvidia.com/gpu.count"] = "8"
     return {
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": name, "labels": labels,
@@ -115,7 +119,14 @@ def pods(count, node_names, gpu_names):
 def build(nodes, gpu_nodes, pod_count, base="rke2-gpu"):
     """The base fixture cluster with synthetic nodes and pods added; returns (cluster, gpu node count)."""
     cluster = load_cluster(base)
-    node_objs = [node(i, i < gpu_nodes) for i in range(nodes)]
+    template = next((o for o in cluster.objects if o.get("kind") == "Node"
+                     and "nvidia.com/gpu.present" in ((o.get("metadata") or {}).get("labels") or {})), None)
+    node_objs = [node(i, i < gpu_nodes, template) for i in range(nodes)]
+    if template is not None:
+        handlers = (template.get("status") or {}).get("runtimeHandlers")
+        for obj in node_objs[:gpu_nodes]:
+            if handlers:
+                obj["status"]["runtimeHandlers"] = handlers
     names = [n["metadata"]["name"] for n in node_objs]
     gpu_names = names[:gpu_nodes]
     cluster.objects = list(cluster.objects) + node_objs
