@@ -15,24 +15,6 @@ BIN = Path(sys.executable).parent
 
 
 @pytest.fixture
-def fake_cluster():
-    """Start a fixture cluster by name; yields a function returning the running server."""
-    servers = []
-
-    def start(name, **changes):
-        cluster = load_cluster(name)
-        for key, value in changes.items():
-            setattr(cluster, key, value)
-        server = FakeKubeServer(cluster).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-@pytest.fixture
 def serve():
     """Start a Cluster object (built in code); yields a function returning the running server."""
     servers = []
@@ -45,6 +27,18 @@ def serve():
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def fake_cluster(serve):
+    """Start a fixture cluster by name, with attribute changes; returns the running server."""
+    def start(name, **changes):
+        cluster = load_cluster(name)
+        for key, value in changes.items():
+            setattr(cluster, key, value)
+        return serve(cluster)
+
+    return start
 
 
 @pytest.fixture
