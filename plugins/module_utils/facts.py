@@ -181,8 +181,7 @@ ACCELERATOR_DRA_DRIVERS = {"gpu.nvidia.com": "nvidia", "gpu.amd.com": "amd", "gp
 
 def dra_version(kube) -> Optional[str]:
     """The resource.k8s.io version the ResourceSlices are read at (the preferred served one), or None."""
-    discovery = kube.discovery()
-    return next((v for v in discovery.versions(DRA_GROUP) if discovery.served(DRA_GROUP, v, "resourceslices")), None)
+    return kube.discovery().serving_version(DRA_GROUP, "resourceslices")
 
 
 def resource_slices(kube) -> List[Dict[str, Any]]:
@@ -196,8 +195,7 @@ def resource_slices(kube) -> List[Dict[str, Any]]:
 def device_classes(kube) -> List[Dict[str, Any]]:
     """Every DeviceClass, once per run (key 'deviceclasses'); [] when not served."""
     def lookup():
-        discovery = kube.discovery()
-        version = next((v for v in discovery.versions(DRA_GROUP) if discovery.served(DRA_GROUP, v, "deviceclasses")), None)
+        version = kube.discovery().serving_version(DRA_GROUP, "deviceclasses")
         return kube.list_all(DRA_GROUP, version, "deviceclasses") if version else []
     return kube.once("deviceclasses", lookup)
 

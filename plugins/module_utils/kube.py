@@ -133,6 +133,10 @@ class Discovery:
     def served(self, group: str, version: str, plural: str) -> bool:
         return plural in self.groups.get(group, {}).get("resources", {}).get(version, {})
 
+    def serving_version(self, group: str, plural: str) -> Optional[str]:
+        """The first version (preferred first) of ``group`` that serves ``plural``, or None."""
+        return next((v for v in self.versions(group) if self.served(group, v, plural)), None)
+
     def group_version(self, group: str, version: str) -> str:
         return "%s/%s" % (group, version) if group else version
 

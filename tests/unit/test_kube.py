@@ -122,3 +122,12 @@ def test_once_computes_a_shared_value_once(kube):
     assert kube.once("k", lambda: calls.append(1) or 42) == 42
     assert kube.once("k", lambda: calls.append(1) or 43) == 42
     assert calls == [1]
+
+
+def test_serving_version_prefers_the_preferred_version():
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Discovery
+    discovery = Discovery({"g": {"versions": ["v1", "v1beta1"],
+                                 "resources": {"v1": {"a": {}}, "v1beta1": {"a": {}, "b": {}}}}})
+    assert discovery.serving_version("g", "a") == "v1"
+    assert discovery.serving_version("g", "b") == "v1beta1"
+    assert discovery.serving_version("g", "c") is None and discovery.serving_version("other", "a") is None

@@ -463,7 +463,7 @@ def _network_devices(slices: List[Dict[str, Any]], drivers: List[str]) -> Dict[s
 def _hpn_dra(ctx, mechanisms: List[Dict[str, Any]]) -> None:
     kube = ctx.kube
     discovery = kube.discovery()
-    version = next((v for v in discovery.versions(DRA_GROUP) if discovery.served(DRA_GROUP, v, "deviceclasses")), None)
+    version = discovery.serving_version(DRA_GROUP, "deviceclasses")
     if not version:
         return
     classes = facts.device_classes(kube)
@@ -684,7 +684,7 @@ def _dynamo(ctx) -> List[Dict[str, Any]]:
 def _rbg(ctx) -> List[Dict[str, Any]]:
     kube = ctx.kube
     discovery = kube.discovery()
-    version = next((v for v in discovery.versions(RBG_GROUP) if discovery.served(RBG_GROUP, v, RBG_PLURAL)), None)
+    version = discovery.serving_version(RBG_GROUP, RBG_PLURAL)
     if not version:
         return []
     found = []

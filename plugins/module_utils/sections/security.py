@@ -97,7 +97,7 @@ def _dra_slices(ctx, drivers: Tuple[str, ...]) -> Dict[str, int]:
     """driver -> number of ResourceSlices seen (first page of a driver-selected list; limit 1 is enough to know)."""
     kube = ctx.kube
     discovery = kube.discovery()
-    version = next((v for v in discovery.versions(DRA_GROUP) if discovery.served(DRA_GROUP, v, "resourceslices")), None)
+    version = discovery.serving_version(DRA_GROUP, "resourceslices")
     found: Dict[str, int] = {}
     if not version:
         ctx.record("kubectl api-resources --api-group=%s" % DRA_GROUP, "resourceslices not served (no DRA)",
