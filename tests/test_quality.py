@@ -112,6 +112,36 @@ def test_galaxy_build_and_install(tmp_path: Path) -> None:
     assert proc.returncode == 0, report(proc)
     assert (dest / "ansible_collections" / meta["namespace"] / meta["name"] / "MANIFEST.json").is_file()
     assert fqcn in proc.stdout + proc.stderr
+    run_installed_playbook(fqcn, dest, tmp_path)
+
+
+def run_installed_playbook(fqcn: str, dest: Path, tmp_path: Path) -> None:
+    """The installed ``<fqcn>.verify`` from another directory, with no inventory and with ``-i localhost,``,
+    verifies the current kubeconfig context (a fake cluster here) and writes a report naming it; a
+    host pattern that matches nothing fails."""
+    sys.path.insert(0, str(REPO_ROOT))
+    from tests.fakeapi import FakeKubeServer, load_cluster
+
+    deps = tmp_path / "deps" / "ansible_collections"
+    deps.mkdir(parents=True)
+    (deps / "kubernetes").symlink_to(REPO_ROOT / ".collections" / "ansible_collections" / "kubernetes")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with FakeKubeServer(load_cluster("rke2-gpu")) as server:
+        kubeconfig = server.write_kubeconfig(str(tmp_path / "kubeconfig"), context="installed-run")
+        env = tool_env(KUBECONFIG=str(kubeconfig), ANSIBLE_COLLECTIONS_PATH="%s:%s" % (dest, deps.parent),
+                       ANSIBLE_LOCAL_TEMP=str(tmp_path / "atmp"))
+        env.pop("ANSIBLE_CONFIG", None)
+        for number, inventory in enumerate(([], ["-i", "localhost,"])):
+            out = elsewhere / ("run-%d" % number)
+            proc = run([tool("ansible-playbook"), f"{fqcn}.verify", *inventory, "-e", f"ai_conformance_output_dir={out}"],
+                       timeout=300, cwd=elsewhere, env=env)
+            assert proc.returncode == 0, report(proc)
+            text = (out / "report.md").read_text()
+            assert server.url in text and "installed-run" in text and "**Conformant**" in text, text[:1500]
+        proc = run([tool("ansible-playbook"), f"{fqcn}.verify", "-e", "ai_conformance_api_host=nowhere"],
+                   timeout=300, cwd=elsewhere, env=env)
+        assert proc.returncode != 0 and "matches no host of the inventory" in proc.stdout, report(proc)
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -12,13 +12,14 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_native, to_text
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import checklists, report, validation
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import Result, summarize
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import artifact_set, checklists, report, validation
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import Result
 
 ARGUMENT_SPEC = dict(
-    results=dict(type="list", elements="dict", required=True),
-    checklist_version=dict(type="str", required=True),
+    results=dict(type="list", elements="dict"),
+    checklist_version=dict(type="str"),
     output_dir=dict(type="path", required=True),
+    preflight=dict(type="bool", default=False),
     metadata=dict(type="dict", default={}),
     evidence_urls=dict(type="dict", default={}),
     notes=dict(type="dict", default={}),
@@ -60,12 +61,22 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
+        if self._task.args.get("preflight"):
+            dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+            try:
+                report.preflight(absolute(args["output_dir"]), absolute(args["submission_dir"]))
+            except (artifact_set.ArtifactSetError, OSError) as exc:
+                raise AnsibleActionFail(to_text(exc))
+            result.update(changed=False, msg="%s can take the artifacts" % absolute(args["output_dir"]))
+            return result
         if not isinstance(self._task.args.get("results"), list):
             raise AnsibleActionFail("results must be a list, got %s: %s" % (type(self._task.args.get("results")).__name__, RESULTS_HINT))
+        if not self._task.args.get("checklist_version"):
+            raise AnsibleActionFail("checklist_version is required: pass the checklist_version that k8s_ai.conformance.verify returned")
         dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         try:
             outcome = self._write(args)
-        except (checklists.ChecklistError, report.ReportError, OSError) as exc:
+        except (checklists.ChecklistError, report.ReportError, artifact_set.ArtifactSetError, OSError) as exc:
             raise AnsibleActionFail(to_text(exc))
         result.update(outcome)
         errors = [v for v in outcome["violations"] if v["severity"] == validation.ERROR]
@@ -77,24 +88,19 @@ class ActionModule(ActionBase):
 
     def _write(self, args):
         checklist = checklists.load(args["checklist_version"])
-        results = parse_results(args["results"])
-        output_dir = absolute(args["output_dir"])
-        submission_dir = absolute(args["submission_dir"])
-        violations = []
+        bundle = report.Bundle.build(
+            absolute(args["output_dir"]), checklist, parse_results(args["results"]), args["metadata"], args["evidence_urls"],
+            args["notes"], args["cluster"], absolute(args["submission_dir"]), args["product_dir"])
         if args["validate"]:
-            text = report.render_checklist(checklist, results, args["metadata"], args["evidence_urls"], args["notes"])
-            paths = report.artifact_paths(output_dir, checklist, results, args["metadata"], submission_dir, args["product_dir"])
-            violations = validation.validate(text, checklist.version, base_dir=paths["checklist_dir"],
-                                             check_urls=args["check_urls"],
-                                             planned_files=report.planned_evidence_files(checklist, results))
-        written = report.write_artifacts(
-            output_dir, checklist, results, args["metadata"], args["evidence_urls"], args["notes"], args["cluster"],
-            submission_dir, args["product_dir"], violations, check_mode=self._task.check_mode)
+            bundle.violations = validation.validate(
+                bundle.checklist_text, checklist.version, base_dir=bundle.paths["checklist_dir"], check_urls=args["check_urls"],
+                planned_files=report.planned_evidence_files(checklist, bundle.ordered))
+        written = report.write_bundle(bundle, check_mode=self._task.check_mode)
         return dict(
             changed=written["changed"],
             paths=written["paths"],
             written=written["written"],
-            violations=[v.to_dict() for v in violations],
-            violation_count=len(violations),
-            summary=summarize(results),
+            violations=[v.to_dict() for v in bundle.violations],
+            violation_count=len(bundle.violations),
+            summary=bundle.summary,
         )

@@ -16,6 +16,7 @@ import re
 from typing import Any, Dict, List, Optional
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.facts import accelerator_nodes
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError
 
 # API group -> the component that serves it (what "components found" reports).
 COMPONENT_GROUPS = (
@@ -97,6 +98,22 @@ def components(discovery) -> List[Dict[str, Any]]:
     return found
 
 
+def identity(kube) -> Dict[str, Any]:
+    """Which cluster this is: the API server URL, context and kubeconfig path(s) the client used (never
+    credentials), the server version and the kube-system namespace UID, stable for the cluster's life."""
+    def compute():
+        ident = dict(kube.identity)
+        ident["server_version"] = kube.version().get("gitVersion", "")
+        try:
+            namespace = kube.get("", "v1", "namespaces", "kube-system") or {}
+            ident["cluster_uid"] = (namespace.get("metadata") or {}).get("uid")
+        except KubeError as exc:
+            ident["cluster_uid"] = None
+            ident["cluster_uid_error"] = str(exc)
+        return ident
+    return kube.once("cluster_identity", compute)
+
+
 def gather(kube) -> Dict[str, Any]:
     """Every cluster fact, computed once per run."""
     return kube.once("cluster_facts", lambda: _gather(kube))
@@ -127,4 +144,5 @@ def _gather(kube) -> Dict[str, Any]:
         "accelerators": [n.to_dict() for n in accel],
         "accelerator_total": sum(n.count for n in accel),
         "components": components(discovery),
+        "identity": identity(kube),
     }

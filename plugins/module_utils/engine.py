@@ -58,9 +58,9 @@ class CheckContext:
         self.requirement = req
         self.evidence: List[Evidence] = []
 
-    def record(self, command: str, observed: str, api: str = "") -> None:
-        """Note what was looked at (kubectl-equivalent) and what was seen."""
-        self.evidence.append(Evidence(command=command, observed=observed.rstrip(), api=api))
+    def record(self, command: str, observed: str, api: str = "", note: str = "") -> None:
+        """Note what was looked at (one runnable kubectl command), what was seen, and what in it mattered."""
+        self.evidence.append(Evidence(command=command, observed=observed.rstrip(), api=api, note=note))
 
 
 def select(checklist: Checklist, requirements: Optional[Iterable[str]] = None, sections: Optional[Iterable[str]] = None,
@@ -103,7 +103,7 @@ def _run_one(kube, options: Options, checklist: Checklist, req: Requirement, sta
                               % (exc.__class__.__name__, exc))
     return Result(id=req.id, section=req.section, level=req.level, outcome=finding.outcome, notes=finding.notes,
                   remediation=finding.remediation, evidence=ctx.evidence, details=finding.details,
-                  duration_s=time.monotonic() - started[req.id])
+                  duration_s=time.monotonic() - started[req.id], caveats=list(finding.caveats))
 
 
 def run(kube, checklist: Checklist, selected: List[Requirement], options: Optional[Options] = None,

@@ -3,9 +3,11 @@
 """The one way this collection reaches the Kubernetes API.
 
 Connection settings are kubernetes.core's own (its argument spec, environment variables and
-configuration code); on top of that: raw JSON calls with connect/read timeouts, retries with
-backoff on 429/5xx/connection resets, aggregated discovery fetched once per run, paginated lists
-with selectors, and errors that name the API call and the fix. Secrets never appear in errors.
+configuration code), except that kubeconfig files are found and merged exactly as kubectl does
+(module_utils.kubeconfig) and handed to kubernetes.core as one dict. On top of that: raw JSON calls
+with connect/read timeouts, retries with backoff on 429/5xx/connection resets, aggregated discovery
+fetched once per run, paginated lists with selectors, and errors that name the API call and the
+fix. Secrets never appear in errors.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -13,11 +15,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.kubeconfig import KubeconfigError, resolve as resolve_kubeconfig
 
 try:  # optional: decodes large lists (the workload audit) several times faster
     from orjson import loads as json_loads
@@ -48,6 +53,8 @@ AGGREGATED_DISCOVERY_ACCEPT = ",".join([
     "application/json",
 ])
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+CONFIG_HINT = ("point kubeconfig/context (or K8S_AUTH_KUBECONFIG / KUBECONFIG / K8S_AUTH_CONTEXT) at a valid cluster, "
+               "or give host and api_key")
 
 CONNECTION_ARG_SPEC = dict(
     request_timeout=dict(type="float", default=30.0),
@@ -57,17 +64,44 @@ CONNECTION_ARG_SPEC = dict(
 
 
 def connection_argspec() -> Dict[str, Any]:
-    """kubernetes.core's authentication options plus our timeouts and retries."""
+    """kubernetes.core's authentication options plus our timeouts and retries.
+
+    ``kubeconfig`` is not ``no_log`` here (kubernetes.core's is): Ansible would mask its value, a
+    path, everywhere in the output, and every artifact and error must name the file. An inline
+    kubeconfig (a dict) is hidden by ``hide_inline_kubeconfig`` instead.
+    """
     spec = {k: dict(v) for k, v in AUTH_ARG_SPEC.items()}
     spec.update({k: dict(v) for k, v in CONNECTION_ARG_SPEC.items()})
+    if "kubeconfig" in spec:
+        spec["kubeconfig"]["no_log"] = False
     return spec
+
+
+def hide_inline_kubeconfig(module) -> None:
+    """Mask the credentials of an inline kubeconfig dict (every string of its users) in the module's
+    output, as no_log would; server URLs and context names stay visible."""
+    def strings(value):
+        if isinstance(value, dict):
+            for item in value.values():
+                yield from strings(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                yield from strings(item)
+        elif isinstance(value, str) and len(value) > 3:
+            yield value
+    kubeconfig = module.params.get("kubeconfig")
+    if isinstance(kubeconfig, dict):
+        users = kubeconfig.get("users") if isinstance(kubeconfig.get("users"), list) else []
+        module.no_log_values.update(strings([u.get("user") for u in users if isinstance(u, dict)]))
 
 
 class KubeError(Exception):
     """An API call that failed, described by the call, the answer and the fix."""
 
-    def __init__(self, method: str, path: str, status: int = 0, reason: str = "", message: str = "", hint: str = ""):
+    def __init__(self, method: str, path: str, status: int = 0, reason: str = "", message: str = "", hint: str = "",
+                 retries: Optional[int] = None, note: str = ""):
         self.method, self.path, self.status, self.reason, self.message = method, path, status, reason, message
+        self.retries, self.note = retries, note  # retries made before giving up (None: not a retryable failure)
         self.hint = hint or _hint_for(method, path, status, message)
         super().__init__(str(self))
 
@@ -80,6 +114,8 @@ class KubeError(Exception):
         text = "%s failed: %s" % (self.call, answer)
         if self.message:
             text += ": %s" % self.message
+        if self.note:
+            text += "; %s" % self.note
         if self.hint:
             text += ". Fix: %s" % self.hint
         return text
@@ -188,8 +224,11 @@ class Kube:
     """A thread-safe API client returning plain JSON, counting its requests."""
 
     def __init__(self, api_client, connect_timeout: float = 5.0, request_timeout: float = 30.0,
-                 retries: int = 3, backoff: float = 0.25):
+                 retries: int = 3, backoff: float = 0.25, identity: Optional[Dict[str, Any]] = None):
         self.api_client = api_client
+        # Which cluster this client reaches, for the artifacts: never credentials, paths only.
+        self.identity: Dict[str, Any] = dict(identity or {
+            "server": _public_url(api_client.configuration.host), "context": None, "kubeconfig": [], "source": "explicit"})
         self.timeout: Tuple[float, float] = (connect_timeout, request_timeout)
         self.retries = max(0, retries)
         self.backoff = backoff
@@ -209,20 +248,51 @@ class Kube:
             raise KubeError("CONNECT", "-", reason="the kubernetes.core collection is not installed",
                             hint="ansible-galaxy collection install kubernetes.core (see requirements.yml)")
         params = dict(params or {})
+
+        def option(name):
+            if module is not None and module.params.get(name) is not None:
+                return module.params.get(name)
+            return params.get(name)
+
         try:
             auth = k8s_core_client._create_auth_spec(module, **params)
+        except Exception as exc:
+            raise KubeError("CONNECT", "-", reason="invalid connection options: %s" % _safe(exc), hint=CONFIG_HINT) from None
+        identity: Dict[str, Any] = {"server": "", "context": None, "kubeconfig": [], "source": "explicit"}
+        if not _explicit_credentials(auth):
+            # kubeconfig resolution is kubectl's, not the Python client's (which lets the LAST
+            # file that sets current-context win and resolves relative paths differently).
+            try:
+                kubeconfig = resolve_kubeconfig(option("kubeconfig"), option("context"))
+            except KubeconfigError as exc:  # our own message: paths are not masked
+                raise KubeError("CONNECT", "-", reason="could not load the cluster configuration: %s" % exc,
+                                hint=CONFIG_HINT) from None
+            auth.pop("kubeconfig", None)
+            auth.pop("context", None)
+            if kubeconfig is None:  # no kubeconfig file at all, KUBERNETES_SERVICE_HOST set: kubectl's order
+                identity["source"] = "in-cluster"
+                try:
+                    kubernetes.config.load_incluster_config()
+                except kubernetes.config.ConfigException as exc:
+                    raise KubeError("CONNECT", "-", reason="no kubeconfig file exists and KUBERNETES_SERVICE_HOST is set, but the "
+                                    "in-cluster configuration cannot be loaded: %s" % exc,
+                                    hint="mount the service account (automountServiceAccountToken) or give a kubeconfig") from None
+            else:
+                auth["kubeconfig"], auth["context"] = kubeconfig.config, kubeconfig.context
+                identity.update(source="kubeconfig", context=kubeconfig.context, kubeconfig=list(kubeconfig.files))
+        try:
             configuration = k8s_core_client._create_configuration(auth)
             headers = k8s_core_client._create_headers(module, **params)
-        except Exception as exc:  # kubeconfig missing/invalid, unknown context, ...
+        except Exception as exc:  # the Python client refused what the resolver accepted (an exec plugin, ...)
             raise KubeError("CONNECT", "-", reason="could not load the cluster configuration: %s" % _safe(exc),
-                            hint="point kubeconfig/context (or K8S_AUTH_KUBECONFIG / KUBECONFIG) at a valid cluster, "
-                                 "or give host and api_key") from None
+                            hint=CONFIG_HINT) from None
         configuration.retries = 0  # retries are ours: only for idempotent reads and retryable answers
-        if _explicit_credentials(auth):
+        if identity["source"] == "explicit":
             # kubernetes.core starts from a copy of the client's global default configuration; after
             # any kubeconfig load in this process that copy carries a token-refresh hook that would
             # reset `host` to that kubeconfig's cluster on every call.
             configuration.refresh_api_key_hook = None
+        identity["server"] = _public_url(configuration.host)
         api_client = kubernetes.client.ApiClient(configuration)
         for header, value in headers.items():
             for one in value if isinstance(value, list) else [value]:
@@ -230,7 +300,8 @@ class Kube:
         return cls(api_client,
                    connect_timeout=float(params.get("connect_timeout") or 5.0),
                    request_timeout=float(params.get("request_timeout") or 30.0),
-                   retries=int(params["api_retries"]) if params.get("api_retries") is not None else 3)
+                   retries=int(params["api_retries"]) if params.get("api_retries") is not None else 3,
+                   identity=identity)
 
     @property
     def host(self) -> str:
@@ -239,8 +310,10 @@ class Kube:
     # -- raw calls -------------------------------------------------------------------------
     def request(self, method: str, path: str, query: Optional[Dict[str, Any]] = None, body: Any = None,
                 content_type: str = "application/json", accept: str = "application/json", raw: bool = False,
-                retry_statuses: Tuple[int, ...] = RETRY_STATUSES):
-        """One API call with retries; JSON (or text when raw) back, KubeError on failure."""
+                retry_statuses: Tuple[int, ...] = RETRY_STATUSES, first_contact: bool = False):
+        """One API call with retries; JSON (or text when raw) back, KubeError on failure.
+
+        ``first_contact``: a silent server (read timeout) or a refused connection fails at once."""
         query_list = [(k, v) for k, v in (query or {}).items() if v is not None and v != ""]
         shown = path + ("?" + urlencode(query_list) if query_list else "")
         idempotent = method in ("GET", "HEAD")
@@ -252,14 +325,14 @@ class Kube:
                 status, reason, headers, data = self._send(method, path, query_list, body,
                                                            {"Accept": accept, "Content-Type": content_type})
             except (urllib3.exceptions.HTTPError, OSError) as exc:
-                if idempotent and attempt < self.retries and not isinstance(exc, urllib3.exceptions.NewConnectionError):
+                cause = _cause(exc)
+                silent = _is_read_timeout(cause)
+                final = first_contact and (silent or isinstance(cause, urllib3.exceptions.NewConnectionError))
+                if idempotent and attempt < self.retries and not final:
                     attempt += 1
                     time.sleep(self._delay(attempt))
                     continue
-                raise ApiUnreachable(
-                    method, shown, reason="cannot reach the API server at %s (%s)" % (self.host, _connection_reason(exc)),
-                    hint="check that the kubeconfig/context (or host) points at a running cluster and that this "
-                         "machine can reach it; raise connect_timeout/request_timeout for a slow link") from None
+                raise self._unreachable(method, shown, cause, attempt, first_contact and silent) from None
             if 200 <= status < 300:
                 if raw:
                     return data.decode("utf-8", "replace")
@@ -268,7 +341,32 @@ class Kube:
                 attempt += 1
                 time.sleep(self._delay(attempt, headers))
                 continue
-            raise KubeError(method, shown, status, reason or "", _status_message(data))
+            retried = status in retry_statuses and (idempotent or status == 429)
+            raise KubeError(method, shown, status, reason or "", _status_message(data), retries=attempt if retried else None,
+                            note=self._retry_note(attempt) if retried else "")
+
+    def _retry_note(self, attempt: int) -> str:
+        return "%d %s made (api_retries=%d)" % (attempt, "retry" if attempt == 1 else "retries", self.retries)
+
+    def _unreachable(self, method: str, shown: str, cause: Exception, attempt: int, silent_first_contact: bool) -> "ApiUnreachable":
+        host, timeout = _public_url(self.host), self.timeout[1]
+        if silent_first_contact:
+            return ApiUnreachable(
+                method, shown, reason="the API server at %s sent no answer within request_timeout=%gs" % (host, timeout),
+                note="0 retries: a server that accepted the connection but sent nothing to %s %s within request_timeout=%gs "
+                     "is not retried; api_retries=%d applies to later calls" % (method, shown, timeout, self.retries),
+                retries=0,
+                hint="check that the API server behind %s is up (a load balancer or proxy in front of a stopped API server "
+                     "accepts connections and never answers); raise request_timeout if it is only slow" % host)
+        note = self._retry_note(attempt)
+        if attempt == 0 and isinstance(cause, urllib3.exceptions.NewConnectionError) and self.retries:
+            note = "0 retries: a refused or failed first connection is not retried; api_retries=%d applies to later calls" % self.retries
+        return ApiUnreachable(
+            method, shown, reason="cannot reach the API server at %s (%s)" % (host, _connection_reason(cause)),
+            note=note, retries=attempt,
+            hint="check that the kubeconfig/context (or host) points at a running cluster and that this "
+                 "machine can reach it; raise connect_timeout/request_timeout (now %gs/%gs) for a slow link"
+                 % (self.timeout[0], timeout))
 
     def _send(self, method: str, path: str, query_list: List[Tuple[str, Any]], body: Any,
               header_params: Dict[str, str]) -> Tuple[int, str, Dict[str, str], bytes]:
@@ -316,7 +414,8 @@ class Kube:
 
     # -- discovery -------------------------------------------------------------------------
     def version(self) -> Dict[str, Any]:
-        return self.once("version", lambda: self.request("GET", "/version"))
+        """The server's version: the run's first call, which fails fast on a silent or refusing server."""
+        return self.once("version", lambda: self.request("GET", "/version", first_contact=True))
 
     def discovery(self) -> Discovery:
         """Served groups/versions/resources: two calls with aggregated discovery, more on old servers."""
@@ -420,6 +519,28 @@ def _explicit_credentials(auth: Dict[str, Any]) -> bool:
     def given(*names):
         return all(auth.get(name) for name in names)
     return given("username", "password", "host") or given("api_key", "host") or given("cert_file", "key_file", "host")
+
+
+def _public_url(url: Any) -> str:
+    """A server URL without any user:password part."""
+    text = str(url or "")
+    if "@" not in text:
+        return text
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return ""
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, parts.query, parts.fragment))
+
+
+def _cause(exc: Exception) -> Exception:
+    """The underlying error of urllib3's MaxRetryError (raised since the client's own retries are 0)."""
+    reason = getattr(exc, "reason", None)
+    return reason if isinstance(exc, urllib3.exceptions.MaxRetryError) and isinstance(reason, Exception) else exc
+
+
+def _is_read_timeout(exc: Exception) -> bool:
+    return isinstance(exc, (urllib3.exceptions.ReadTimeoutError, socket.timeout, TimeoutError))
 
 
 def _status_message(data: bytes) -> str:

@@ -2,10 +2,11 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The artifacts of a run: the filled-in checklist, JSON, Markdown, JUnit and evidence transcripts.
 
-Every ``render_*`` function is pure and deterministic (same input, same bytes; no timestamps
-except the JSON's ``generated_at`` when asked for). ``write_artifacts`` lays the files out,
-rewriting only those whose content changed, so an Ansible task can report ``changed`` honestly.
-Everything written passes through ``redact()`` first.
+Every ``render_*`` function is pure and deterministic (same input, same bytes; the only time in
+them is the ``generated_at`` they are given). A run's artifacts are built once as a ``Bundle`` and
+each directory's files are written as one set by ``artifact_set``: replaced whole when anything but
+times and durations changed, untouched otherwise, so an Ansible task reports ``changed`` honestly
+and Ctrl-C never leaves a mix. Everything written passes through ``redact()`` first.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,14 +16,15 @@ __metaclass__ = type
 import json
 import os
 import re
-import tempfile
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape, quoteattr
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import Checklist, Requirement
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import artifact_set
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import MUST_NOT_APPLICABLE_ACCEPTED, Checklist, Requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
-    ERROR, FAIL, NOT_APPLICABLE, PASS, SKIPPED, UNKNOWN, Evidence, Result, first_line, summarize,
+    ERROR, FAIL, NOT_APPLICABLE, NOT_RUN_NOTE, PASS, SKIPPED, UNKNOWN, Evidence, Result, first_line, summarize,
 )
 
 TOOL_NAME = "k8s_ai.conformance"
@@ -37,7 +39,7 @@ PRODUCT_FILE = "PRODUCT.yaml"
 # test in them fails the submission). Our own reports must never be named like them.
 CANONICAL_ARTIFACTS = frozenset(("junit.xml", "results.json", "e2e.log"))
 
-NOT_VERIFIED = "not verified in this run"
+NOT_VERIFIED = NOT_RUN_NOTE
 K8S_CONFORMANCE_URL = "k8sConformanceUrl"
 K8S_CONFORMANCE_URL_SINCE = (1, 35)
 K8S_CONFORMANCE_URL_PLACEHOLDER = (
@@ -45,7 +47,8 @@ K8S_CONFORMANCE_URL_PLACEHOLDER = (
 )
 # Fields that differ between two runs on an unchanged cluster; they never make a file "changed".
 VOLATILE_JSON_KEYS = ("generated_at", "duration_s")
-VOLATILE_XML_ATTRIBUTE = re.compile(r' time="[^"]*"')
+VOLATILE_XML_ATTRIBUTE = re.compile(r' time="[^"]*"|<property name="generated_at" value="[^"]*"/>')
+VOLATILE_MARKDOWN_LINE = re.compile(r"^- Generated at: .*$", re.M)
 
 REDACTED = "<redacted>"
 SECRET_KEY = re.compile(r"(?i)^(?:client-key-data|(?:[a-z]+[_-])?token|password|api[_-]?key)$")
@@ -99,8 +102,8 @@ def _redacted_result(result: Result) -> Result:
     return Result(
         id=result.id, section=result.section, level=result.level, outcome=result.outcome,
         notes=redact(result.notes), remediation=redact(result.remediation),
-        evidence=[Evidence(redact(e.command), redact(e.observed), redact(e.api)) for e in result.evidence],
-        details=redact_data(result.details), duration_s=result.duration_s,
+        evidence=[Evidence(redact(e.command), redact(e.observed), redact(e.api), redact(e.note)) for e in result.evidence],
+        details=redact_data(result.details), duration_s=result.duration_s, caveats=[redact(c) for c in result.caveats],
     )
 
 
@@ -237,7 +240,7 @@ def checklist_entry(req: Requirement, result: Optional[Result], evidence_urls: O
     if result is None:
         status, ours, note = "", [], NOT_VERIFIED
     else:
-        status, note = result.status, result.notes
+        status, note = result.status, result.full_notes
         default = [transcript_path(req.id)]
         ours = _as_list((evidence_paths or {}).get(req.id, default), "evidence_paths[%s]" % req.id) if status else []
     evidence = []
@@ -290,6 +293,39 @@ def render_checklist(checklist: Checklist, results: Iterable[Any], metadata: Opt
     return "\n".join(lines) + "\n"
 
 
+# ---------------------------------------------------------------------------- the run's summary and cluster
+
+
+def run_summary(checklist: Checklist, indexed: Dict[str, Result]) -> Dict[str, Any]:
+    """The verdict over the results, knowing the whole checklist (so a subset is never 'Conformant')."""
+    return summarize(_ordered(checklist, indexed), checklist.ids, MUST_NOT_APPLICABLE_ACCEPTED)
+
+
+IDENTITY_FIELDS = (
+    ("server", "API server"), ("context", "kubeconfig context"), ("kubeconfig", "kubeconfig"),
+    ("server_version", "server version"), ("cluster_uid", "cluster identity (kube-system namespace UID)"),
+)
+
+
+def identity_values(cluster: Optional[Dict[str, Any]]) -> List[Tuple[str, str]]:
+    """(key, value) naming the cluster the run verified: URL, context, kubeconfig path(s), version, UID, source."""
+    identity = (cluster or {}).get("identity") or {}
+    values = []
+    for key in [f[0] for f in IDENTITY_FIELDS] + ["source"]:
+        value = identity.get(key)
+        if isinstance(value, (list, tuple)):
+            value = os.pathsep.join(str(v) for v in value)
+        if value:
+            values.append((key, redact(value)))
+    return values
+
+
+def identity_pairs(cluster: Optional[Dict[str, Any]]) -> List[Tuple[str, str]]:
+    """(label, value) of identity_values, for people."""
+    labels = dict(IDENTITY_FIELDS, source="credentials from")
+    return [(labels[key], value) for key, value in identity_values(cluster)]
+
+
 # ---------------------------------------------------------------------------- JSON
 
 
@@ -302,8 +338,8 @@ def render_json(checklist: Checklist, results: Iterable[Any], cluster: Optional[
     if generated_at:
         doc["generated_at"] = generated_at
     doc["cluster"] = redact_data(cluster or {})
-    doc["summary"] = summarize(ordered)
-    doc["not_verified"] = [req_id for req_id in checklist.ids if req_id not in indexed]
+    doc["summary"] = run_summary(checklist, indexed)
+    doc["not_run"] = doc["summary"]["not_run"]
     doc["results"] = [r.to_dict() for r in ordered]
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
@@ -317,7 +353,7 @@ def _cell(text: str) -> str:
 
 def _status_label(result: Optional[Result]) -> str:
     if result is None:
-        return "— (not verified)"
+        return "— (%s)" % NOT_RUN_NOTE
     return result.status or "— (%s)" % OUTCOME_WORDS[result.outcome]
 
 
@@ -328,17 +364,20 @@ def _shortened(text: str, limit: int = WHY_LIMIT) -> str:
 
 
 def _why(result: Optional[Result]) -> str:
-    """The table's reason: the notes' first line (shortened; the transcript has it all), and the fix."""
+    """The table's reason: the notes' first line (shortened; the transcript has it all), every caveat
+    in full (a caveat changes what the status means), and the fix."""
     if result is None:
-        return NOT_VERIFIED
+        return NOT_RUN_NOTE
     why = _shortened(first_line(result.notes))
+    for caveat in result.caveats:
+        why = why.rstrip(".") + ". **Caveat:** " + caveat
     if result.outcome in (FAIL, ERROR, UNKNOWN) and result.remediation:
         why = why.rstrip(".") + ". Fix: " + first_line(result.remediation)
     return why
 
 
 def cluster_line(cluster: Optional[Dict[str, Any]]) -> str:
-    """One line saying which cluster this is, from the facts cluster_info returns."""
+    """One line describing the cluster, from the facts cluster_info returns."""
     cluster = cluster or {}
     parts = []
     if cluster.get("kubernetes_version"):
@@ -355,26 +394,29 @@ def cluster_line(cluster: Optional[Dict[str, Any]]) -> str:
 
 
 def verdict(checklist: Checklist, indexed: Dict[str, Result]) -> str:
-    """The one-line verdict over every MUST of the checklist (unverified ones count as not met)."""
-    musts = [r.id for r in checklist.requirements if r.level == "MUST"]
-    implemented = [i for i in musts if i in indexed and indexed[i].outcome == PASS]
-    not_applicable = [i for i in musts if i in indexed and indexed[i].outcome == NOT_APPLICABLE]
-    unmet = [i for i in musts if i not in implemented and i not in not_applicable]
-    counted = "%d of %d MUST requirements Implemented" % (len(implemented), len(musts))
-    if not_applicable:
-        counted += ", %d N/A with justification" % len(not_applicable)
-    if unmet:
-        return "**Not conformant**: %s; not met: %s." % (counted, ", ".join("`%s`" % i for i in unmet))
-    return "**Conformant**: %s." % counted
+    """The headline of report.md: the summary's verdict sentence with its first words in bold."""
+    text = run_summary(checklist, indexed)["headline"]
+    lead, rest = text.split(":", 1)
+    return "**%s**:%s" % (lead, rest)
+
+
+def _na_on_must(req: Requirement) -> str:
+    """What the program's validator does with N/A on this MUST, said once."""
+    if req.id in MUST_NOT_APPLICABLE_ACCEPTED:
+        return ("N/A on this MUST: the program's FAQ allows it when the requirement's context does not apply, and its "
+                "validator accepts it with a warning; the reviewer weighs the justification above.")
+    return ("N/A on this MUST: the program's validator rejects it (only %s may be N/A); the checklist will not pass "
+            "submission until it is Implemented." % ", ".join(MUST_NOT_APPLICABLE_ACCEPTED))
 
 
 def _requirement_section(req: Requirement, result: Result) -> List[str]:
     lines = ["### `%s` (%s): %s" % (req.id, req.level, _status_label(result)), "", result.notes or "(no notes)", ""]
+    for caveat in result.caveats:
+        lines += ["**Caveat:** " + caveat, ""]
     if result.remediation:
         lines += ["**Fix:** " + result.remediation, ""]
     if req.level == "MUST" and result.outcome == NOT_APPLICABLE:
-        lines += ["N/A on a MUST: the FAQ allows it with this justification, but the program's validator "
-                  "expects every MUST to be Implemented; expect the reviewer to weigh it.", ""]
+        lines += [_na_on_must(req), ""]
     lines += ["Evidence: [%s](%s)" % (transcript_path(req.id), transcript_path(req.id)), ""]
     return lines
 
@@ -384,27 +426,31 @@ def _violation_dict(violation: Any) -> Dict[str, Any]:
 
 
 HOW_TO_READ = (
-    "Each check has an *outcome* (pass, fail, not_applicable, unknown, error, skipped); the checklist's "
-    "*status* follows from it: pass is `Implemented`, fail is `Not Implemented`, not_applicable is `N/A` "
-    "(always with its justification in notes), and unknown, error and skipped leave the status blank. "
-    "Unknown means a person must decide (for example an accelerator the checks do not recognise); error "
-    "means the run could not decide (read the notes, fix the cause, re-run); skipped means the check did "
-    "not run. N/A on a MUST: the program's FAQ allows it for conditional requirements with a justification "
-    "that the requirement's context does not apply (not \"we don't support it\"), while the program's "
-    "validator expects every MUST to be `Implemented`. Precedents: the ORKESTRIX and Talos submissions "
-    "used N/A for cluster_autoscaling on bare metal; SUSE RKE2 wrote Implemented with a note that the "
-    "platform works with the Kubernetes cluster autoscaler. The per-requirement transcripts in `evidence/` "
-    "show every command and what it returned, so a reviewer can reproduce them by hand."
+    "Each check has an *outcome*; the checklist's *status* follows from it: pass is `Implemented`, fail is "
+    "`Not Implemented`, not_applicable is `N/A` (always with its justification), and the undecided outcomes "
+    "leave the status blank: unknown (a person must decide), error (the run could not decide: read the notes, "
+    "fix the cause, re-run) and skipped (the check did not run). A requirement not run in a subset run is "
+    "neither met nor not met, and a subset run has no conformance verdict. The transcripts in `evidence/` "
+    "show every command and what the API answered, so a reviewer can reproduce them by hand."
 )
 
 
+def identity_lines(cluster: Optional[Dict[str, Any]], generated_at: Optional[str] = None) -> List[str]:
+    """Markdown bullets naming the cluster verified and when the files were written."""
+    lines = ["- Cluster: %s" % cluster_line(cluster)]
+    lines += ["- %s%s: `%s`" % (label[0].upper(), label[1:], value.replace("`", "'")) for label, value in identity_pairs(cluster)]
+    if generated_at:
+        lines.append("- Generated at: %s by %s %s" % (generated_at, TOOL_NAME, TOOL_VERSION))
+    return lines
+
+
 def render_markdown(checklist: Checklist, results: Iterable[Any], cluster: Optional[Dict[str, Any]] = None,
-                    violations: Optional[Sequence[Any]] = None) -> str:
+                    violations: Optional[Sequence[Any]] = None, generated_at: Optional[str] = None) -> str:
     """``report.md``: the verdict and one table a person reads in ten seconds, then what to fix."""
     indexed = index_results(checklist, results)
-    lines = [
-        "# Kubernetes AI Conformance report: checklist v%s" % checklist.version, "",
-        "Cluster: %s" % cluster_line(cluster), "",
+    lines = ["# Kubernetes AI Conformance report: checklist v%s" % checklist.version, ""]
+    lines += identity_lines(cluster, generated_at) + [""]
+    lines += [
         verdict(checklist, indexed), "",
         "| Requirement | Level | Status | Why |",
         "|---|---|---|---|",
@@ -413,9 +459,10 @@ def render_markdown(checklist: Checklist, results: Iterable[Any], cluster: Optio
         result = indexed.get(req.id)
         lines.append("| `%s` | %s | %s | %s |" % (req.id, req.level, _status_label(result), _cell(_why(result))))
     lines.append("")
-    to_fix = [(req, indexed[req.id]) for req in checklist.requirements if req.id in indexed and indexed[req.id].outcome != PASS]
+    to_fix = [(req, indexed[req.id]) for req in checklist.requirements
+              if req.id in indexed and (indexed[req.id].outcome != PASS or indexed[req.id].caveats)]
     if to_fix:
-        lines += ["## Not Implemented, N/A or undecided", ""]
+        lines += ["## Not Implemented, N/A, undecided or with caveats", ""]
         for req, result in to_fix:
             lines += _requirement_section(req, result)
     if violations:
@@ -433,50 +480,67 @@ def render_markdown(checklist: Checklist, results: Iterable[Any], cluster: Optio
 # ---------------------------------------------------------------------------- JUnit
 
 
-def _junit_outcome(result: Optional[Result]) -> str:
+def _junit_outcome(req: Requirement, result: Optional[Result]) -> str:
+    """The testcase's child: a failing SHOULD is <skipped> (it must not fail a gate that counts failures),
+    every undecided outcome is <error>, N/A and not-run are <skipped>."""
     if result is None:
-        return '      <skipped message=%s/>' % quoteattr(NOT_VERIFIED)
+        return '      <skipped message=%s/>' % quoteattr(NOT_RUN_NOTE)
     message = quoteattr(first_line(result.notes) or result.outcome)
-    body = escape("\n".join(t for t in (result.notes, "Fix: " + result.remediation if result.remediation else "") if t))
-    if result.outcome == FAIL:
+    body = escape("\n".join(t for t in [result.full_notes, "Fix: " + result.remediation if result.remediation else ""] if t))
+    if result.outcome == FAIL and req.level == "MUST":
         return '      <failure message=%s type="Not Implemented">%s</failure>' % (message, body)
-    if result.outcome == ERROR:
-        return '      <error message=%s type="error">%s</error>' % (message, body)
-    if result.outcome in (SKIPPED, UNKNOWN, NOT_APPLICABLE):
-        return '      <skipped message=%s/>' % quoteattr("%s: %s" % (result.outcome, first_line(result.notes)))
+    if result.outcome == FAIL:
+        return '      <skipped message=%s/>' % quoteattr("SHOULD not implemented (does not fail conformance): %s" % first_line(result.notes))
+    if result.outcome in (ERROR, UNKNOWN, SKIPPED):
+        return '      <error message=%s type="could not decide: %s">%s</error>' % (message, result.outcome, body)
+    if result.outcome == NOT_APPLICABLE:
+        return '      <skipped message=%s/>' % quoteattr("N/A: %s" % first_line(result.notes))
     return ""
 
 
-def render_junit(checklist: Checklist, results: Iterable[Any]) -> str:
-    """JUnit XML, one testcase per requirement, for CI dashboards."""
+def _junit_counts(checklist: Checklist, indexed: Dict[str, Result], level: str) -> str:
+    reqs = [r for r in checklist.requirements if r.level == level]
+    outcomes = [indexed[r.id].outcome if r.id in indexed else None for r in reqs]
+    failures = outcomes.count(FAIL) if level == "MUST" else 0
+    errors = sum(outcomes.count(o) for o in (ERROR, UNKNOWN, SKIPPED))
+    skipped = outcomes.count(None) + outcomes.count(NOT_APPLICABLE) + (outcomes.count(FAIL) if level != "MUST" else 0)
+    return 'tests="%d" failures="%d" errors="%d" skipped="%d"' % (len(reqs), failures, errors, skipped)
+
+
+def render_junit(checklist: Checklist, results: Iterable[Any], cluster: Optional[Dict[str, Any]] = None,
+                 generated_at: Optional[str] = None) -> str:
+    """JUnit XML for CI dashboards: one testsuite per level (MUST, SHOULD), one testcase per requirement."""
     indexed = index_results(checklist, results)
-    outcomes = [indexed[i].outcome if i in indexed else SKIPPED for i in checklist.ids]
-    counts = 'tests="%d" failures="%d" errors="%d" skipped="%d"' % (
-        len(outcomes), outcomes.count(FAIL), outcomes.count(ERROR),
-        sum(outcomes.count(o) for o in (SKIPPED, UNKNOWN, NOT_APPLICABLE)))
-    lines = [
-        '<?xml version="1.0" encoding="UTF-8"?>',
-        '<testsuites name="%s" %s>' % (TOOL_NAME, counts),
-        '  <testsuite name="%s" %s>' % (TOOL_NAME, counts),
-        '    <properties>',
-        '      <property name="checklist_version" value=%s/>' % quoteattr(checklist.version),
-        '    </properties>',
-    ]
-    for req in checklist.requirements:
-        result = indexed.get(req.id)
-        time_attr = ' time="%.3f"' % result.duration_s if result is not None else ""
-        lines += [
-            '    <testcase classname=%s name=%s%s>' % (quoteattr("%s.%s" % (TOOL_NAME, req.section)), quoteattr(req.id), time_attr),
-            '      <properties>',
-            '        <property name="level" value=%s/>' % quoteattr(req.level),
-            '        <property name="status" value=%s/>' % quoteattr(result.status if result else ""),
-            '      </properties>',
-        ]
-        outcome = _junit_outcome(result)
-        if outcome:
-            lines.append(outcome)
-        lines.append('    </testcase>')
-    lines += ['  </testsuite>', '</testsuites>']
+    summary = run_summary(checklist, indexed)
+    properties = [("checklist_version", checklist.version), ("verdict", summary["verdict"])]
+    properties += [("cluster_%s" % key, value) for key, value in identity_values(cluster)]
+    if generated_at:
+        properties.append(("generated_at", generated_at))
+    totals = [_junit_counts(checklist, indexed, level) for level in ("MUST", "SHOULD")]
+    numbers = [[int(n) for n in re.findall(r'"(\d+)"', t)] for t in totals]
+    overall = 'tests="%d" failures="%d" errors="%d" skipped="%d"' % tuple(a + b for a, b in zip(*numbers))
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<testsuites name="%s" %s>' % (TOOL_NAME, overall)]
+    for level, counts in zip(("MUST", "SHOULD"), totals):
+        lines += ['  <testsuite name="%s.%s" %s>' % (TOOL_NAME, level, counts), '    <properties>']
+        lines += ['      <property name=%s value=%s/>' % (quoteattr(k), quoteattr(v)) for k, v in properties + [("level", level)]]
+        lines.append('    </properties>')
+        for req in (r for r in checklist.requirements if r.level == level):
+            result = indexed.get(req.id)
+            time_attr = ' time="%.3f"' % result.duration_s if result is not None else ""
+            lines += [
+                '    <testcase classname=%s name=%s%s>' % (quoteattr("%s.%s" % (TOOL_NAME, req.section)), quoteattr(req.id), time_attr),
+                '      <properties>',
+                '        <property name="level" value=%s/>' % quoteattr(req.level),
+                '        <property name="status" value=%s/>' % quoteattr(result.status if result else ""),
+                '        <property name="outcome" value=%s/>' % quoteattr(result.outcome if result else "not_run"),
+                '      </properties>',
+            ]
+            outcome = _junit_outcome(req, result)
+            if outcome:
+                lines.append(outcome)
+            lines.append('    </testcase>')
+        lines.append('  </testsuite>')
+    lines.append('</testsuites>')
     return "\n".join(lines) + "\n"
 
 
@@ -488,16 +552,19 @@ def _fence(text: str) -> str:
     return "`" * (longest + 1)
 
 
-def render_evidence(req: Requirement, result: Result) -> str:
+def render_evidence(req: Requirement, result: Result, cluster: Optional[Dict[str, Any]] = None,
+                    generated_at: Optional[str] = None) -> str:
     """``evidence/<id>.md``: what was looked at and what it showed, reproducible by hand."""
     result = _redacted_result(result if isinstance(result, Result) else Result.from_dict(result))
-    lines = [
-        "# %s: evidence" % req.id, "",
+    lines = ["# %s: evidence" % req.id, ""] + identity_lines(cluster, generated_at) + [
+        "",
         "**Requirement** (%s, section `%s`): %s" % (req.level, req.section, req.description), "",
         "- Outcome: `%s`" % result.outcome,
         "- Status: %s" % (result.status or "(blank: %s)" % OUTCOME_WORDS[result.outcome]), "",
         "## Notes", "", result.notes or "(none)", "",
     ]
+    for caveat in result.caveats:
+        lines += ["**Caveat:** " + caveat, ""]
     if result.remediation:
         lines += ["## Remediation", "", result.remediation, ""]
     lines += ["## What was checked", ""]
@@ -507,13 +574,15 @@ def render_evidence(req: Requirement, result: Result) -> str:
         observed = item.observed or "(nothing)"
         fence = _fence(observed)
         lines += ["### %d. `%s`" % (number, item.command.replace("`", "'")), ""]
-        if item.api:
-            lines += ["API: `%s`" % item.api.replace("`", "'"), ""]
-        lines += [fence + "text", observed, fence, ""]
+        if item.note:
+            lines += ["Looked at: %s" % item.note, ""]
+        source = "our summary of the API answer to `%s`" % item.api.replace("`", "'") if item.api else "our summary of the API answer"
+        lines += ["What it showed (%s):" % source, "", fence + "text", observed, fence, ""]
     lines += [
         "---", "",
-        "To reproduce by hand: run each command above with kubectl against the same cluster (same "
-        "kubeconfig context) and compare its output with what is shown here. Written by %s %s." % (TOOL_NAME, TOOL_VERSION),
+        "To reproduce by hand: run each command above with kubectl against the same cluster (the API server and "
+        "context named at the top) and compare its output with the summary shown under it. Written by %s %s."
+        % (TOOL_NAME, TOOL_VERSION),
         "",
     ]
     return "\n".join(lines)
@@ -578,8 +647,8 @@ def planned_evidence_files(checklist: Checklist, results: Iterable[Any]) -> List
     return [transcript_path(i) for i in checklist.ids if i in indexed]
 
 
-def _comparable(path: str, content: str) -> str:
-    """The content without what changes between runs on an unchanged cluster."""
+def comparable(path: str, content: str) -> str:
+    """The content without what changes between runs on an unchanged cluster (times, durations)."""
     if path.endswith(".json"):
         try:
             return json.dumps(_without_keys(json.loads(content), VOLATILE_JSON_KEYS), sort_keys=True)
@@ -587,6 +656,8 @@ def _comparable(path: str, content: str) -> str:
             return content
     if path.endswith(".xml"):
         return VOLATILE_XML_ATTRIBUTE.sub("", content)
+    if path.endswith(".md"):
+        return VOLATILE_MARKDOWN_LINE.sub("", content)
     return content
 
 
@@ -598,20 +669,6 @@ def _without_keys(data: Any, keys: Sequence[str]) -> Any:
     return data
 
 
-def _read(path: str) -> Optional[str]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
-        return None
-
-
-def needs_write(path: str, content: str) -> bool:
-    """Whether ``path`` lacks ``content`` (ignoring timestamps and durations)."""
-    current = _read(path)
-    return current is None or _comparable(path, current) != _comparable(path, content)
-
-
 def guard_name(path: str) -> None:
     """Refuse to write a file named like the official suite's artifacts."""
     if os.path.basename(path).lower() in CANONICAL_ARTIFACTS:
@@ -621,46 +678,119 @@ def guard_name(path: str) -> None:
             % (path, ", ".join(sorted(CANONICAL_ARTIFACTS))))
 
 
-def write_file(path: str, content: str) -> None:
-    """Write atomically: a temporary file in the same directory, then rename over ``path``."""
-    guard_name(path)
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path), suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            out.write(content)
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+def utc_now() -> str:
+    """The time a run writes its artifacts, as every artifact states it."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def render_files(output_dir: str, checklist: Checklist, results: Iterable[Any], metadata: Optional[Dict[str, Any]] = None,
-                 evidence_urls: Optional[Dict[str, Any]] = None, notes: Optional[Dict[str, str]] = None,
-                 cluster: Optional[Dict[str, Any]] = None, submission_dir: Optional[str] = None,
-                 product_dir: Optional[str] = None, violations: Optional[Sequence[Any]] = None,
-                 generated_at: Optional[str] = None) -> Tuple[Dict[str, Any], Dict[str, str]]:
-    """(paths, {path: content}) of every artifact, in the order they are written."""
-    results = list(results or [])
-    paths = artifact_paths(output_dir, checklist, results, metadata, submission_dir, product_dir)
-    indexed = index_results(checklist, results)
-    text = render_checklist(checklist, results, metadata, evidence_urls, notes)
-    files = {
-        paths["checklist"]: text,
-        paths["json"]: render_json(checklist, results, cluster, generated_at),
-        paths["report"]: render_markdown(checklist, results, cluster, violations),
-        paths["junit"]: render_junit(checklist, results),
-    }
-    transcripts = {i: render_evidence(checklist.get(i), indexed[i]) for i in paths["evidence"]}
-    files.update((paths["evidence"][i], body) for i, body in transcripts.items())
-    if "submission" in paths:
-        files[paths["submission"]["product"]] = text
-        files.update((paths["submission"]["evidence"][i], body) for i, body in transcripts.items())
-    return paths, files
+@dataclass
+class Bundle:
+    """Everything one run's artifacts are made from, built once: every file is rendered from it, and
+    each directory's files are then written as one set (see artifact_set)."""
+
+    checklist: Checklist
+    results: Dict[str, Result]  # by id, redacted
+    output_dir: str
+    cluster: Dict[str, Any] = field(default_factory=dict)
+    metadata: Dict[str, Any] = field(default_factory=dict)
+    evidence_urls: Dict[str, Any] = field(default_factory=dict)
+    notes: Dict[str, str] = field(default_factory=dict)
+    submission_dir: Optional[str] = None
+    product_dir: Optional[str] = None
+    generated_at: str = ""
+    violations: List[Any] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, output_dir: str, checklist: Checklist, results: Iterable[Any], metadata: Optional[Dict[str, Any]] = None,
+              evidence_urls: Optional[Dict[str, Any]] = None, notes: Optional[Dict[str, str]] = None,
+              cluster: Optional[Dict[str, Any]] = None, submission_dir: Optional[str] = None,
+              product_dir: Optional[str] = None, generated_at: Optional[str] = None) -> "Bundle":
+        """Check every input once (ids, metadata, names) and keep it; raises ReportError."""
+        bundle = cls(checklist, index_results(checklist, results), output_dir, dict(cluster or {}), dict(metadata or {}),
+                     dict(evidence_urls or {}), dict(notes or {}), submission_dir, product_dir, generated_at or utc_now())
+        for option, by_id in (("evidence_urls", bundle.evidence_urls), ("notes", bundle.notes)):
+            _known_ids(checklist, by_id, option)
+        user_metadata(checklist, bundle.metadata)
+        paths = bundle.paths  # a submission without a product name fails here, before anything is rendered
+        if "submission" in paths:
+            inner, outer = os.path.abspath(paths["submission"]["directory"]), os.path.abspath(output_dir)
+            if os.path.commonpath([inner, outer]) in (inner, outer):
+                raise ReportError("submission_dir's product directory %s and output_dir %s must not contain one another: each is "
+                                  "written as a set of its own; put them side by side" % (inner, outer))
+        return bundle
+
+    @property
+    def ordered(self) -> List[Result]:
+        return _ordered(self.checklist, self.results)
+
+    @property
+    def summary(self) -> Dict[str, Any]:
+        return run_summary(self.checklist, self.results)
+
+    @property
+    def paths(self) -> Dict[str, Any]:
+        return artifact_paths(self.output_dir, self.checklist, self.ordered, self.metadata, self.submission_dir, self.product_dir)
+
+    @property
+    def checklist_text(self) -> str:
+        return render_checklist(self.checklist, self.ordered, self.metadata, self.evidence_urls, self.notes)
+
+    def directories(self) -> List[Tuple[str, Dict[str, str], bool]]:
+        """(directory, {relative path: content}, keep foreign files) for every artifact set of the run:
+        the output directory, and the submission's product directory when one is asked for (where a
+        vendor's own files, such as a README or the official suite's results, are kept)."""
+        checklist_name = os.path.basename(self.paths["checklist"])
+        transcripts = {transcript_path(r.id): render_evidence(self.checklist.get(r.id), r, self.cluster, self.generated_at)
+                       for r in self.ordered}
+        text = self.checklist_text
+        output = {
+            checklist_name: text,
+            JSON_FILE: render_json(self.checklist, self.ordered, self.cluster, self.generated_at),
+            REPORT_FILE: render_markdown(self.checklist, self.ordered, self.cluster, self.violations, self.generated_at),
+            JUNIT_FILE: render_junit(self.checklist, self.ordered, self.cluster, self.generated_at),
+        }
+        output.update(transcripts)
+        sets = [(self.output_dir, output, False)]
+        if "submission" in self.paths:
+            product = {PRODUCT_FILE: text}
+            product.update(transcripts)
+            sets.append((self.paths["submission"]["directory"], product, True))
+        for directory, files, dummy in sets:
+            for relative in files:
+                guard_name(os.path.join(directory, relative))
+        return sets
+
+
+# What releases before artifact manifests wrote: adopted as ours when a directory has no manifest.
+EARLIER_ARTIFACT = re.compile(r"^(?:AIConformance-\d+\.\d+\.yaml|%s|%s|%s|%s|%s/[a-z0-9_]+\.md)$" % tuple(
+    re.escape(n) for n in (JSON_FILE, REPORT_FILE, JUNIT_FILE, PRODUCT_FILE, EVIDENCE_DIR)))
+
+
+def earlier_artifact(relative: str) -> bool:
+    return bool(EARLIER_ARTIFACT.match(relative))
+
+
+def preflight(output_dir: str, submission_dir: Optional[str] = None) -> None:
+    """Before any cluster work: the directories can take the artifacts (raises artifact_set.ArtifactSetError)."""
+    artifact_set.preflight(output_dir, adopt=earlier_artifact)
+    if submission_dir:
+        artifact_set.preflight(submission_dir, keep_foreign=True)
+
+
+def write_bundle(bundle: Bundle, check_mode: bool = False) -> Dict[str, Any]:
+    """Write each directory's set whole (or leave it as it was); with check_mode only say what would change.
+
+    Returns ``changed``, ``written`` (paths added, changed or removed, or that would be) and ``paths``.
+    """
+    sets = bundle.directories()
+    for directory, dummy, keep_foreign in sets:
+        artifact_set.preflight(directory, keep_foreign=keep_foreign, check_mode=check_mode, adopt=earlier_artifact)
+    written: List[str] = []
+    for directory, files, keep_foreign in sets:
+        outcome = artifact_set.replace(directory, files, comparable=comparable, keep_foreign=keep_foreign, check_mode=check_mode,
+                                       adopt=earlier_artifact)
+        written += [os.path.join(directory, relative) for relative in outcome["written"]]
+    return {"changed": bool(written), "written": written, "paths": bundle.paths}
 
 
 def write_artifacts(output_dir: str, checklist: Checklist, results: Iterable[Any], metadata: Optional[Dict[str, Any]] = None,
@@ -668,17 +798,7 @@ def write_artifacts(output_dir: str, checklist: Checklist, results: Iterable[Any
                     cluster: Optional[Dict[str, Any]] = None, submission_dir: Optional[str] = None,
                     product_dir: Optional[str] = None, violations: Optional[Sequence[Any]] = None,
                     check_mode: bool = False) -> Dict[str, Any]:
-    """Write every artifact whose content changed; with check_mode only say which would change.
-
-    Returns ``changed``, ``written`` (paths rewritten, or that would be) and ``paths``.
-    """
-    generated_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    paths, files = render_files(output_dir, checklist, results, metadata, evidence_urls, notes, cluster,
-                                submission_dir, product_dir, violations, generated_at)
-    for path in files:
-        guard_name(path)
-    written = [path for path, content in files.items() if needs_write(path, content)]
-    if not check_mode:
-        for path in written:
-            write_file(path, files[path])
-    return {"changed": bool(written), "written": written, "paths": paths}
+    """Build the bundle and write it (see write_bundle)."""
+    bundle = Bundle.build(output_dir, checklist, results, metadata, evidence_urls, notes, cluster, submission_dir, product_dir)
+    bundle.violations = list(violations or [])
+    return write_bundle(bundle, check_mode=check_mode)

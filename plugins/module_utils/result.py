@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 PASS = "pass"
 FAIL = "fail"
@@ -34,9 +34,10 @@ STATUS_BY_OUTCOME = {
 class Evidence:
     """What a check looked at, in a form a reviewer can reproduce by hand."""
 
-    command: str  # kubectl-equivalent, e.g. "kubectl api-resources --api-group=resource.k8s.io"
-    observed: str  # what it saw, short and literal
+    command: str  # one kubectl command that runs as written, e.g. "kubectl api-resources --api-group=resource.k8s.io"
+    observed: str  # our summary of what the API answered, short and literal
     api: str = ""  # the API call(s) behind it, e.g. "GET /apis/resource.k8s.io/v1"
+    note: str = ""  # what in the answer the check looked at, when the command alone does not say it
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Finding:
     notes: str
     remediation: str = ""
     details: Dict[str, Any] = field(default_factory=dict)
+    caveats: List[str] = field(default_factory=list)  # what the verdict does not cover; always shown in full
 
     def __post_init__(self):
         if self.outcome not in OUTCOMES:
@@ -68,10 +70,16 @@ class Result:
     evidence: List[Evidence] = field(default_factory=list)
     details: Dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
+    caveats: List[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
         return STATUS_BY_OUTCOME[self.outcome]
+
+    @property
+    def full_notes(self) -> str:
+        """The notes with every caveat, as the checklist's ``notes`` carries them."""
+        return " ".join([self.notes] + [c for c in self.caveats if c not in self.notes]).strip()
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
@@ -81,7 +89,7 @@ class Result:
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "Result":
-        known = {k: data[k] for k in ("id", "section", "level", "outcome", "notes", "remediation", "details", "duration_s") if k in data}
+        known = {k: data[k] for k in ("id", "section", "level", "outcome", "notes", "remediation", "details", "duration_s", "caveats") if k in data}
         evidence = [e if isinstance(e, Evidence) else Evidence(**e) for e in data.get("evidence") or []]
         result = cls(evidence=evidence, **known)
         if result.outcome not in OUTCOMES:
@@ -89,23 +97,91 @@ class Result:
         return result
 
 
-def summarize(results: List[Result]) -> Dict[str, Any]:
-    """Counts by outcome, and whether every MUST is met.
+UNDECIDED = (ERROR, UNKNOWN, SKIPPED)
+# summary["verdict"]: a conformance verdict exists only for a run of every requirement of the checklist.
+CONFORMANT = "conformant"
+NOT_CONFORMANT = "not conformant"
+UNDECIDED_VERDICT = "undecided"
+SUBSET = "subset"
+NOT_RUN_NOTE = "not run in this subset"
 
-    A MUST is met when it passed, or when it is conditional and the cluster shows its condition
-    does not hold (not_applicable, with the justification in notes, as the program's FAQ allows).
+
+def summarize(results: List[Result], checklist_ids: Optional[List[str]] = None,
+              na_accepted: Tuple[str, ...] = ()) -> Dict[str, Any]:
+    """Counts by outcome and the verdict over the MUSTs.
+
+    A MUST is met when it passed, or when it is conditional and the cluster shows its condition does
+    not hold (not_applicable, with the justification in notes, as the program's FAQ allows); it is
+    undecided when its check hit an error, needs a person (unknown) or did not run (skipped).
+    ``checklist_ids`` are every requirement of the checklist: when some were not run the run is a
+    subset and has no conformance verdict (``conformant`` is None). ``na_accepted`` are the MUSTs
+    the program's validator lets be N/A; N/A on any other MUST is listed in ``must_na_rejected``.
     """
     counts = {outcome: 0 for outcome in OUTCOMES}
     for res in results:
         counts[res.outcome] += 1
-    failing_must = [r.id for r in results if r.level == "MUST" and r.outcome not in (PASS, NOT_APPLICABLE)]
+    musts = [r for r in results if r.level == "MUST"]
+    not_met = [r.id for r in musts if r.outcome == FAIL]
+    undecided = [{"id": r.id, "outcome": r.outcome, "why": first_line(r.notes)} for r in musts if r.outcome in UNDECIDED]
+    not_applicable = [r.id for r in musts if r.outcome == NOT_APPLICABLE]
+    ran = [r.id for r in results]
+    not_run = [i for i in (checklist_ids if checklist_ids is not None else ran) if i not in ran]
+    if not_run:
+        verdict = SUBSET
+    elif not_met:
+        verdict = NOT_CONFORMANT
+    elif undecided:
+        verdict = UNDECIDED_VERDICT
+    else:
+        verdict = CONFORMANT
     return {
         "total": len(results),
         "counts": counts,
-        "must_total": sum(1 for r in results if r.level == "MUST"),
-        "must_not_implemented": failing_must,
-        "conformant": not failing_must,
+        "must_total": len(musts),
+        "must_implemented": [r.id for r in musts if r.outcome == PASS],
+        "must_not_met": not_met,
+        "must_undecided": undecided,
+        "must_not_applicable": not_applicable,
+        "must_na_rejected": [i for i in not_applicable if i not in na_accepted],
+        "not_run": not_run,
+        "complete": not not_run,
+        "verdict": verdict,
+        "conformant": None if not_run else verdict == CONFORMANT,
+        "passed": not not_met and not undecided,
+        "must_problems": ["%s: not met: %s" % (r.id, _short(first_line(r.notes)).rstrip(".")) for r in musts if r.outcome == FAIL]
+        + ["%s: could not decide (%s): %s" % (u["id"], u["outcome"], _short(u["why"]).rstrip(".")) for u in undecided],
+        "headline": headline(verdict, len(musts), not_met, undecided, not_applicable, na_accepted, len(ran), len(ran) + len(not_run)),
     }
+
+
+def _short(text: str, limit: int = 240) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def headline(verdict: str, must_total: int, not_met: List[str], undecided: List[Dict[str, str]], not_applicable: List[str],
+             na_accepted: Tuple[str, ...], ran: int, total: int) -> str:
+    """The verdict in one plain sentence (report.md bolds its first words)."""
+    met = must_total - len(not_met) - len(undecided)
+    counted = "%d of %d MUST requirements met" % (met, must_total)
+    if not_applicable:
+        counted += " (%d N/A with justification)" % len(not_applicable)
+    parts = []
+    if not_met:
+        parts.append("not met: %s" % ", ".join(not_met))
+    if undecided:
+        parts.append("could not decide: %s" % ", ".join("%s (%s)" % (u["id"], u["outcome"]) for u in undecided))
+    rejected = [i for i in not_applicable if i not in na_accepted]
+    accepted = [i for i in not_applicable if i in na_accepted]
+    if rejected:
+        parts.append("the program's validator rejects N/A on %s" % ", ".join(rejected))
+    if accepted:
+        parts.append("the program's validator accepts N/A on %s with a warning" % ", ".join(accepted))
+    detail = "; ".join(parts)
+    if verdict == SUBSET:
+        text = "Subset run, no conformance verdict: %d of %d requirements run; among them %s" % (ran, total, counted)
+    else:
+        text = {CONFORMANT: "Conformant", NOT_CONFORMANT: "Not conformant", UNDECIDED_VERDICT: "Undecided"}[verdict] + ": " + counted
+    return text + ("; " + detail if detail else "") + "."
 
 
 def first_line(text: Optional[str]) -> str:

@@ -236,14 +236,17 @@ def check_item(req: checklists.Requirement, section: str, position: int, item: D
         violations.append(Violation("status.invalid", path + ".status", "%s %s" % (req.id, problem),
                                     "use one of %s, or leave both status and evidence empty on a SHOULD item"
                                     % ", ".join(checklists.STATUSES)))
-    if req.level == "MUST" and status == "N/A":
+    if req.level == "MUST" and status == "N/A" and req.id in checklists.MUST_NOT_APPLICABLE_ACCEPTED:
         violations.append(Violation(
             "status.must_not_applicable", path + ".status",
-            "%s is a MUST marked N/A: the FAQ allows N/A for a conditional requirement with a justification, "
-            "but the program's validator requires every MUST to be Implemented and will flag it" % req.id,
-            "keep N/A only if the requirement's context does not apply and say why in notes (precedents: ORKESTRIX "
-            "and Talos used N/A for cluster_autoscaling on bare metal; SUSE RKE2 wrote Implemented with a note); "
-            "expect the reviewer to decide", WARNING))
+            "%s is a MUST marked N/A: the program's validator accepts it with a warning" % req.id,
+            "keep N/A only where the requirement's context does not apply, justified in notes", WARNING))
+    elif req.level == "MUST" and status == "N/A":
+        violations.append(Violation(
+            "status.must_not_applicable", path + ".status",
+            "%s is a MUST marked N/A: the program's validator rejects it (only %s may be N/A)"
+            % (req.id, ", ".join(checklists.MUST_NOT_APPLICABLE_ACCEPTED)),
+            "implement it so its status is Implemented (see report.md for the fix) and re-run"))
     elif req.level == "MUST" and status != "Implemented" and (status in checklists.STATUSES or status == ""):
         violations.append(Violation("status.must_not_implemented", path + ".status",
                                     "%s is a MUST and its status is %s, not Implemented" % (req.id, repr(status) if status else "blank"),

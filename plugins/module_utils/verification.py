@@ -17,13 +17,13 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import s
 
 def _cluster_facts(kube, server: Dict[str, Any]) -> Dict[str, Any]:
     """The cluster facts for the report; a fact the identity may not read is noted, not fatal
-    (the checks that need it report their own error)."""
+    (the checks that need it report their own error). Which cluster it is, is always there."""
     try:
         return cluster_facts.gather(kube)
     except KubeError as exc:
         return {"kubernetes_version": server.get("gitVersion", ""), "distribution": "unknown",
                 "node_count": None, "accelerator_node_count": None, "accelerator_total": None,
-                "accelerators": [], "components": [], "error": str(exc)}
+                "accelerators": [], "components": [], "identity": cluster_facts.identity(kube), "error": str(exc)}
 
 
 def verify(kube, checklist_version: Optional[str] = None, requirements: Optional[Iterable[str]] = None,
@@ -43,7 +43,7 @@ def verify(kube, checklist_version: Optional[str] = None, requirements: Optional
         "kubernetes_version": server.get("gitVersion", ""),
         "cluster": _cluster_facts(kube, server),
         "results": [r.to_dict() for r in results],
-        "summary": summarize(results),
+        "summary": summarize(results, checklist.ids, checklists.MUST_NOT_APPLICABLE_ACCEPTED),
         "api_requests": kube.request_count,
         "duration_s": round(time.monotonic() - started, 3),
     }

@@ -28,29 +28,44 @@ description:
     evidence files beside it, as a pull request to cncf/k8s-ai-conformance expects.
   - Checks the checklist against the program's submission rules (the checks of its C(scripts/validate.go)
     plus the written rules) and returns every violation with its fix; C(report.md) lists them too.
-  - Rewrites only files whose content changed (the JSON's timestamp and durations do not count), so a
-    re-run on an unchanged cluster reports C(changed=false). Files are written atomically.
+  - Each directory's files are written as one set - rendered into a fresh temporary directory and
+    swapped into place - so an interruption at any instant (Ctrl-C, a full disk) leaves either the
+    complete previous set or the complete new one. Files an earlier run wrote that this run does not
+    produce (the evidence of a requirement no longer run) are removed. When nothing but times and
+    durations would change, nothing is written and the task reports C(changed=false).
+  - O(output_dir) must be empty, new or hold only this collection's artifacts (it refuses to replace a
+    directory with other files in it). In the submission's product directory, files this collection
+    did not write (a README, the official suite's results) are kept.
+  - Every artifact names the cluster it describes - the API server URL, the kubeconfig context and
+    path(s), the server version and the kube-system namespace UID (never credentials) - from O(cluster),
+    and the time it was written.
   - Anything in the output that looks like a bearer token, JWT, private key or a C(token:),
     C(password:) or C(client-key-data:) value is redacted.
 options:
   results:
     description:
-      - The C(results) list that M(k8s_ai.conformance.verify) returned.
+      - The C(results) list that M(k8s_ai.conformance.verify) returned. Required unless O(preflight).
     type: list
     elements: dict
-    required: true
   checklist_version:
     description:
       - The checklist version the results were verified against - the C(checklist_version) that
-        M(k8s_ai.conformance.verify) returned.
+        M(k8s_ai.conformance.verify) returned. Required unless O(preflight).
     type: str
-    required: true
   output_dir:
     description:
       - Directory to write the artifacts to; created if missing. A relative path is relative to the
         current working directory of C(ansible-playbook).
     type: path
     required: true
+  preflight:
+    description:
+      - Only check that O(output_dir) (and O(submission_dir)) can take the artifacts - not a file, writable,
+        not full, holding no foreign files - and write nothing. The verify playbook does this before it
+        verifies the cluster, so a bad directory fails in a second, not after the run.
+      - O(results) and O(checklist_version) are not needed then.
+    type: bool
+    default: false
   metadata:
     description:
       - The product's metadata for the checklist - C(platformName), C(platformVersion), C(vendorName)
@@ -231,7 +246,8 @@ violations:
       description:
         - A stable id such as V(metadata.placeholder), V(metadata.required), V(metadata.k8s_conformance_url),
           V(spec.missing_item), V(spec.changed_field), V(status.must_not_implemented),
-          V(status.na_without_notes), V(evidence.file_missing) or V(artifact.canonical_name).
+          V(status.must_not_applicable), V(status.na_without_notes), V(evidence.file_missing) or
+          V(artifact.canonical_name).
       type: str
     path:
       description: Where in the checklist, such as V(spec.networking[0].status).
@@ -256,13 +272,18 @@ violation_count:
   returned: success
   type: int
 summary:
-  description: Counts by outcome and whether every MUST requirement is met, as M(k8s_ai.conformance.verify) returns it.
+  description:
+    - Counts by outcome and the verdict over the MUST requirements, as M(k8s_ai.conformance.verify) returns it
+      (C(verdict) is V(subset) and C(conformant) null when not every requirement of the checklist has a result).
   returned: success
   type: dict
   sample:
     total: 12
-    counts: {pass: 9, fail: 0, not_applicable: 1, unknown: 0, error: 0, skipped: 2}
+    counts: {pass: 10, fail: 0, not_applicable: 1, unknown: 0, error: 0, skipped: 1}
     must_total: 9
-    must_not_implemented: []
+    must_not_met: []
+    must_undecided: []
+    verdict: conformant
     conformant: true
+    passed: true
 """

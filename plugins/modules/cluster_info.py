@@ -19,6 +19,8 @@ description:
   - Uses a bounded number of API calls whatever the cluster's size (label selectors, never a list of
     every node or pod). Read-only; supports check mode.
   - M(k8s_ai.conformance.verify) returns the same facts as its C(cluster) result.
+  - C(module_defaults) for C(group/kubernetes.core.k8s) (their connection options) and for
+    C(group/k8s_ai.conformance.k8s) apply; the latter wins.
 options: {}
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
@@ -106,6 +108,21 @@ components:
     - name: Volcano
       api_group: scheduling.volcano.sh
       api_versions: [v1beta1]
+identity:
+  description:
+    - Which cluster this is - the API server URL, the kubeconfig context and file(s) used (paths only), how the
+      credentials were found (V(kubeconfig), V(explicit) or V(in-cluster)), the server version and the
+      kube-system namespace UID, which stays the same for the cluster's life. Never a credential.
+    - C(cluster_uid) is null (and C(cluster_uid_error) says why) when the identity may not read that namespace.
+  returned: success
+  type: dict
+  sample:
+    server: https://10.0.0.10:6443
+    context: rke2-prod
+    kubeconfig: [/home/me/.kube/config]
+    source: kubeconfig
+    server_version: v1.35.2+rke2r1
+    cluster_uid: 6c1a1d4e-2f0b-4c53-9e35-1d0c8c1d9a77
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -118,6 +135,7 @@ def main():
     module = AnsibleModule(argument_spec=kube_utils.connection_argspec(), supports_check_mode=True)
     if not kube_utils.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(kube_utils.KUBERNETES_IMPORT_ERROR))
+    kube_utils.hide_inline_kubeconfig(module)
     try:
         facts = gather(kube_utils.Kube.from_params(module.params, module=module))
     except kube_utils.KubeError as exc:

@@ -101,8 +101,11 @@ requirements:
 notes:
   - The identity used needs read access (get, list) to the API groups the checks look at; a
     forbidden resource makes its requirement V(error) with the RBAC fix, not a failure.
-  - Part of the C(k8s) action group, which extends C(kubernetes.core.k8s), so
-    C(module_defaults) for C(group/kubernetes.core.k8s) apply here too.
+  - C(module_defaults) for C(group/kubernetes.core.k8s) apply here too (the connection options among
+    them; this collection's action plugin adds them), and so do those for this collection's own group
+    C(group/k8s_ai.conformance.k8s), which extends C(kubernetes.core.k8s) and wins over it.
+  - On a local connection without C(ansible_python_interpreter), the module runs with the Python that
+    runs ansible-playbook.
 seealso:
   - module: k8s_ai.conformance.checklist
   - name: CNCF Kubernetes AI Conformance
@@ -175,6 +178,12 @@ results:
     notes:
       description: Why, in a sentence or two. A V(not_applicable) result always carries its justification here.
       type: str
+    caveats:
+      description:
+        - What the verdict does not cover, for example a functional part that was not demonstrated.
+          The reports always show caveats in full; the checklist's notes end with them.
+      type: list
+      elements: str
     remediation:
       description: What to install or change when the requirement is not met.
       type: str
@@ -191,6 +200,9 @@ results:
           type: str
         api:
           description: The API call(s) behind it.
+          type: str
+        note:
+          description: What in the answer the check looked at, when the command alone does not say it.
           type: str
     details:
       description: Structured facts the check found (versions, names, counts).
@@ -210,16 +222,41 @@ cluster:
     node_count: 3
     accelerator_node_count: 2
     accelerator_total: 4
+    identity:
+      server: https://10.0.0.10:6443
+      context: rke2-prod
+      kubeconfig: [/home/me/.kube/config]
+      source: kubeconfig
+      server_version: v1.35.2+rke2r1
+      cluster_uid: 6c1a1d4e-2f0b-4c53-9e35-1d0c8c1d9a77
 summary:
-  description: Counts by outcome and whether every MUST requirement is met.
+  description:
+    - Counts by outcome and the verdict over the MUST requirements.
+    - C(verdict) is V(conformant), V(not conformant), V(undecided) (no MUST failed, but one could not be
+      decided - an API error, a timeout, a check that needs a person) or V(subset) (not every requirement
+      of the checklist was run - a subset never has a conformance verdict, and C(conformant) is null).
+    - C(passed) is true when no MUST among those run failed or was undecided; C(must_problems) says
+      which did and why, one line each; C(headline) says it all in one sentence.
+    - C(must_na_rejected) lists MUSTs written N/A that the program's validator rejects (it accepts N/A
+      only on cluster_autoscaling, with a warning).
   returned: success
   type: dict
   sample:
     total: 12
-    counts: {pass: 9, fail: 0, not_applicable: 1, unknown: 0, error: 0, skipped: 2}
+    counts: {pass: 10, fail: 0, not_applicable: 1, unknown: 0, error: 0, skipped: 1}
     must_total: 9
-    must_not_implemented: []
+    must_implemented: [dra_support, ai_inference]
+    must_not_met: []
+    must_undecided: []
+    must_not_applicable: [cluster_autoscaling]
+    must_na_rejected: []
+    must_problems: []
+    not_run: []
+    complete: true
+    verdict: conformant
     conformant: true
+    passed: true
+    headline: "Conformant: 9 of 9 MUST requirements met (1 N/A with justification); the program's validator accepts N/A on cluster_autoscaling with a warning."
 api_requests:
   description: How many API calls the run made.
   returned: success
@@ -263,6 +300,7 @@ def main():
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(kube_utils.KUBERNETES_IMPORT_ERROR))
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"))
+    kube_utils.hide_inline_kubeconfig(module)
     params = module.params
     if params["probes"]:
         module.warn("probes: this release ships no functional probes yet; only the read-only checks ran")

@@ -54,14 +54,20 @@ def kube_for():
     return make
 
 
-def run_playbook(playbook, tmp_path, extra_vars, check=False):
-    """Run an ansible-playbook from the checkout; returns the CompletedProcess."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("K8S_AUTH_") and k != "KUBECONFIG"}
-    env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "atmp"),
-               ANSIBLE_REMOTE_TEMP=str(tmp_path / "rtmp"))
+def run_playbook(playbook, tmp_path, extra_vars, check=False, env=None, inventory="inventories/example/hosts.yml", verbosity=0):
+    """Run an ansible-playbook from the checkout; returns the CompletedProcess. ``env`` adds variables
+    (KUBECONFIG, K8S_AUTH_*) on purpose; the caller's own never reach it."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("K8S_AUTH_") and k != "KUBECONFIG"}
+    clean.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "atmp"),
+                 ANSIBLE_REMOTE_TEMP=str(tmp_path / "rtmp"))
+    clean.update(env or {})
     vars_file = tmp_path / "extra-vars.json"
     vars_file.write_text(json.dumps(extra_vars))
-    command = [str(BIN / "ansible-playbook"), playbook, "-i", "inventories/example/hosts.yml", "-e", "@%s" % vars_file]
+    command = [str(BIN / "ansible-playbook"), playbook, "-e", "@%s" % vars_file]
+    if inventory:
+        command[2:2] = ["-i", inventory]
     if check:
         command.append("--check")
-    return subprocess.run(command, cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300, check=False)
+    if verbosity:
+        command.append("-" + "v" * verbosity)
+    return subprocess.run(command, cwd=str(ROOT), env=clean, capture_output=True, text=True, timeout=300, check=False)

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import yaml
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.cluster_facts import (
     distribution_from_node, distribution_from_version, gather,
@@ -64,3 +65,29 @@ def test_cluster_info_module_runs_through_ansible(fake_cluster, tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     result = json.loads(out.read_text())
     assert result["changed"] is False and result["distribution"] == "rke2" and result["accelerator_total"] == 4
+    assert result["identity"]["kubeconfig"] == [str(kubeconfig)], "the path is shown, not masked"
+    assert result["identity"]["server"] == server.url and result["identity"]["cluster_uid"]
+
+
+def test_an_inline_kubeconfig_keeps_its_credentials_out_of_the_output(fake_cluster, tmp_path):
+    server = fake_cluster("rke2-gpu")
+    kubeconfig = server.write_kubeconfig(str(tmp_path / "kubeconfig"), context="inline")
+    token = yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]["token"]
+    out = tmp_path / "facts.json"
+    playbook = tmp_path / "facts.yml"
+    playbook.write_text("""
+- hosts: k8s_api
+  gather_facts: false
+  tasks:
+    - k8s_ai.conformance.cluster_info:
+        kubeconfig: "{{ lookup('ansible.builtin.file', '%s') | from_yaml }}"
+      register: facts
+    - ansible.builtin.copy:
+        content: "{{ facts | to_json }}"
+        dest: "%s"
+""" % (kubeconfig, out))
+    proc = run_playbook(str(playbook), tmp_path, {}, verbosity=3)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert token not in proc.stdout + proc.stderr + out.read_text()
+    identity = json.loads(out.read_text())["identity"]
+    assert identity["context"] == "inline" and identity["server"] == server.url

@@ -85,7 +85,9 @@ def test_not_applicable_needs_a_justification():
 def test_summary_counts_and_must_rule():
     results = [Result("a", "s", "MUST", PASS), Result("b", "s", "MUST", NOT_APPLICABLE, notes="bare metal"),
                Result("c", "s", "SHOULD", FAIL), Result("d", "s", "MUST", ERROR)]
-    summary = summarize(results)
+    summary = summarize(results, ["a", "b", "c", "d"], ("b",))
     assert summary["counts"][PASS] == 1 and summary["must_total"] == 3
-    assert summary["must_not_implemented"] == ["d"] and summary["conformant"] is False
+    assert summary["must_not_met"] == [] and [u["id"] for u in summary["must_undecided"]] == ["d"]
+    assert summary["verdict"] == "undecided" and summary["conformant"] is False and summary["passed"] is False
+    assert summary["headline"].startswith("Undecided: 2 of 3 MUST requirements met (1 N/A with justification); could not decide: d (error)")
     assert Result.from_dict(results[1].to_dict()).status == "N/A"

@@ -1,5 +1,10 @@
 """kube.py over real HTTP against the fake API server: discovery, lists, retries, errors."""
 
+import os
+import socket
+import threading
+import time
+
 import pytest
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import kube as kube_module
@@ -12,6 +17,14 @@ def pods(count):
              "metadata": {"name": "p-%03d" % i, "namespace": "work", "labels": {"tier": "gpu" if i % 3 == 0 else "cpu"}},
              "spec": {"nodeName": "node-%d" % (i % 4), "containers": [{"name": "c", "image": "busybox"}]}}
             for i in range(count)]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    """The developer's KUBECONFIG / K8S_AUTH_* must not steer these tests."""
+    for name in list(os.environ):
+        if name.startswith("K8S_AUTH_") or name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST"):
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture
@@ -74,6 +87,7 @@ def test_retryable_answers_are_retried_then_reported(kube, server):
         kube.request("GET", "/api/v1/namespaces/mon/services/flaky:80/proxy/metrics", raw=True)
     assert server.request_count == 3  # the call and two retries
     assert err.value.status == 503 and "overloaded or unavailable" in str(err.value)
+    assert "2 retries made (api_retries=2)" in str(err.value) and err.value.retries == 2
     server.reset_requests()
     with pytest.raises(KubeError):
         kube.proxy_get("mon", "flaky", 80, "metrics")
@@ -99,6 +113,7 @@ def test_unreachable_server_is_one_clear_error_without_secrets():
     with pytest.raises(ApiUnreachable) as err:
         kube.version()
     assert "cannot reach the API server at http://127.0.0.1:9" in str(err.value)
+    assert "0 retries: a refused or failed first connection is not retried; api_retries=3 applies to later calls" in str(err.value)
     assert "sekret" not in str(err.value)
 
 
@@ -131,3 +146,53 @@ def test_serving_version_prefers_the_preferred_version():
     assert discovery.serving_version("g", "a") == "v1"
     assert discovery.serving_version("g", "b") == "v1beta1"
     assert discovery.serving_version("g", "c") is None and discovery.serving_version("other", "a") is None
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP server that accepts connections and never sends a byte; yields its URL."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held, stop = [], threading.Event()
+
+    def accept():
+        listener.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d" % listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+def test_silent_server_fails_the_first_contact_within_one_timeout(silent_server):
+    kube = Kube.from_params(dict(host=silent_server, api_key="t", request_timeout=0.5, api_retries=3))
+    started = time.monotonic()
+    with pytest.raises(ApiUnreachable) as err:
+        kube.version()
+    elapsed = time.monotonic() - started
+    assert 0.45 <= elapsed < 1.0, "one request_timeout, not (1 + api_retries) of them plus backoff: %.2fs" % elapsed
+    text = str(err.value)
+    assert "the API server at %s sent no answer within request_timeout=0.5s" % silent_server in text
+    assert ("0 retries: a server that accepted the connection but sent nothing to GET /version within request_timeout=0.5s "
+            "is not retried; api_retries=3 applies to later calls") in text
+    assert "raise request_timeout" in err.value.hint and err.value.retries == 0
+
+
+def test_silent_server_later_calls_are_retried_and_say_how_often(silent_server):
+    kube = Kube.from_params(dict(host=silent_server, api_key="t", request_timeout=0.2, api_retries=2))
+    started = time.monotonic()
+    with pytest.raises(ApiUnreachable) as err:
+        kube.request("GET", "/api")
+    assert time.monotonic() - started >= 3 * 0.2
+    assert "cannot reach the API server at %s" % silent_server in str(err.value)
+    assert "2 retries made (api_retries=2)" in str(err.value) and err.value.retries == 2

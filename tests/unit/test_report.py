@@ -1,6 +1,7 @@
 """The writers: checklist YAML in the program's schema, JSON, Markdown, JUnit, evidence, files."""
 
 import json
+import re
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -130,7 +131,7 @@ def test_status_evidence_and_notes_follow_the_outcome():
         assert doc[undecided]["status"] == "" and doc[undecided]["evidence"] == [], undecided
     assert doc["driver_runtime_management"] == {
         "id": "driver_runtime_management", "description": load().get("driver_runtime_management").description,
-        "level": "SHOULD", "status": "", "evidence": [], "notes": "not verified in this run"}
+        "level": "SHOULD", "status": "", "evidence": [], "notes": "not run in this subset"}
 
 
 def test_user_notes_or_urls_for_unknown_ids_are_errors():
@@ -169,11 +170,13 @@ def test_json_has_tool_summary_results_and_only_an_explicit_timestamp():
     assert doc["tool"] == {"name": "k8s_ai.conformance", "version": report.TOOL_VERSION}
     assert doc["checklist_version"] == "1.35" and doc["cluster"] == {"distribution": "rke2"}
     assert "generated_at" not in doc
-    assert doc["summary"]["must_not_implemented"] == ["gang_scheduling", "pod_autoscaling"]
+    assert doc["summary"]["must_not_met"] == ["gang_scheduling"]
+    assert [u["id"] for u in doc["summary"]["must_undecided"]] == ["pod_autoscaling"]
+    assert doc["summary"]["verdict"] == "subset" and doc["summary"]["conformant"] is None
     assert [r["id"] for r in doc["results"]] == [
         "dra_support", "gpu_sharing", "virtualized_accelerator", "ai_inference", "gang_scheduling", "cluster_autoscaling", "pod_autoscaling"]
     assert doc["results"][0]["status"] == "Implemented"
-    assert "accelerator_metrics" in doc["not_verified"]
+    assert "accelerator_metrics" in doc["not_run"]
     stamped = json.loads(report.render_json(load(), sample_results(), generated_at="2026-01-01T00:00:00Z"))
     assert stamped["generated_at"] == "2026-01-01T00:00:00Z"
 
@@ -190,45 +193,62 @@ def test_markdown_has_verdict_table_fixes_violations_and_how_to_read():
                      "fix": "set it", "severity": "error"}])
     lines = text.splitlines()
     assert lines[0].startswith("# ")
-    assert "Cluster: Kubernetes v1.35.2+rke2r1, rke2, 3 nodes, 4 accelerators on 2 nodes" in lines
-    assert any(line.startswith("**Not conformant**: 2 of 9 MUST requirements Implemented, 1 N/A") for line in lines)
+    assert "- Cluster: Kubernetes v1.35.2+rke2r1, rke2, 3 nodes, 4 accelerators on 2 nodes" in lines
+    assert any(line.startswith("**Subset run, no conformance verdict**: 7 of 12 requirements run; among them 3 of 5 MUST "
+                               "requirements met (1 N/A with justification); not met: gang_scheduling; could not decide: "
+                               "pod_autoscaling (error)") for line in lines)
     rows = [line for line in lines if line.startswith("| `")]
     assert [r.split("`")[1] for r in rows] == load().ids
     gang = next(r for r in rows if r.startswith("| `gang_scheduling`"))
     assert "Not Implemented" in gang and "Fix: Install Kueue with role k8s_ai.conformance.gang_scheduler" in gang
     assert any(r.startswith("| `gpu_sharing` | SHOULD | — (unknown: needs a person)") for r in rows)
-    assert any(r.startswith("| `accelerator_metrics` | MUST | — (not verified) |") for r in rows)
+    assert any(r.startswith("| `accelerator_metrics` | MUST | — (not run in this subset) | not run in this subset |") for r in rows)
     assert "### `gang_scheduling` (MUST): Not Implemented" in text
     assert "### `dra_support`" not in text, "passing requirements get no section"
     assert "## Submission-rule violations" in text
     assert "| error | `metadata.placeholder` | `metadata.vendorName` | vendorName still has [Vendor Name] | set it |" in lines
-    assert "## How to read this" in text and "ORKESTRIX" in text
+    assert "## How to read this" in text
 
 
 def test_markdown_verdict_conformant_counts_na_on_must_as_met():
     checklist = load("1.33")
     results = [Result(r.id, r.section, r.level, "pass", "ok") for r in checklist.requirements if r.id != "cluster_autoscaling"]
     results.append(Result("cluster_autoscaling", "schedulingOrchestration", "MUST", "not_applicable", "bare metal"))
-    assert "**Conformant**: 7 of 8 MUST requirements Implemented, 1 N/A with justification." in report.render_markdown(checklist, results)
+    assert ("**Conformant**: 8 of 8 MUST requirements met (1 N/A with justification); the program's validator accepts N/A on "
+            "cluster_autoscaling with a warning.") in report.render_markdown(checklist, results)
 
 
-def test_junit_has_one_testcase_per_requirement():
+def test_junit_has_one_suite_per_level_and_one_testcase_per_requirement():
     checklist = load()
     root = ET.fromstring(report.render_junit(checklist, sample_results()))
-    suite = root.find("testsuite")
-    assert root.get("name") == suite.get("name") == "k8s_ai.conformance"
-    cases = {case.get("name"): case for case in suite.findall("testcase")}
-    assert list(cases) == checklist.ids
+    suites = {suite.get("name"): suite for suite in root.findall("testsuite")}
+    assert root.get("name") == "k8s_ai.conformance" and list(suites) == ["k8s_ai.conformance.MUST", "k8s_ai.conformance.SHOULD"]
+    cases = {case.get("name"): case for suite in suites.values() for case in suite.findall("testcase")}
+    assert sorted(cases) == sorted(checklist.ids)
     assert cases["ai_inference"].get("classname") == "k8s_ai.conformance.networking"
     assert cases["gang_scheduling"].find("failure") is not None
     assert "Install Kueue" in cases["gang_scheduling"].find("failure").text
     assert cases["pod_autoscaling"].find("error") is not None
-    for skipped in ("cluster_autoscaling", "gpu_sharing", "virtualized_accelerator", "accelerator_metrics"):
+    assert cases["gpu_sharing"].find("error") is not None, "unknown is undecided: an error, not a skip"
+    assert cases["virtualized_accelerator"].find("error") is not None, "skipped check: undecided"
+    for skipped in ("cluster_autoscaling", "accelerator_metrics"):
         assert cases[skipped].find("skipped").get("message"), skipped
     assert cases["dra_support"].find("failure") is None and cases["dra_support"].find("skipped") is None
     props = {p.get("name"): p.get("value") for p in cases["ai_inference"].find("properties")}
-    assert props == {"level": "MUST", "status": "Implemented"}
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("12", "1", "1", "8")
+    assert props == {"level": "MUST", "status": "Implemented", "outcome": "pass"}
+    must = suites["k8s_ai.conformance.MUST"]
+    assert (must.get("tests"), must.get("failures"), must.get("errors"), must.get("skipped")) == ("9", "1", "1", "5")
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("12", "1", "3")
+
+
+def test_junit_a_failing_should_never_counts_as_a_failure():
+    checklist = load()
+    results = [Result(r.id, r.section, r.level, "pass" if r.level == "MUST" else "fail", "x") for r in checklist.requirements]
+    root = ET.fromstring(report.render_junit(checklist, results))
+    assert root.get("failures") == "0" and all(s.get("failures") == "0" for s in root.findall("testsuite"))
+    should = {c.get("name"): c for c in root.find("testsuite[@name='k8s_ai.conformance.SHOULD']").findall("testcase")}
+    assert "SHOULD not implemented" in should["gpu_sharing"].find("skipped").get("message")
+    assert {p.get("name"): p.get("value") for p in should["gpu_sharing"].find("properties")}["status"] == "Not Implemented"
 
 
 def test_evidence_transcript_lists_commands_api_and_output():
@@ -240,7 +260,7 @@ def test_evidence_transcript_lists_commands_api_and_output():
     assert text.startswith("# dra_support")
     assert req.description in text and "MUST" in text and "Implemented" in text
     assert "### 1. `kubectl api-resources --api-group=resource.k8s.io`" in text
-    assert "API: `GET /apis/resource.k8s.io/v1`" in text
+    assert "What it showed (our summary of the API answer to `GET /apis/resource.k8s.io/v1`):" in text
     assert "````text\ndeviceclasses\n```nested```\n````" in text
     assert "### 2. `kubectl get deviceclasses`" in text
     assert "reproduce by hand" in text
@@ -292,7 +312,7 @@ def test_write_artifacts_writes_every_file_then_is_idempotent(tmp_path):
     out = tmp_path / "report"
     first = report.write_artifacts(str(out), load(), sample_results(), cluster={"distribution": "rke2"})
     assert first["changed"] is True
-    names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and not p.name.startswith("."))
     assert names == sorted(["AIConformance-1.35.yaml", "ai-conformance-results.json", "report.md", "ai-conformance-checks.junit.xml"]
                            + ["evidence/%s.md" % r.id for r in sample_results()])
     assert set(first["written"]) == {str(out / n) for n in names}
@@ -353,21 +373,10 @@ def test_submission_needs_a_product_name(tmp_path):
 def test_canonical_artifact_names_are_never_written(tmp_path):
     for name in ("junit.xml", "results.json", "E2E.log"):
         with pytest.raises(report.ReportError, match="refusing"):
-            report.write_file(str(tmp_path / name), "x")
-        assert not (tmp_path / name).exists()
+            report.guard_name(str(tmp_path / name))
     ours = {report.JSON_FILE, report.REPORT_FILE, report.JUNIT_FILE, report.PRODUCT_FILE}
     assert not ours & report.CANONICAL_ARTIFACTS
     assert report.CANONICAL_ARTIFACTS == {"junit.xml", "results.json", "e2e.log"}
-
-
-def test_write_file_is_atomic_and_keeps_mode(tmp_path):
-    target = tmp_path / "report.md"
-    report.write_file(str(target), "one")
-    os.chmod(str(target), 0o640)
-    report.write_file(str(target), "two")
-    assert target.read_text() == "two"
-    assert target.stat().st_mode & 0o777 == 0o640
-    assert [p.name for p in tmp_path.iterdir()] == ["report.md"], "no temporary file left behind"
 
 
 def test_long_notes_are_shortened_in_the_table_only():
@@ -376,3 +385,120 @@ def test_long_notes_are_shortened_in_the_table_only():
     row = next(line for line in report.render_markdown(load(), [result]).splitlines() if line.startswith("| `robust_controller`"))
     assert row.endswith(" … |") and len(row) < 260
     assert long_note in report.render_evidence(load().get("robust_controller"), result)
+
+
+# ---------------------------------------------------------------------------- verdicts (subset, undecided, program rules)
+
+
+def all_pass(checklist, **changes):
+    results = [Result(r.id, r.section, r.level, "pass", "ok", evidence=[Evidence("kubectl get nodes", "x")])
+               for r in checklist.requirements]
+    for req_id, (outcome, notes) in changes.items():
+        req = checklist.get(req_id)
+        results = [Result(req.id, req.section, req.level, outcome, notes) if r.id == req_id else r for r in results]
+    return results
+
+
+def test_a_subset_that_passes_is_never_conformant():
+    checklist = load()
+    subset = [r for r in all_pass(checklist) if r.section == "networking"]
+    text = report.render_markdown(checklist, subset)
+    assert "**Conformant**" not in text and "**Subset run, no conformance verdict**" in text
+    doc = json.loads(report.render_json(checklist, subset))
+    assert doc["summary"]["conformant"] is None and doc["summary"]["verdict"] == "subset" and doc["summary"]["passed"] is True
+    gang = items(yaml.safe_load(report.render_checklist(checklist, subset)))["gang_scheduling"]
+    assert gang["status"] == "" and gang["notes"] == "not run in this subset"
+    row = next(line for line in text.splitlines() if line.startswith("| `gang_scheduling`"))
+    assert "not met" not in row and "not run in this subset" in row
+
+
+def test_undecided_is_kept_apart_from_not_met():
+    checklist = load()
+    results = all_pass(checklist, ai_inference=("fail", "no Gateway API"), pod_autoscaling=("error", "could not decide: 403 Forbidden"))
+    summary = json.loads(report.render_json(checklist, results))["summary"]
+    assert summary["must_not_met"] == ["ai_inference"]
+    assert summary["must_undecided"] == [{"id": "pod_autoscaling", "outcome": "error", "why": "could not decide: 403 Forbidden"}]
+    assert summary["must_problems"] == ["ai_inference: not met: no Gateway API",
+                                        "pod_autoscaling: could not decide (error): could not decide: 403 Forbidden"]
+    headline = report.verdict(checklist, report.index_results(checklist, results))
+    assert headline.startswith("**Not conformant**:") and "not met: ai_inference; could not decide: pod_autoscaling (error)" in headline
+    only_undecided = all_pass(checklist, pod_autoscaling=("error", "timeout"))
+    assert report.verdict(checklist, report.index_results(checklist, only_undecided)).startswith("**Undecided**:")
+
+
+def test_headline_says_when_the_validator_rejects_an_na_must():
+    checklist = load()
+    results = all_pass(checklist, ai_inference=("not_applicable", "no inference here"))
+    text = report.render_markdown(checklist, results)
+    assert "the program's validator rejects N/A on ai_inference" in text.splitlines()[next(
+        i for i, line in enumerate(text.splitlines()) if line.startswith("**Conformant**"))]
+    assert text.count("only cluster_autoscaling may be N/A") == 1, "the explanation is given once"
+
+
+def test_a_caveat_is_never_cut_from_the_why():
+    checklist = load()
+    long_note = "Kueue installed and ready: " + ", ".join("webhook-%d" % i for i in range(60))
+    result = Result("gang_scheduling", "schedulingOrchestration", "MUST", "pass", long_note,
+                    caveats=["functional part not demonstrated (probes were not run)"])
+    row = next(line for line in report.render_markdown(checklist, [result]).splitlines() if line.startswith("| `gang_scheduling`"))
+    assert "**Caveat:** functional part not demonstrated (probes were not run)" in row
+    notes = items(yaml.safe_load(report.render_checklist(checklist, [result])))["gang_scheduling"]["notes"]
+    assert notes.endswith("functional part not demonstrated (probes were not run)")
+
+
+IDENTITY = {"identity": {"server": "https://10.1.2.3:6443", "context": "prod-admin", "kubeconfig": ["/home/me/a", "/home/me/b"],
+                         "source": "kubeconfig", "server_version": "v1.35.2", "cluster_uid": "0f0e-uid"}}
+
+
+def test_every_artifact_names_the_cluster():
+    checklist = load()
+    results = all_pass(checklist)
+    stamp = "2026-12-01T10:00:00Z"
+    shown = ("https://10.1.2.3:6443", "prod-admin", "/home/me/a", "/home/me/b", "v1.35.2", "0f0e-uid")
+    texts = [report.render_markdown(checklist, results, IDENTITY, generated_at=stamp),
+             report.render_evidence(checklist.get("ai_inference"), results[3], IDENTITY, stamp),
+             report.render_junit(checklist, results, IDENTITY, stamp)]
+    for text in texts:
+        assert all(value in text for value in shown), text[:600]
+        assert stamp in text
+    doc = json.loads(report.render_json(checklist, results, IDENTITY, stamp))
+    assert doc["cluster"]["identity"]["cluster_uid"] == "0f0e-uid" and doc["generated_at"] == stamp
+    props = {p.get("name"): p.get("value") for p in ET.fromstring(texts[2]).find("testsuite").find("properties")}
+    assert props["cluster_server"] == "https://10.1.2.3:6443" and props["cluster_context"] == "prod-admin"
+
+
+def test_a_new_run_restamps_the_whole_set_and_an_unchanged_one_keeps_it(tmp_path):
+    checklist = load()
+    out = tmp_path / "out"
+    report.write_artifacts(str(out), checklist, all_pass(checklist), cluster=IDENTITY)
+    first = (out / "report.md").read_text()
+    assert report.write_artifacts(str(out), checklist, all_pass(checklist), cluster=IDENTITY)["changed"] is False
+    assert (out / "report.md").read_text() == first
+    report.write_artifacts(str(out), checklist, all_pass(checklist, gpu_sharing=("fail", "none")), cluster=IDENTITY)
+    stamps = {re.search(r"Generated at: (\S+)", (out / name).read_text()).group(1) for name in ("report.md", "evidence/dra_support.md")}
+    stamps.add(json.loads((out / "ai-conformance-results.json").read_text())["generated_at"])
+    assert len(stamps) == 1, "every file of a set carries the time of the run that wrote it"
+
+
+def test_stale_evidence_is_gone_after_a_smaller_run(tmp_path):
+    checklist = load()
+    out = tmp_path / "out"
+    report.write_artifacts(str(out), checklist, all_pass(checklist))
+    report.write_artifacts(str(out), checklist, [r for r in all_pass(checklist) if r.section == "networking"])
+    assert sorted(p.name for p in (out / "evidence").iterdir()) == ["ai_inference.md"]
+
+
+def test_a_directory_an_earlier_release_wrote_is_adopted_and_a_foreign_one_refused(tmp_path):
+    out = tmp_path / "out"
+    (out / "evidence").mkdir(parents=True)
+    for name in ("AIConformance-1.35.yaml", "report.md", "ai-conformance-results.json", "evidence/gone_requirement.md"):
+        (out / name).write_text("from an earlier release")
+    report.write_artifacts(str(out), load(), sample_results())
+    assert not (out / "evidence" / "gone_requirement.md").exists()
+    assert (out / "report.md").read_text().startswith("# Kubernetes AI Conformance report")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("precious")
+    with pytest.raises(report.artifact_set.ArtifactSetError, match="thesis.tex"):
+        report.write_artifacts(str(mine), load(), sample_results())
+    assert (mine / "thesis.tex").read_text() == "precious"

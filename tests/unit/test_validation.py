@@ -218,12 +218,20 @@ def test_must_not_implemented(submission, status):
     assert [(v.rule, v.severity) for v in check(doc, product)] == [("status.must_not_implemented", "error")]
 
 
-def test_na_on_a_must_is_a_warning_that_explains_the_tension(submission):
+def test_na_on_cluster_autoscaling_is_a_warning(submission):
     doc, product = submission
     item(doc, "schedulingOrchestration", 1).update(status="N/A", notes="Bare metal: nodes are not provisioned by the platform.")
     violations = check(doc, product)
     assert [(v.rule, v.severity) for v in violations] == [("status.must_not_applicable", "warning")]
-    assert "FAQ" in violations[0].message and "ORKESTRIX" in violations[0].fix
+    assert "accepts it with a warning" in violations[0].message
+
+
+def test_na_on_any_other_must_is_an_error_as_the_validator_rejects_it(submission):
+    doc, product = submission
+    item(doc, "networking").update(status="N/A", notes="We serve no inference.")
+    violations = check(doc, product)
+    assert [(v.rule, v.severity) for v in violations] == [("status.must_not_applicable", "error")]
+    assert "rejects" in violations[0].message and "cluster_autoscaling" in violations[0].message
 
 
 def test_na_without_notes(submission):

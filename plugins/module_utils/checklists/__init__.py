@@ -20,6 +20,8 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists.publ
 
 STATUSES = ("Implemented", "Not Implemented", "Partially Implemented", "N/A")
 LEVELS = ("MUST", "SHOULD")
+# The MUSTs whose N/A the program's validator accepts (with a warning); N/A on any other MUST is an error.
+MUST_NOT_APPLICABLE_ACCEPTED = ("cluster_autoscaling",)
 
 
 class ChecklistError(ValueError):
