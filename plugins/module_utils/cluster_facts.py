@@ -131,8 +131,14 @@ def _gather(kube) -> Dict[str, Any]:
     if distribution is None and nodes["sample"] is not None:
         distribution = distribution_from_node(nodes["sample"])
         how = "node labels/provider of %s" % nodes["sample"]["metadata"]["name"] if distribution else ""
-    if distribution is None and kube.get("", "v1", "configmaps", "kubeadm-config", namespace="kube-system"):
-        distribution, how = "kubeadm", "ConfigMap kube-system/kubeadm-config"
+    if distribution is None:
+        try:
+            if kube.get("", "v1", "configmaps", "kubeadm-config", namespace="kube-system"):
+                distribution, how = "kubeadm", "ConfigMap kube-system/kubeadm-config"
+        except KubeError as exc:  # a forbidden ConfigMap leaves the distribution unknown, not the facts
+            if exc.status != 403:
+                raise
+            how = "unknown: reading ConfigMap kube-system/kubeadm-config was forbidden"
     accel = accelerator_nodes(kube)
     return {
         "kubernetes_version": git_version,

@@ -140,8 +140,9 @@ def _hint_for(method: str, path: str, status: int, message: str) -> str:
     if status == 401:
         return "the API server rejected the credentials; refresh the token or select a valid kubeconfig/context (options kubeconfig, context, api_key)"
     if status == 403:
-        return ("grant the identity '%s' on this resource (a read-only ClusterRole such as 'view' plus the cluster-scoped "
-                "resources in docs/rbac.md), or run with a kubeconfig context that has it" % _verb(method, path))
+        return ("grant the identity '%s' on this resource: bind it to the read-only ClusterRole ai-conformance-verify of "
+                "docs/rbac.md, which covers every read of every check, or run with a kubeconfig context that has it"
+                % _verb(method, path))
     if status == 404:
         return "the resource or API is not served by this cluster"
     if status in RETRY_STATUSES:
