@@ -6,7 +6,9 @@
 """
 
 from .fixtures import Canned, Cluster, list_clusters, load_cluster
+from .rbac import SYSTEM_DISCOVERY_RULES, Attributes
 from .server import FakeKubeServer, Request
 from .store import ObjectStore
 
-__all__ = ["Canned", "Cluster", "FakeKubeServer", "ObjectStore", "Request", "list_clusters", "load_cluster"]
+__all__ = ["Attributes", "Canned", "Cluster", "FakeKubeServer", "ObjectStore", "Request", "SYSTEM_DISCOVERY_RULES",
+           "list_clusters", "load_cluster"]

@@ -4,13 +4,14 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import yaml
 
 FIXTURES_DIR = Path(__file__).resolve().parents[1] / "fixtures"
 DEFAULT_USER = "system:serviceaccount:ci:auditor"
 CLUSTER_KEYS = {"description", "kubernetesVersion", "components", "forbidden", "proxy", "aggregated",
-                "runtimeConfig", "user"}
+                "runtimeConfig", "user", "rbacRules"}
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -51,7 +52,14 @@ class Canned:
 
 @dataclass
 class Cluster:
-    """Everything a FakeKubeServer serves: version, objects, RBAC denials and canned responses."""
+    """Everything a FakeKubeServer serves: version, objects, RBAC denials and canned responses.
+
+    ``forbidden`` denies every verb on the listed group/version/plurals. ``rbac_rules``, when not
+    None, is the ClusterRole rules (dicts with apiGroups, resources, verbs, resourceNames,
+    nonResourceURLs) bound to ``user``: every request, discovery included, that no rule allows
+    is answered 403 Forbidden (add ``rbac.SYSTEM_DISCOVERY_RULES`` for what every authenticated
+    user may read on a real cluster).
+    """
 
     name: str = "custom"
     version: str = "v1.35.2"
@@ -62,13 +70,15 @@ class Cluster:
     aggregated: dict = field(default_factory=dict)
     runtime_config: tuple = ()
     user: str = DEFAULT_USER
+    rbac_rules: Optional[tuple] = None
 
     @classmethod
     def from_objects(cls, version="v1.35.2", objects=(), forbidden=(), proxy=None, aggregated=None, *,
-                     name="custom", description="", runtime_config=(), user=DEFAULT_USER):
+                     name="custom", description="", runtime_config=(), user=DEFAULT_USER, rbac_rules=None):
         """A cluster built in code; proxy/aggregated values are anything ``Canned.from_spec`` takes."""
         return cls(name=name, version=version, objects=list(objects), description=description,
                    forbidden=tuple(forbidden), runtime_config=tuple(runtime_config), user=user,
+                   rbac_rules=None if rbac_rules is None else tuple(rbac_rules),
                    proxy={p: Canned.from_spec(s) for p, s in (proxy or {}).items()},
                    aggregated={p: Canned.from_spec(s) for p, s in (aggregated or {}).items()})
 
@@ -152,6 +162,7 @@ def load_cluster(name_or_path, fixtures_dir=FIXTURES_DIR):
         objects=list(objects.values()), description=config.get("description", ""),
         forbidden=tuple(config.get("forbidden") or ()), runtime_config=tuple(config.get("runtimeConfig") or ()),
         user=config.get("user", DEFAULT_USER),
+        rbac_rules=None if config.get("rbacRules") is None else tuple(config["rbacRules"]),
         proxy={p: Canned.from_spec(s, base_dirs) for p, s in (config.get("proxy") or {}).items()},
         aggregated={p: Canned.from_spec(s, base_dirs) for p, s in (config.get("aggregated") or {}).items()})
 

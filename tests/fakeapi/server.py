@@ -4,11 +4,12 @@ import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 from urllib.parse import unquote, urlsplit
 
 import yaml
 
+from . import rbac
 from .api import KubeApi, encode
 from .fixtures import Cluster
 from .store import ObjectStore
@@ -18,11 +19,18 @@ FAKE_TOKEN = "fake-token-for-the-simulated-cluster"
 
 
 class Request(NamedTuple):
-    """One recorded request; ``path`` is URL-decoded, ``query`` the raw query string."""
+    """One recorded request; ``path`` is URL-decoded, ``query`` the raw query string.
+
+    ``attributes`` are its RBAC attributes (``rbac.Attributes``: verb, api_group, resource,
+    subresource, namespace, name, or path for a non-resource URL); ``allowed`` is whether the
+    cluster's ``rbac_rules`` allowed it (None when the cluster has none).
+    """
 
     method: str
     path: str
     query: str
+    attributes: Optional[rbac.Attributes] = None
+    allowed: Optional[bool] = None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -38,9 +46,16 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
         path = unquote(url.path)
-        fake._record(Request(self.command, path, url.query))
+        attributes = rbac.request_attributes(self.command, path, url.query)
+        rules = fake.cluster.rbac_rules
+        allowed = None if rules is None else rbac.allows(rules, attributes)
+        fake._record(Request(self.command, path, url.query, attributes, allowed))
         try:
-            response = fake.api.handle(self.command, path, url.query, self.headers, body)
+            if allowed is False:  # authorization comes before routing, as in kube-apiserver's filter chain
+                err = rbac.forbidden(attributes, fake.cluster.user)
+                response = encode(err.status(), err.code)
+            else:
+                response = fake.api.handle(self.command, path, url.query, self.headers, body)
         except Exception:  # a bug in the fake: answer like a real server's 500, with the traceback
             response = encode({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                                "message": traceback.format_exc(), "reason": "InternalError", "code": 500}, 500)
@@ -62,7 +77,8 @@ def _owned_copy(obj):
 class FakeKubeServer:
     """Serves a Cluster on ``http://127.0.0.1:<port>`` from a daemon thread.
 
-    ``store`` (an ObjectStore) holds the objects; ``requests`` records every request.
+    ``store`` (an ObjectStore) holds the objects; ``requests`` records every request with its
+    RBAC attributes. ``cluster.rbac_rules`` (read per request) turns on RBAC enforcement.
     Use as a context manager, or call ``start()`` and ``stop()``.
     """
 
@@ -145,6 +161,16 @@ class FakeKubeServer:
     def reset_requests(self):
         with self._requests_lock:
             self._requests.clear()
+
+    @property
+    def attributes(self):
+        """The distinct RBAC attributes of the recorded requests, in first-seen order."""
+        return list(dict.fromkeys(r.attributes for r in self.requests))
+
+    @property
+    def denied(self):
+        """The recorded requests the cluster's ``rbac_rules`` did not allow."""
+        return [r for r in self.requests if r.allowed is False]
 
     def count_requests(self, prefix="", method=None):
         """How many recorded requests have a path starting with ``prefix`` (and the given method)."""

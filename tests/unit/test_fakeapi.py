@@ -12,7 +12,8 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from tests.fakeapi import Cluster, FakeKubeServer, list_clusters, load_cluster
+from tests.fakeapi import SYSTEM_DISCOVERY_RULES, Attributes, Cluster, FakeKubeServer, list_clusters, load_cluster
+from tests.fakeapi.rbac import allows, request_attributes, rule_allows
 
 TESTDATA = Path(__file__).resolve().parents[1] / "fakeapi" / "testdata"
 REPO = Path(__file__).resolve().parents[2]
@@ -517,3 +518,148 @@ def test_kubernetes_core_modules(mini, tmp_path):
                             env=env, capture_output=True, text=True, timeout=120, check=False)
     client.CoreV1Api(api_client(mini)).delete_namespaced_config_map("from-ansible", "default")  # leave mini as it was
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# RBAC: request attributes, rule matching, enforcement.
+
+
+@pytest.mark.parametrize("method, path, query, expected", [
+    ("GET", "/api/v1/nodes", "", ("list", "", "nodes", "", "", "")),
+    ("GET", "/api/v1/nodes/gpu-01", "", ("get", "", "nodes", "", "", "gpu-01")),
+    ("HEAD", "/api/v1/nodes/gpu-01", "", ("get", "", "nodes", "", "", "gpu-01")),
+    ("GET", "/api/v1/pods", "watch=true", ("watch", "", "pods", "", "", "")),
+    ("GET", "/api/v1/pods", "fieldSelector=metadata.name%3Dp1", ("list", "", "pods", "", "", "p1")),
+    ("GET", "/api/v1/pods", "fieldSelector=metadata.name!%3Dp1", ("list", "", "pods", "", "", "")),
+    ("GET", "/api/v1/namespaces/ns/pods", "fieldSelector=metadata.name=p1,status.phase=Running",
+     ("list", "", "pods", "", "ns", "p1")),
+    ("GET", "/api/v1/namespaces/ns/pods/p1/log", "", ("get", "", "pods", "log", "ns", "p1")),
+    ("GET", "/api/v1/namespaces", "", ("list", "", "namespaces", "", "", "")),
+    ("GET", "/api/v1/namespaces/kube-system", "", ("get", "", "namespaces", "", "kube-system", "kube-system")),
+    ("PUT", "/api/v1/namespaces/ns/finalize", "", ("update", "", "namespaces", "finalize", "ns", "ns")),
+    ("GET", "/api/v1/namespaces/gpu-operator/services/http:dcgm:9400/proxy/metrics", "",
+     ("get", "", "services", "proxy", "gpu-operator", "http:dcgm:9400")),
+    ("GET", "/apis/apps/v1/namespaces/ns/deployments/d/scale", "", ("get", "apps", "deployments", "scale", "ns", "d")),
+    ("POST", "/apis/apps/v1/namespaces/ns/deployments", "", ("create", "apps", "deployments", "", "ns", "")),
+    ("PATCH", "/apis/apps/v1/namespaces/ns/deployments/d", "", ("patch", "apps", "deployments", "", "ns", "d")),
+    ("DELETE", "/apis/apps/v1/namespaces/ns/deployments/d", "", ("delete", "apps", "deployments", "", "ns", "d")),
+    ("DELETE", "/apis/apps/v1/namespaces/ns/deployments", "", ("deletecollection", "apps", "deployments", "", "ns", "")),
+    ("GET", "/apis/custom.metrics.k8s.io/v1beta1/namespaces/ai/pods/*/DCGM_FI_DEV_GPU_UTIL", "",
+     ("get", "custom.metrics.k8s.io", "pods", "DCGM_FI_DEV_GPU_UTIL", "ai", "*")),
+    ("GET", "/api/v1/proxy/namespaces/ns/services/s", "", ("proxy", "", "services", "", "ns", "s")),
+])
+def test_rbac_attributes_of_resource_requests(method, path, query, expected):
+    attributes = request_attributes(method, path, query)
+    assert attributes.resource_request
+    assert attributes[:6] == expected
+
+
+@pytest.mark.parametrize("method, path, verb", [
+    ("GET", "/version", "get"), ("GET", "/version/", "get"), ("GET", "/api", "get"), ("GET", "/api/v1", "get"),
+    ("GET", "/apis", "get"), ("GET", "/apis/apps", "get"), ("GET", "/apis/apps/v1", "get"),
+    ("GET", "/openapi/v3/apis/apps/v1", "get"), ("GET", "/healthz", "get"), ("HEAD", "/livez", "head"),
+    ("POST", "/apis", "post"), ("GET", "/metrics", "get"),
+])
+def test_rbac_attributes_of_non_resource_requests(method, path, verb):
+    assert request_attributes(method, path) == Attributes.non_resource(verb, path)
+
+
+def _attrs(verb, group="", resource="", subresource="", namespace="", name=""):
+    return Attributes(verb, group, resource, subresource, namespace, name)
+
+
+@pytest.mark.parametrize("rule, attributes, allowed", [
+    ({"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}, _attrs("list", "", "pods"), True),
+    ({"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}, _attrs("list", "", "pods"), False),
+    ({"apiGroups": [""], "resources": ["pods"], "verbs": ["*"]}, _attrs("watch", "", "pods"), True),
+    ({"apiGroups": ["apps"], "resources": ["pods"], "verbs": ["list"]}, _attrs("list", "", "pods"), False),
+    ({"apiGroups": ["*"], "resources": ["deployments"], "verbs": ["list"]}, _attrs("list", "apps", "deployments"), True),
+    ({"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}, _attrs("get", "", "pods", "log", "ns", "p"), False),
+    ({"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}, _attrs("get", "", "pods", "log", "ns", "p"),
+     True),
+    ({"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}, _attrs("get", "", "pods", "", "ns", "p"), False),
+    ({"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}, _attrs("get", "", "services", "proxy", "ns", "s:80"),
+     True),
+    ({"apiGroups": ["apps"], "resources": ["*/scale"], "verbs": ["get"]},
+     _attrs("get", "apps", "deployments", "scale", "ns", "d"), True),
+    ({"apiGroups": ["apps"], "resources": ["*/scale"], "verbs": ["get"]}, _attrs("get", "apps", "deployments"), False),
+    ({"apiGroups": ["apps"], "resources": ["*/status"], "verbs": ["get"]},
+     _attrs("get", "apps", "deployments", "scale", "ns", "d"), False),
+    ({"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["a"], "verbs": ["get", "list"]},
+     _attrs("get", "", "configmaps", "", "ns", "a"), True),
+    ({"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["a"], "verbs": ["get", "list"]},
+     _attrs("get", "", "configmaps", "", "ns", "b"), False),
+    ({"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["a"], "verbs": ["get", "list"]},
+     _attrs("list", "", "configmaps", "", "ns"), False),
+    ({"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["a"], "verbs": ["list"]},
+     _attrs("list", "", "configmaps", "", "ns", "a"), True),  # a list narrowed by fieldSelector metadata.name
+    ({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, Attributes.non_resource("get", "/version"), False),
+    ({"nonResourceURLs": ["/version"], "verbs": ["get"]}, Attributes.non_resource("get", "/version"), True),
+    ({"nonResourceURLs": ["/version"], "verbs": ["get"]}, Attributes.non_resource("get", "/version/"), False),
+    ({"nonResourceURLs": ["/version"], "verbs": ["get"]}, Attributes.non_resource("post", "/version"), False),
+    ({"nonResourceURLs": ["/apis/*"], "verbs": ["get"]}, Attributes.non_resource("get", "/apis/apps/v1"), True),
+    ({"nonResourceURLs": ["/apis/*"], "verbs": ["get"]}, Attributes.non_resource("get", "/apis"), False),
+    ({"nonResourceURLs": ["/apis*"], "verbs": ["get"]}, Attributes.non_resource("get", "/apis"), True),
+    ({"nonResourceURLs": ["*"], "verbs": ["*"]}, Attributes.non_resource("get", "/metrics"), True),
+    ({"nonResourceURLs": ["*"], "verbs": ["*"]}, _attrs("get", "", "nodes", "", "", "n"), False),
+])
+def test_rbac_rule_matching_follows_kubernetes(rule, attributes, allowed):
+    assert rule_allows(rule, attributes) is allowed
+
+
+def test_rbac_system_discovery_rules_cover_discovery_only():
+    for path in ("/version", "/api", "/api/v1", "/apis", "/apis/resource.k8s.io/v1", "/openapi/v2", "/healthz"):
+        assert allows(SYSTEM_DISCOVERY_RULES, request_attributes("GET", path)), path
+    assert not allows(SYSTEM_DISCOVERY_RULES, request_attributes("GET", "/api/v1/nodes"))
+    assert not allows(SYSTEM_DISCOVERY_RULES, request_attributes("GET", "/metrics"))
+    assert not allows(SYSTEM_DISCOVERY_RULES, request_attributes("POST", "/apis"))
+
+
+@pytest.fixture
+def restricted():
+    rules = list(SYSTEM_DISCOVERY_RULES) + [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]},
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list"]}]
+    with FakeKubeServer(load_cluster("mini", fixtures_dir=TESTDATA)) as server:
+        server.cluster.rbac_rules = rules
+        yield server
+
+
+def test_rbac_rules_deny_like_a_real_api_server(restricted):
+    user = restricted.cluster.user
+    apps = client.AppsV1Api(api_client(restricted))
+    assert apps.list_deployment_for_all_namespaces().items
+    status, body = error_of(lambda: raw(restricted, "GET", "/api/v1/nodes"))
+    assert status == 403 and body == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": 'nodes is forbidden: User "%s" cannot list resource "nodes" in API group "" at the cluster scope'
+                   % user, "reason": "Forbidden", "details": {"kind": "nodes"}, "code": 403}
+    status, body = error_of(lambda: apps.read_namespaced_deployment("gpu-operator", "gpu-operator"))
+    assert body["message"] == ('deployments.apps "gpu-operator" is forbidden: User "%s" cannot get resource '
+                               '"deployments" in API group "apps" in the namespace "gpu-operator"' % user)
+    assert body["details"] == {"name": "gpu-operator", "group": "apps", "kind": "deployments"}
+    status, body = error_of(lambda: raw(restricted, "GET", DCGM_PATH))
+    assert status == 403 and body["message"] == (
+        'services "nvidia-dcgm-exporter:9400" is forbidden: User "%s" cannot get resource "services/proxy" in API '
+        'group "" in the namespace "gpu-operator"' % user)
+    status, body = error_of(lambda: raw(restricted, "GET", "/apis/nosuch.io/v1/things"))
+    assert status == 403, "authorization comes before routing: unknown resources are forbidden, not 404"
+    status, body = error_of(lambda: raw(restricted, "GET", "/metrics"))
+    assert (status, body["message"], body["details"]) == (403, 'forbidden: User "%s" cannot get path "/metrics"' % user, {})
+    assert error_of(lambda: raw(restricted, "GET", "/api/v1/nodes/absent"))[0] == 404  # allowed, then not found
+
+
+def test_rbac_requests_are_recorded_with_attributes_and_decision(restricted):
+    restricted.reset_requests()
+    core = client.CoreV1Api(api_client(restricted))
+    client.VersionApi(api_client(restricted)).get_code()
+    with pytest.raises(ApiException):
+        core.list_node()
+    requests = restricted.requests
+    assert [(r.attributes, r.allowed) for r in requests] == [
+        (Attributes.non_resource("get", "/version/"), True), (Attributes("list", "", "nodes", api_version="v1"), False)]
+    assert restricted.denied == requests[1:]
+    assert restricted.attributes == [r.attributes for r in requests]
+    restricted.cluster.rbac_rules = None  # read per request: enforcement off, attributes still recorded
+    restricted.reset_requests()
+    assert core.list_node().items
+    assert restricted.requests[0].allowed is None and restricted.requests[0].attributes.resource == "nodes"
