@@ -142,32 +142,24 @@ def to_accelerator_node(node: Dict[str, Any], vendor: str = "") -> AcceleratorNo
     )
 
 
-def _find_accelerator_nodes(kube) -> Dict[str, Any]:
+def _find_accelerator_nodes(kube) -> List[AcceleratorNode]:
     found: Dict[str, AcceleratorNode] = {}
-    how = []
     for selector, vendor in ACCELERATOR_SELECTORS:
         for node in kube.list("", "v1", "nodes", label_selector=selector):
             name = node["metadata"]["name"]
             if name not in found:
                 found[name] = to_accelerator_node(node, vendor)
-        how.append("kubectl get nodes -l %s" % selector)
-    if not found:
-        how.append("kubectl get nodes (no accelerator labels found: read every node's allocatable resources)")
+    if not found:  # no accelerator labels: read every node's allocatable resources
         for node in kube.list("", "v1", "nodes"):
             if _accelerator_resources(node):
                 acc = to_accelerator_node(node)
                 found[acc.name] = acc
-    return {"nodes": [found[name] for name in sorted(found)], "commands": how}
+    return [found[name] for name in sorted(found)]
 
 
 def accelerator_nodes(kube) -> List[AcceleratorNode]:
     """The cluster's accelerator nodes, sorted by name (one lookup per run, shared by every check)."""
-    return kube.once("accelerator_nodes", lambda: _find_accelerator_nodes(kube))["nodes"]
-
-
-def accelerator_lookup_commands(kube) -> List[str]:
-    """The kubectl-equivalent commands the node lookup ran, for evidence."""
-    return kube.once("accelerator_nodes", lambda: _find_accelerator_nodes(kube))["commands"]
+    return kube.once("accelerator_nodes", lambda: _find_accelerator_nodes(kube))
 
 
 # ---------------------------------------------------------------------------------------------- shared lookups

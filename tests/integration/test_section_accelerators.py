@@ -76,7 +76,9 @@ def test_dra_served_but_not_usable_passes_with_a_note_naming_the_fix(fake_cluste
     result = run(fake_cluster("kubeadm-plain"), kube_for, tmp_path, ["dra_support"])["dra_support"]
     assert result["outcome"] == "pass"
     assert "DRA is not usable yet: no DeviceClasses and no ResourceSlices" in result["notes"]
-    assert "k8s_ai.conformance.dra_driver" in result["notes"]
+    assert "helm install --wait dra-driver-nvidia-gpu oci://registry.k8s.io/dra-driver-nvidia/charts/dra-driver-nvidia-gpu" \
+        in result["notes"] and "--version 0.4.1" in result["notes"]
+    assert "k8s_ai.conformance." not in result["notes"]
     assert result["details"]["allocation_mode"] == "none" and result["details"]["dra_usable"] is False
 
 
@@ -161,7 +163,8 @@ def test_cluster_policy_not_ready_fails(fake_cluster, kube_for, tmp_path):
     assert result["outcome"] == "fail"
     assert "ClusterPolicy cluster-policy is notReady: ClusterPolicy is not ready, states not ready: [state-dcgm-exporter]" \
         in result["notes"]
-    assert "k8s_ai.conformance.gpu_operator" in result["remediation"]
+    assert "kubectl describe clusterpolicies.nvidia.com cluster-policy" in result["remediation"]
+    assert "k8s_ai.conformance." not in result["remediation"]
 
 
 def test_inconsistent_driver_versions_fail_naming_nodes(serve, kube_for, tmp_path):
@@ -280,8 +283,9 @@ def test_no_sharing_fails_with_remediation(fake_cluster, kube_for, tmp_path):
     result = run(fake_cluster("kueue-only"), kube_for, tmp_path, ["gpu_sharing"])["gpu_sharing"]
     assert result["outcome"] == "fail" and result["status"] == "Not Implemented"
     assert "No GPU sharing strategy is in effect on the 2 NVIDIA accelerator node(s)" in result["notes"]
-    assert "time-slicing-config" in result["remediation"] and "mig.strategy=mixed" in result["remediation"]
-    assert "k8s_ai.conformance.gpu_operator" in result["remediation"]
+    assert "kubectl create configmap time-slicing-config -n gpu-operator" in result["remediation"]
+    assert "kubectl patch clusterpolicies.nvidia.com/cluster-policy" in result["remediation"]
+    assert "k8s_ai.conformance." not in result["remediation"]
 
 
 def test_sharing_configured_but_not_applied_says_so(serve, kube_for, tmp_path):

@@ -93,7 +93,9 @@ def test_half_installed_gatewayclass_not_accepted_fails(fake_cluster, kube_for, 
     result = run(fake_cluster("half-installed"), kube_for, tmp_path)["ai_inference"]
     assert result["outcome"] == "fail"
     assert "no GatewayClass is Accepted" in result["notes"] and "traefik Accepted=Unknown (Pending)" in result["notes"]
-    assert "k8s_ai.conformance.gateway" in result["remediation"]
+    assert "kubectl describe gatewayclass traefik" in result["remediation"]
+    assert "oci://docker.io/envoyproxy/gateway-helm" in result["remediation"]
+    assert "k8s_ai.conformance." not in result["remediation"]
     assert "features=(not reported)" in observed(result)
 
 
@@ -104,7 +106,7 @@ def test_gatewayclass_reporting_features_without_httproute_fails(serve, kube_for
     result = run(serve(cluster), kube_for, tmp_path)["ai_inference"]
     assert result["outcome"] == "fail"
     assert "without Gateway and HTTPRoute (traefik lacks HTTPRoute)" in result["notes"]
-    assert "conformant for HTTPRoute" in result["remediation"] and "k8s_ai.conformance.gateway" in result["remediation"]
+    assert "conformant for HTTPRoute" in result["remediation"] and "--version v1.9.0" in result["remediation"]
 
 
 def test_v11_string_features_and_mesh_feature(serve, kube_for, tmp_path):
@@ -125,7 +127,7 @@ def test_gateways_never_programmed_fail(serve, kube_for, tmp_path):
     assert result["outcome"] == "fail"
     assert "none of its 1 Gateway(s) is Programmed" in result["notes"]
     assert "Programmed=False (AddressNotAssigned)" in result["notes"]
-    assert "kubectl describe gateway" in result["remediation"]
+    assert "kubectl describe gateway -n kube-system traefik-gateway" in result["remediation"]
 
 
 def test_istio_without_features_passes_and_names_mesh(fake_cluster, kube_for, tmp_path):
@@ -141,7 +143,8 @@ def test_plain_cluster_misses_gateway_api(fake_cluster, kube_for, tmp_path):
     result = run(server, kube_for, tmp_path)["ai_inference"]
     assert result["outcome"] == "fail"
     assert "missing gatewayclasses (v1), gateways (v1), httproutes (v1), grpcroutes (v1), referencegrants" in result["notes"]
-    assert "k8s_ai.conformance.gateway" in result["remediation"]
+    assert "gateway-api/releases/download/v1.6.1/standard-install.yaml" in result["remediation"]
+    assert "k8s_ai.conformance." not in result["remediation"]
     assert "(no resources served in API group gateway.networking.k8s.io)" in observed(result)
     assert own_requests(server) == []  # discovery alone decides
 
@@ -183,8 +186,8 @@ def test_plain_cluster_on_136_checklist(fake_cluster, kube_for, tmp_path):
     results = run(server, kube_for, tmp_path, ids=SECTION, version="1.36")
     ingress, hpn, pd = (results[k] for k in SECTION[1:])
     assert ingress["outcome"] == "fail" and "Inference Extension is not installed" in ingress["notes"]
-    assert "releases/download/<version>/manifests.yaml" in ingress["remediation"]
-    assert "kgateway, Istio, Envoy AI Gateway, GKE" in ingress["remediation"]
+    assert "releases/download/v1.6.0/manifests.yaml" in ingress["remediation"]
+    assert "kgateway, Istio, agentgateway, Envoy AI Gateway, GKE" in ingress["remediation"]
     assert hpn["outcome"] == "not_applicable" and hpn["status"] == "N/A"
     assert "No high-performance network resources (RDMA/SR-IOV/secondary networks) are present" in hpn["notes"]
     assert "pod-to-pod traffic uses the primary CNI" in hpn["notes"] and "DRANET" in hpn["notes"]

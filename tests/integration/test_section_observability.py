@@ -100,7 +100,8 @@ def test_no_accelerators_is_not_applicable_and_no_monitoring_fails(fake_cluster,
     assert acc["evidence"]
     assert svc["outcome"] == "fail" and svc["status"] == "Not Implemented"
     assert "monitoring.coreos.com" in svc["notes"]
-    assert "k8s_ai.conformance.monitoring" in svc["remediation"]
+    assert "prometheus-community/kube-prometheus-stack -n monitoring --create-namespace --version 91.9.0" in svc["remediation"]
+    assert "k8s_ai.conformance." not in svc["remediation"]
     assert len(own_requests(server)) <= 4
 
 
@@ -110,7 +111,12 @@ def test_half_installed_exporter_not_ready_names_the_node(fake_cluster, kube_for
     assert acc["outcome"] == "fail"
     assert "gpu-02" in acc["notes"] and "1/2" in acc["notes"] and "CrashLoopBackOff" in acc["notes"]
     assert "gpu-01" not in acc["details"]["exporters"][0]["nodes_without_ready_exporter"][0]
-    assert "k8s_ai.conformance.gpu_operator" in acc["remediation"]
+    # the exporter is enabled and scheduled; its pod crash-loops: the fix is that pod's logs, not "enable the exporter"
+    pod = next(p for p in acc["details"]["exporters"][0]["nodes_without_ready_exporter"] if "CrashLoopBackOff" in p)
+    pod = pod.split("pod ", 1)[1].split(" ", 1)[0]
+    assert "kubectl describe pod -n gpu-operator %s" % pod in acc["remediation"]
+    assert "kubectl logs -n gpu-operator %s --previous" % pod in acc["remediation"]
+    assert "dcgmExporter.enabled" not in acc["remediation"] and "helm install" not in acc["remediation"]
     assert "-l app=nvidia-dcgm-exporter" in observed(acc)  # the exporter's own pods, by label
     pod_lists = [r for r in server.requests if r.path.endswith("/pods")]
     assert [r.path for r in pod_lists] == ["/api/v1/namespaces/gpu-operator/pods"]
@@ -122,7 +128,8 @@ def test_exporter_missing_fails_with_gpu_operator_remediation(serve, kube_for, t
     acc = run(serve(cluster), kube_for, tmp_path, ACC)[ACC]
     assert acc["outcome"] == "fail"
     assert "no NVIDIA DCGM exporter DaemonSet" in acc["notes"] and "gpu-01, gpu-02" in acc["notes"]
-    assert "k8s_ai.conformance.gpu_operator" in acc["remediation"] and "dcgmExporter.enabled" in acc["remediation"]
+    assert "kubectl patch clusterpolicies.nvidia.com/cluster-policy" in acc["remediation"]
+    assert "dcgmExporter.enabled" in acc["remediation"]
 
 
 def test_exporter_without_memory_metrics_fails(serve, kube_for, tmp_path):
@@ -213,7 +220,8 @@ def test_prometheus_not_ready_fails(serve, kube_for, tmp_path):
     svc = run(serve(cluster), kube_for, tmp_path, SVC)[SVC]
     assert svc["outcome"] == "fail"
     assert "no Prometheus is ready" in svc["notes"] and "0/1 available" in svc["notes"]
-    assert "k8s_ai.conformance.monitoring" in svc["remediation"]
+    assert "kubectl describe prometheus -n monitoring prometheus-stack-kube-prom-prometheus" in svc["remediation"]
+    assert "helm install" not in svc["remediation"]
 
 
 def test_prometheus_without_monitor_targets_fails_and_names_its_selector(serve, kube_for, tmp_path):

@@ -33,7 +33,7 @@ def test_rke2_gpu_training_operator_passes(fake_cluster, kube_for, tmp_path):
     assert result["status"] == "Implemented"
     assert "Kubeflow Training Operator (v1)" in result["notes"]
     assert "kubeflow/training-operator ready" in result["notes"]
-    assert "needs probes" in result["notes"]
+    assert "probes" not in result["notes"] and "probes, which this release does not run" in result["caveats"][0]
     text = observed(result)
     assert "pytorchjobs.kubeflow.org" in text and "Established=True" in text
     assert "validator.training-operator.kubeflow.org webhook validator.tfjob.training-operator.kubeflow.org" in text
@@ -50,7 +50,9 @@ def test_plain_cluster_fails_naming_the_role(fake_cluster, kube_for, tmp_path):
     assert result["outcome"] == "fail"
     assert result["status"] == "Not Implemented"
     assert "No complex AI operator found" in result["notes"] and "ray.io" in result["notes"]
-    assert "k8s_ai.conformance.training_operator" in result["remediation"]
+    assert "oci://ghcr.io/kubeflow/charts/kubeflow-trainer -n kubeflow-system --create-namespace --version 2.3.0" \
+        in result["remediation"]
+    assert "k8s_ai.conformance." not in result["remediation"]
     assert result["evidence"]
     assert own_requests(server) == []  # discovery alone decides
 
@@ -60,7 +62,8 @@ def test_half_installed_webhook_without_endpoints_fails(fake_cluster, kube_for, 
     result = run(server, kube_for, tmp_path)
     assert result["outcome"] == "fail"
     assert "webhook service kubeflow/training-operator has no ready endpoints" in result["notes"]
-    assert "k8s_ai.conformance.training_operator" in result["remediation"]
+    assert "kubectl describe service -n kubeflow training-operator" in result["remediation"]
+    assert "helm install" not in result["remediation"]
     assert "0/1 endpoints ready" in observed(result)
 
 

@@ -49,7 +49,8 @@ def test_rke2_gpu_section(fake_cluster, kube_for, tmp_path):
     gang = results["gang_scheduling"]
     assert gang["outcome"] == "pass", gang["notes"]
     assert gang["notes"].startswith("Volcano v1.15.1 is installed and operational")
-    assert "Queue default Open" in gang["notes"] and "needs probes" in gang["notes"]
+    assert "Queue default Open" in gang["notes"] and "needs probes" not in gang["notes"]
+    assert gang["caveats"] and gang["caveats"][0].startswith("functional part not demonstrated")
     text = observed(gang)
     assert "volcano-system/volcano-scheduler 1/1 ready" in text and "validatepodgroup.volcano.sh" in text
     impl = gang["details"]["implementations"][0]
@@ -58,8 +59,8 @@ def test_rke2_gpu_section(fake_cluster, kube_for, tmp_path):
     auto = results["cluster_autoscaling"]
     assert auto["outcome"] == "not_applicable" and auto["status"] == "N/A"
     assert auto["notes"].startswith("The platform does not provide a cluster autoscaler")
-    assert "expects every MUST as \"Implemented\"" in auto["notes"] and "ORKESTRIX" in auto["notes"]
-    assert "tested to work with Kubernetes autoscaler" in auto["notes"]  # how the RKE2 submission worded it
+    # The justification alone: what the program's validator does with it is said once, in the report.
+    assert "validator" not in auto["notes"] and "ORKESTRIX" not in auto["notes"] and len(auto["notes"]) < 700
     assert "cluster-autoscaler-status" in observed(auto)
     assert not any(r.path.startswith("/api/v1/nodes/") for r in server.requests)  # no node read when nothing autoscales
 
@@ -95,13 +96,16 @@ def test_plain_cluster_has_no_gang_scheduler(fake_cluster, kube_for, tmp_path):
     gang = results["gang_scheduling"]
     assert gang["outcome"] == "fail" and gang["status"] == "Not Implemented"
     assert gang["notes"].startswith("No gang scheduler found")
-    assert "k8s_ai.conformance.gang_scheduler" in gang["remediation"] and "volcano-sh/volcano" in gang["remediation"]
+    assert "helm repo add volcano-sh https://volcano-sh.github.io/helm-charts" in gang["remediation"]
+    assert "oci://registry.k8s.io/kueue/charts/kueue -n kueue-system --create-namespace --version 0.19.2" in gang["remediation"]
+    assert "k8s_ai.conformance." not in gang["remediation"]
     assert gang["evidence"]
     assert results["cluster_autoscaling"]["outcome"] == "not_applicable"
     pods = results["pod_autoscaling"]
     assert pods["outcome"] == "fail"
     assert "custom metrics API is not available" in pods["notes"] and "metrics.k8s.io is not Available" in pods["notes"]
-    assert "k8s_ai.conformance.monitoring" in pods["remediation"]
+    assert "prometheus-community/prometheus-adapter -n monitoring --create-namespace --version 5.3.0" in pods["remediation"]
+    assert "k8s_ai.conformance." not in pods["remediation"]
 
 
 def test_half_installed_volcano_scheduler_not_ready(fake_cluster, kube_for, tmp_path):
@@ -111,7 +115,8 @@ def test_half_installed_volcano_scheduler_not_ready(fake_cluster, kube_for, tmp_
     assert gang["outcome"] == "fail"
     assert "installed but not operational" in gang["notes"]
     assert "volcano-system/volcano-scheduler 0/1 ready is not ready" in gang["notes"]
-    assert "k8s_ai.conformance.gang_scheduler" in gang["remediation"]
+    assert "kubectl logs -n volcano-system deployment/volcano-scheduler" in gang["remediation"]
+    assert "helm install" not in gang["remediation"]
     assert results["cluster_autoscaling"]["outcome"] == "not_applicable"
     pods = results["pod_autoscaling"]
     assert pods["outcome"] == "fail" and "v1beta1.custom.metrics.k8s.io does not exist" in pods["notes"]
@@ -173,7 +178,7 @@ def test_autoscaler_without_accelerator_node_groups_fails(serve, kube_for, tmp_p
     assert result["outcome"] == "fail" and result["status"] == "Not Implemented"
     assert "none of its node groups carries accelerators" in result["notes"] and "Karpenter: default" in result["notes"]
     assert "karpenter.k8s.aws/instance-gpu-count Gt 0" in result["remediation"]
-    assert "k8s_ai.conformance.gpu_operator" in result["remediation"]
+    assert "helm install --wait gpu-operator nvidia/gpu-operator" in result["remediation"]
 
 
 def test_cluster_autoscaler_without_gpu_group_fails(serve, kube_for, tmp_path):
@@ -209,7 +214,7 @@ def test_cluster_autoscaler_not_ready_fails(serve, kube_for, tmp_path):
     result = run_all(server, kube_for, tmp_path, ["cluster_autoscaling"])["cluster_autoscaling"]
     assert result["outcome"] == "fail"
     assert "cluster-autoscaler-clusterapi-cluster-autoscaler 0/1 ready is not ready" in result["notes"]
-    assert "cluster-autoscaler-status" in result["remediation"]
+    assert "kubectl logs -n kube-system deployment/cluster-autoscaler-clusterapi-cluster-autoscaler" in result["remediation"]
 
 
 def test_cluster_autoscaling_error_when_machinedeployments_forbidden(fake_cluster, kube_for, tmp_path):
@@ -232,7 +237,8 @@ def test_adapter_without_accelerator_metric_fails(serve, kube_for, tmp_path):
     result = run_all(server, kube_for, tmp_path, ["pod_autoscaling"])["pod_autoscaling"]
     assert result["outcome"] == "fail"
     assert "serves no accelerator metric" in result["notes"]
-    assert "k8s_ai.conformance.monitoring" in result["remediation"] and "DCGM_FI_DEV_GPU_UTIL" in result["remediation"]
+    assert "prometheus-adapter a rule" in result["remediation"] and "DCGM_FI_DEV_GPU_UTIL" in result["remediation"]
+    assert "helm install" not in result["remediation"]  # the adapter runs: the fix is its rule, not an install
     assert "accelerator metrics: none" in observed(result)
 
 

@@ -33,7 +33,7 @@ def test_plain_kubeadm_fails_gateway_with_remediation(fake_cluster, kube_for, tm
     assert gateway["outcome"] == "fail"
     assert gateway["status"] == "Not Implemented"
     assert "gatewayclasses" in gateway["notes"]
-    assert "k8s_ai.conformance.gateway" in gateway["remediation"]
+    assert "oci://docker.io/envoyproxy/gateway-helm" in gateway["remediation"]
 
 
 def test_half_installed_gateway_without_accepted_class_fails(fake_cluster, kube_for, tmp_path):

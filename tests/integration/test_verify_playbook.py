@@ -53,7 +53,7 @@ def test_plain_cluster_fails_the_play_and_says_what_to_fix(fake_cluster, tmp_pat
     assert "Not conformant: 4 of 9 MUST requirements met" in proc.stdout and "ai_inference: not met" in proc.stdout
     report = (tmp_path / "out" / "report.md").read_text()
     row = next(line for line in report.splitlines() if line.startswith("| `ai_inference`"))
-    assert "Not Implemented" in row and "k8s_ai.conformance.gateway" in report
+    assert "Not Implemented" in row and "oci://docker.io/envoyproxy/gateway-helm" in report
     assert "Traceback" not in proc.stdout + proc.stderr
 
 

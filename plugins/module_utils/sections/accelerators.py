@@ -13,7 +13,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from typing import Any, Dict, List, Optional, Tuple
+import shlex
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 try:
     import yaml
@@ -21,7 +22,7 @@ try:
 except ImportError:  # Ansible itself needs PyYAML; without it the sharing ConfigMap is only named
     HAS_YAML = False
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import facts
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import components, facts
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
     api_resources_table, condition, condition_true, conditions_line, daemonset_summary,
@@ -37,11 +38,6 @@ DRA_RESOURCES = ("deviceclasses", "resourceclaims", "resourceclaimtemplates", "r
 DRA_VERSIONS = {"1.33": ("v1beta2", "v1beta1")}
 DRA_GA = ("v1",)
 
-GPU_OPERATOR_ROLE = "k8s_ai.conformance.gpu_operator"
-DRA_DRIVER_ROLE = "k8s_ai.conformance.dra_driver"
-DRA_DRIVER_INSTALL = ("helm install dra-driver-nvidia-gpu oci://registry.k8s.io/dra-driver-nvidia/charts/dra-driver-nvidia-gpu "
-                      "-n dra-driver-nvidia-gpu --create-namespace --set resources.gpus.enabled=true "
-                      "--set gpuResourcesEnabledOverride=true")
 NODE_GET_CAP = 10  # pool nodes that are not accelerator nodes: read one by one up to this many
 TABLE_ROWS = 20  # rows of a long table kept in evidence
 NO_ACCELERATORS = ("no accelerator nodes: no node carries an accelerator label (nvidia.com/gpu.present, node feature "
@@ -61,13 +57,21 @@ VGPU_DAEMONSETS = (("vGPU manager", "vgpuManager", "nvidia-vgpu-manager-daemonse
                    ("sandbox device plugin", "sandboxDevicePlugin", "nvidia-sandbox-device-plugin-daemonset"))
 AMD_DRIVER_LABEL = "amd.com/gpu.driver-version"
 
-TIME_SLICING_FIX = (
-    "configure at least one GPU sharing strategy with role %s or by hand: time-slicing — create ConfigMap "
-    "gpu-operator/time-slicing-config with data 'any: {version: v1, sharing: {timeSlicing: {resources: [{name: "
-    "nvidia.com/gpu, replicas: 4}]}}}' and run kubectl patch clusterpolicies.nvidia.com/cluster-policy --type merge "
-    "-p '{\"spec\":{\"devicePlugin\":{\"config\":{\"name\":\"time-slicing-config\",\"default\":\"any\"}}}}'; or MIG on "
-    "MIG-capable GPUs — helm upgrade gpu-operator nvidia/gpu-operator -n gpu-operator --reuse-values --set "
-    "mig.strategy=mixed, then kubectl label node <node> nvidia.com/mig.config=all-balanced --overwrite" % GPU_OPERATOR_ROLE)
+TIME_SLICING_CONFIG = "time-slicing-config"
+TIME_SLICING_DATA = "{version: v1, sharing: {timeSlicing: {resources: [{name: nvidia.com/gpu, replicas: 4}]}}}"
+
+
+def time_slicing_fix(namespace: str, policy_name: str, mig_nodes: List[str]) -> str:
+    """Commands that turn on time-slicing through the GPU operator (and MIG on MIG-capable nodes)."""
+    text = ("Configure a GPU sharing strategy through the GPU operator: time-slicing with kubectl create configmap %s "
+            "-n %s --from-literal=any='%s' && kubectl patch clusterpolicies.nvidia.com/%s --type merge -p "
+            "'{\"spec\":{\"devicePlugin\":{\"config\":{\"name\":\"%s\",\"default\":\"any\"}}}}'"
+            % (TIME_SLICING_CONFIG, namespace, TIME_SLICING_DATA, policy_name, TIME_SLICING_CONFIG))
+    if mig_nodes:
+        text += ("; or MIG on the MIG-capable node(s): kubectl patch clusterpolicies.nvidia.com/%s --type merge -p "
+                 "'{\"spec\":{\"mig\":{\"strategy\":\"mixed\"}}}' && kubectl label node %s "
+                 "nvidia.com/mig.config=all-balanced --overwrite" % (policy_name, " ".join(mig_nodes)))
+    return text
 
 
 # ================================================================================================ helpers
@@ -105,12 +109,34 @@ def _version_key(version: str) -> str:
     return ".".join(parts)
 
 
-def _record_accelerator_nodes(ctx, nodes) -> None:
+def _selector_matches(selector: str, labels: Dict[str, str]) -> bool:
+    key, sep, value = selector.partition("=")
+    return labels.get(key) == value if sep else key in labels
+
+
+def _accelerator_rows(nodes) -> str:
     rows = [["NAME", "VENDOR", "READY", "PRODUCT", "RESOURCES"]]
     rows += [[n.name, n.vendor, "Ready" if n.ready else "NotReady", n.product or "-",
               ",".join("%s=%s" % kv for kv in n.resources.items()) or "-"] for n in nodes]
-    ctx.record("; ".join(facts.accelerator_lookup_commands(ctx.kube)),
-               _table(rows) if nodes else "No accelerator nodes found", api="GET /api/v1/nodes?labelSelector=...")
+    return _table(rows)
+
+
+def record_accelerator_nodes(ctx, nodes, show: Optional[Callable[[list], str]] = None) -> None:
+    """Evidence for the shared accelerator-node lookup: one entry per label-selected node list it made, and the
+    full node list when no node carried an accelerator label (then nodes are picked by their resources)."""
+    show = show or _accelerator_rows
+    labelled = []
+    for selector, vendor in facts.ACCELERATOR_SELECTORS:
+        found = [n for n in nodes if _selector_matches(selector, n.labels)]
+        labelled += [n for n in found if n not in labelled]
+        ctx.record("kubectl get nodes -l %s" % shlex.quote(selector), show(found) if found else "No resources found",
+                   api="GET /api/v1/nodes?labelSelector=%s" % selector,
+                   note="nodes labelled as %s accelerator nodes" % vendor)
+    if not labelled:
+        ctx.record("kubectl get nodes -o wide", show(nodes) if nodes else "No accelerator nodes found",
+                   api="GET /api/v1/nodes (paginated)",
+                   note="no node carries an accelerator label, so every node's status.allocatable was read for "
+                        "accelerator resources (%s)" % ", ".join(p for p, _v in facts.ACCELERATOR_RESOURCE_PREFIXES))
 
 
 def _pool_node_readiness(ctx, node_names: List[str]) -> Dict[str, bool]:
@@ -128,7 +154,8 @@ def _pool_node_readiness(ctx, node_names: List[str]) -> Dict[str, bool]:
     if fetched:
         ctx.record("kubectl get nodes %s" % " ".join(fetched),
                    "\n".join("%s  %s" % (n, "Ready" if out[n] else "NotReady/unschedulable/absent") for n in fetched),
-                   api="GET /api/v1/nodes/<name> (%d nodes)" % len(fetched))
+                   api="; ".join("GET /api/v1/nodes/%s" % n for n in fetched),
+                   note="the nodes DRA pools name that the accelerator-node lookup did not find: Ready and schedulable?")
     return out
 
 
@@ -221,21 +248,25 @@ def _usability_sentences(usability: Dict[str, Any]) -> List[str]:
                            "%s (%d of %d ResourceSlices at generation %d)" % (p["pool"], p["slices"], p["expected"], p["generation"])
                            for p in d["incomplete_pools"])))
         if not d["usable"]:
-            why = []
+            why, fix = [], []
             if not d["device_classes"] and not usability["unattributed_classes"]:
                 why.append("no DeviceClass selects it")
+                fix.append("create a DeviceClass whose CEL selector is device.driver == '%s'" % name)
             if not d["allocatable_devices"]:
                 why.append("no allocatable device in a complete pool on a Ready, schedulable node%s"
                            % (" (not ready: %s)" % _names(d["not_ready_nodes"]) if d["not_ready_nodes"] else ""))
-            out.append("Driver %s is not usable: %s." % (name, "; ".join(why)))
-    if not usability["usable_drivers"]:
-        if not drivers:
-            what = ("DeviceClasses %s exist but no ResourceSlices" % _names(usability["device_classes"])
-                    if usability["device_classes"] else "no DeviceClasses and no ResourceSlices")
-            out.append("DRA is not usable yet: %s (no DRA driver publishes devices). Install a DRA driver with role %s "
-                       "(e.g. %s)." % (what, DRA_DRIVER_ROLE, DRA_DRIVER_INSTALL))
-        else:
-            out.append("DRA is not usable yet; fix the driver named above or reinstall it with role %s." % DRA_DRIVER_ROLE)
+                if d["not_ready_nodes"]:
+                    fix.append("find why the node(s) are not Ready or schedulable: kubectl describe node %s"
+                               % " ".join(d["not_ready_nodes"][:5]))
+                elif not d["incomplete_pools"]:
+                    fix.append("its devices carry NoSchedule/NoExecute taints or sit on no node the cluster knows: "
+                               "kubectl get resourceslices --field-selector spec.driver=%s -o yaml" % name)
+            out.append("Driver %s is not usable: %s%s." % (name, "; ".join(why), " (%s)" % "; ".join(fix) if fix else ""))
+    if not usability["usable_drivers"] and not drivers:
+        what = ("DeviceClasses %s exist but no ResourceSlices" % _names(usability["device_classes"])
+                if usability["device_classes"] else "no DeviceClasses and no ResourceSlices")
+        out.append("DRA is not usable yet: %s (no DRA driver publishes devices). Install a DRA driver, e.g. %s."
+                   % (what, components.install_hint("dra_driver")))
     return out
 
 
@@ -298,15 +329,15 @@ def _selector_misses(ds: Dict[str, Any], nodes) -> List[str]:
     return [n.name for n in nodes if any(n.labels.get(k) != v for k, v in vendor_keys.items())]
 
 
-def _unready_pod_nodes(ctx, ds: Dict[str, Any], namespace: str) -> List[str]:
-    """Nodes whose pod of this DaemonSet is not Ready (one label-selected pod list; only called on trouble)."""
+def _unready_pods(ctx, ds: Dict[str, Any], namespace: str) -> List[Tuple[str, str]]:
+    """(node, pod) of this DaemonSet's pods that are not Ready (one label-selected pod list; only called on trouble)."""
     labels = ((_spec(ds).get("selector") or {}).get("matchLabels") or {})
     if not labels:
         return []
     selector = ",".join("%s=%s" % kv for kv in sorted(labels.items()))
     pods = ctx.kube.list_all("", "v1", "pods", namespace=namespace, label_selector=selector)
-    bad = sorted({_spec(p).get("nodeName", "?") for p in pods if not condition_true(p, "Ready")})
-    ctx.record("kubectl get pods -n %s -l %s -o wide" % (namespace, selector),
+    bad = sorted({(_spec(p).get("nodeName", "?"), p["metadata"]["name"]) for p in pods if not condition_true(p, "Ready")})
+    ctx.record("kubectl get pods -n %s -l %s -o wide" % (namespace, shlex.quote(selector)),
                "\n".join("%s  %s  %s" % (p["metadata"]["name"], _spec(p).get("nodeName", "-"),
                                          "Ready" if condition_true(p, "Ready") else (p.get("status") or {}).get("phase", "?"))
                          for p in pods) or "No resources found",
@@ -314,7 +345,8 @@ def _unready_pod_nodes(ctx, ds: Dict[str, Any], namespace: str) -> List[str]:
     return bad
 
 
-def _check_operand(ctx, label: str, ds: Dict[str, Any], nodes, namespace: str, problems: List[str]) -> Dict[str, Any]:
+def _check_operand(ctx, label: str, ds: Dict[str, Any], nodes, namespace: str, problems: List[str],
+                   fixes: List[str]) -> Dict[str, Any]:
     status = ds.get("status") or {}
     desired, ready = status.get("desiredNumberScheduled", 0), status.get("numberReady", 0)
     name = ds["metadata"]["name"]
@@ -323,17 +355,27 @@ def _check_operand(ctx, label: str, ds: Dict[str, Any], nodes, namespace: str, p
     if left_out:
         problems.append("%s DaemonSet %s does not select accelerator node(s) %s (nodeSelector labels missing)"
                         % (label, name, _names(left_out)))
+        fixes.append("compare DaemonSet %s/%s's nodeSelector with the labels of %s (kubectl get daemonset -n %s %s "
+                     "-o jsonpath='{.spec.template.spec.nodeSelector}'; kubectl get node %s --show-labels)"
+                     % (namespace, name, _names(left_out), namespace, name, left_out[0]))
     unready = []
     if ready < desired or desired < expected:
-        unready = _unready_pod_nodes(ctx, ds, namespace)
+        bad = _unready_pods(ctx, ds, namespace)
+        unready = [node for node, _pod in bad]
         problems.append("%s DaemonSet %s is %d/%d ready for %d accelerator node(s)%s"
                         % (label, name, ready, desired, len(nodes),
                            ": not ready on %s" % _names(unready) if unready else ""))
+        if bad:
+            fixes.append("read why %s pod %s is not ready: kubectl describe pod -n %s %s; kubectl logs -n %s %s "
+                         "--all-containers" % (label, bad[0][1], namespace, bad[0][1], namespace, bad[0][1]))
+        else:
+            fixes.append("find why DaemonSet %s/%s schedules no pod on every accelerator node (taints, nodeSelector): "
+                         "kubectl describe daemonset -n %s %s" % (namespace, name, namespace, name))
     return {"daemonset": "%s/%s" % (namespace, name), "desired": desired, "ready": ready,
             "nodes_not_selected": left_out, "nodes_not_ready": unready}
 
 
-def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms) -> Dict[str, Any]:
+def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms, fixes) -> Dict[str, Any]:
     kube = ctx.kube
     details: Dict[str, Any] = {"nodes": {}}
     dra = _dra_versions_by_node(kube, "gpu.nvidia.com")
@@ -356,9 +398,19 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms) -> Dict[s
                                     "dra_driver_versions": driver_dra, "dra_cuda_versions": cuda_dra,
                                     "runtime_handlers": n.runtime_handlers}
     ctx.record("kubectl get nodes -l nvidia.com/gpu.present -L nvidia.com/cuda.driver-version.full,"
-               "nvidia.com/cuda.runtime-version.full; kubectl get resourceslices --field-selector spec.driver=gpu.nvidia.com "
-               "-o jsonpath='{..attributes.driverVersion}{..attributes.cudaDriverVersion}'", _table(rows),
-               api="node labels from the accelerator-node lookup; ResourceSlices from the shared list")
+               "nvidia.com/cuda.runtime-version.full", _table(rows),
+               api="GET /api/v1/nodes?labelSelector=nvidia.com/gpu.present (the shared accelerator-node lookup)",
+               note="GPU feature discovery's driver and CUDA version labels, and status.runtimeHandlers, of every NVIDIA "
+                    "accelerator node")
+    if dra:
+        version = facts.dra_inventory(kube)["api_version"] or "%s/v1" % DRA_GROUP
+        ctx.record("kubectl get resourceslices --field-selector spec.driver=gpu.nvidia.com -o jsonpath="
+                   "'{range .items[*]}{.spec.nodeName}{\": \"}{..driverVersion}{\" \"}{..cudaDriverVersion}{\"\\n\"}{end}'",
+                   "\n".join("%s: driverVersion %s, cudaDriverVersion %s" % (
+                       node, ",".join(sorted(v["driverVersion"])) or "-", ",".join(sorted(v["cudaDriverVersion"])) or "-")
+                       for node, v in sorted(dra.items())),
+                   api="GET /apis/%s/resourceslices (the shared list, read for driver gpu.nvidia.com)" % version,
+                   note="the driverVersion and cudaDriverVersion attributes the DRA driver publishes per device")
     drivers = sorted({v["driver_version"] for v in details["nodes"].values() if v["driver_version"]})
     cudas = sorted({_version_key(v["cuda_version"]) for v in details["nodes"].values() if v["cuda_version"]})
     details.update(driver_versions=drivers, cuda_versions=cudas, dra_reports_versions=bool(dra))
@@ -368,10 +420,14 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms) -> Dict[s
     if len(drivers) > 1:
         problems.append("driver versions differ across accelerator nodes: %s" % "; ".join(
             "%s on %s" % (v, _names(sorted(n for n, d in details["nodes"].items() if d["driver_version"] == v))) for v in drivers))
+        fixes.append("install one driver version on every accelerator node (with the GPU operator: one driver.version in "
+                     "ClusterPolicy, or one NVIDIADriver per node pool)")
     if len(cudas) > 1:
         problems.append("CUDA versions differ across accelerator nodes: %s" % ", ".join(cudas))
     if mismatched:
         problems.append("the DRA driver and the node labels disagree on the driver version: %s" % "; ".join(mismatched))
+        fixes.append("restart the stale reporter after a driver upgrade (the gpu-feature-discovery pods and the DRA "
+                     "driver's kubelet-plugin pods on %s)" % _names(m.split(" ", 1)[0] for m in mismatched))
     if dra and not no_version:
         covered = [n.name for n in nodes if dra.get(n.name, {}).get("driverVersion")]
         if len(covered) == len(nodes):
@@ -405,6 +461,8 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms) -> Dict[s
             err = condition(policy, "Error") or {}
             problems.append("GPU operator ClusterPolicy %s is %s%s" % (name, state or "without a state",
                                                                        ": %s" % err["message"] if err.get("message") else ""))
+            fixes.append("read the ClusterPolicy's conditions and the operator's log: kubectl describe "
+                         "clusterpolicies.nvidia.com %s; kubectl logs -n %s deployment/gpu-operator" % (name, namespace))
         else:
             mechanisms.append("GPU operator ClusterPolicy %s ready" % name)
         daemonsets = facts.namespace_daemonsets(kube, namespace)
@@ -412,7 +470,8 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms) -> Dict[s
                     if ds_name.startswith(tuple(p for _l, _k, prefixes in OPERANDS for p in prefixes)) or ds_name == "nvidia-operator-validator"]
         ctx.record("kubectl get daemonsets -n %s" % namespace,
                    "\n".join(daemonset_summary(ds) for ds in relevant) or "No operand DaemonSets found",
-                   api="GET /apis/apps/v1/namespaces/%s/daemonsets" % namespace)
+                   api="GET /apis/apps/v1/namespaces/%s/daemonsets" % namespace,
+                   note="the operand DaemonSets: driver, container toolkit, device plugin and operator validator")
         details["operands"] = {}
         ready_operands = []
         for label, key, prefixes in OPERANDS:
@@ -422,10 +481,12 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms) -> Dict[s
             if not found:
                 problems.append("%s is enabled in ClusterPolicy %s but no DaemonSet %s exists in namespace %s"
                                 % (label, name, prefixes[0], namespace))
+                fixes.append("read why the operator did not create the %s DaemonSet: kubectl logs -n %s deployment/gpu-operator"
+                             % (label, namespace))
                 continue
             for ds in found:
                 before = len(problems)
-                details["operands"][ds["metadata"]["name"]] = _check_operand(ctx, label, ds, nodes, namespace, problems)
+                details["operands"][ds["metadata"]["name"]] = _check_operand(ctx, label, ds, nodes, namespace, problems, fixes)
                 if len(problems) == before:
                     ready_operands.append(ds["metadata"]["name"])
         if ready_operands:
@@ -436,11 +497,20 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms) -> Dict[s
         if not enabled["devicePlugin"] and not dra:
             problems.append("neither the operator's device plugin (devicePlugin.enabled=false) nor a DRA driver "
                             "(no gpu.nvidia.com ResourceSlices) exposes the GPUs")
+            fixes.append("install the DRA driver: %s; or turn the device plugin on: kubectl patch clusterpolicies.nvidia.com/%s "
+                         "--type merge -p '{\"spec\":{\"devicePlugin\":{\"enabled\":true}}}'"
+                         % (components.install_hint("dra_driver"), name))
+        if no_version and _truthy((spec.get("gfd") or {}).get("enabled"), True):
+            fixes.append("check GPU feature discovery on %s: kubectl get pods -n %s -l app=gpu-feature-discovery -o wide"
+                         % (_names(no_version), namespace))
     else:
         ctx.record("kubectl get clusterpolicies.nvidia.com", "the GPU operator is not installed (nvidia.com/v1 clusterpolicies "
                    "not served)", api="GET /apis (aggregated discovery)")
         if not no_version and (drivers or dra):  # (missing versions are already a problem above)
             mechanisms.append("no GPU operator: drivers and toolkit installed on the hosts")
+        if no_version:
+            fixes.append("publish the driver version: install the NVIDIA GPU operator (its GPU feature discovery labels the "
+                         "nodes), %s" % components.install_hint("gpu_operator"))
 
     classes = facts.runtime_classes(kube)
     ctx.record("kubectl get runtimeclasses", "\n".join("%s  handler=%s" % kv for kv in sorted(classes.items()))
@@ -451,6 +521,9 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms) -> Dict[s
         if missing_handler:
             problems.append("RuntimeClass %s uses handler %s but the container runtime of node(s) %s has no such handler "
                             "(status.runtimeHandlers)" % (runtime_class_name, handler, _names(missing_handler)))
+            fixes.append("configure the %s runtime in containerd on %s (the NVIDIA container toolkit does it; on RKE2 set "
+                         "toolkit.env CONTAINERD_SOCKET=/run/k3s/containerd/containerd.sock) and check: kubectl get node %s "
+                         "-o jsonpath='{.status.runtimeHandlers}'" % (handler, _names(missing_handler), missing_handler[0]))
         else:
             reported = [n.name for n in nodes if n.runtime_handlers]
             mechanisms.append("RuntimeClass %s (handler %s)%s" % (
@@ -462,6 +535,8 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms) -> Dict[s
         elif policies and toolkit_managed:
             problems.append("no RuntimeClass %s for the NVIDIA container runtime (the operator creates it with the "
                             "toolkit)" % runtime_class_name)
+            fixes.append("read why the operator did not create RuntimeClass %s: kubectl logs -n %s deployment/gpu-operator"
+                         % (runtime_class_name, (policies[0].get("status") or {}).get("namespace") or "gpu-operator"))
         else:
             unknowns.append("no RuntimeClass for the NVIDIA container runtime: check on each accelerator node that "
                             "containerd has an 'nvidia' runtime (or CDI) configured by the NVIDIA Container Toolkit")
@@ -469,13 +544,15 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms) -> Dict[s
     return details
 
 
-def _amd_driver_runtime(ctx, nodes, problems, unknowns, mechanisms) -> Dict[str, Any]:
+def _amd_driver_runtime(ctx, nodes, problems, unknowns, mechanisms, fixes) -> Dict[str, Any]:
     dra = _dra_versions_by_node(ctx.kube, "gpu.amd.com")
     versions = {n.name: n.labels.get(AMD_DRIVER_LABEL) or ",".join(sorted(dra.get(n.name, {}).get("driverVersion", ())))
                 for n in nodes}
     ctx.record("kubectl get nodes -l feature.node.kubernetes.io/pci-1002.present=true -L %s" % AMD_DRIVER_LABEL,
                "\n".join("%s  %s  %s" % (n.name, versions[n.name] or "-", ",".join("%s=%s" % kv for kv in n.resources.items()) or "-")
-                         for n in nodes), api="node labels from the accelerator-node lookup")
+                         for n in nodes),
+               api="GET /api/v1/nodes?labelSelector=feature.node.kubernetes.io/pci-1002.present=true (the shared "
+                   "accelerator-node lookup)", note="the AMD node labeller's driver version label and the amd.com/gpu resource")
     missing = [n for n, v in versions.items() if not v]
     distinct = sorted({v for v in versions.values() if v})
     if missing:
@@ -484,10 +561,13 @@ def _amd_driver_runtime(ctx, nodes, problems, unknowns, mechanisms) -> Dict[str,
                         "operator's DeviceConfig status)" % (_names(missing), AMD_DRIVER_LABEL))
     if len(distinct) > 1:
         problems.append("AMD driver versions differ across nodes: %s" % ", ".join(distinct))
+        fixes.append("install one amdgpu driver version on every AMD accelerator node")
     if distinct and not missing and len(distinct) == 1:
         no_plugin = [n.name for n in nodes if not n.resources and not dra.get(n.name)]
         if no_plugin:
             problems.append("AMD node(s) %s advertise no amd.com/gpu and publish no DRA devices" % _names(no_plugin))
+            fixes.append("check the AMD device plugin pods on %s: kubectl get pods -A -o wide --field-selector "
+                         "spec.nodeName=%s" % (_names(no_plugin), no_plugin[0]))
         else:
             mechanisms.append("AMD node labeller: amdgpu driver %s on every AMD node, devices exposed by the AMD device "
                               "plugin/DRA driver (no extra container runtime needed)" % distinct[0])
@@ -499,7 +579,7 @@ def driver_runtime_management(ctx):
     """Compatible drivers and container runtime configuration on every accelerator node, shown by a
     verifiable mechanism (operator state, operand DaemonSets, version labels, DRA attributes, RuntimeClass)."""
     nodes = facts.accelerator_nodes(ctx.kube)
-    _record_accelerator_nodes(ctx, nodes)
+    record_accelerator_nodes(ctx, nodes)
     if not nodes:
         return Finding(NOT_APPLICABLE, "Not applicable: %s, so there are no accelerator drivers or runtimes to manage."
                        % NO_ACCELERATORS)
@@ -510,10 +590,11 @@ def driver_runtime_management(ctx):
     unknowns: List[str] = []
     mechanisms: List[str] = []
     details: Dict[str, Any] = {"accelerator_nodes": [n.name for n in nodes], "vendors": sorted(by_vendor)}
+    fixes: List[str] = []
     if "nvidia" in by_vendor:
-        details["nvidia"] = _nvidia_driver_runtime(ctx, by_vendor["nvidia"], problems, unknowns, mechanisms)
+        details["nvidia"] = _nvidia_driver_runtime(ctx, by_vendor["nvidia"], problems, unknowns, mechanisms, fixes)
     if "amd" in by_vendor:
-        details["amd"] = _amd_driver_runtime(ctx, by_vendor["amd"], problems, unknowns, mechanisms)
+        details["amd"] = _amd_driver_runtime(ctx, by_vendor["amd"], problems, unknowns, mechanisms, fixes)
     for vendor in sorted(set(by_vendor) - {"nvidia", "amd"}):
         unknowns.append("accelerator vendor '%s' on node(s) %s is not one these checks recognise: verify by hand that its "
                         "driver and container runtime integration are installed, version-consistent and monitored (KAR-0001: "
@@ -522,11 +603,8 @@ def driver_runtime_management(ctx):
     count = "%d accelerator node(s) (%s)" % (len(nodes), _names(n.name for n in nodes))
     if problems:
         return Finding(FAIL, "Drivers/runtime not verified on %s: %s." % (count, "; ".join(problems)),
-                       remediation="Install or repair the NVIDIA GPU operator with role %s (kubectl describe "
-                                   "clusterpolicies.nvidia.com cluster-policy; kubectl get pods -n gpu-operator -o wide to "
-                                   "find the failing operand), keep one driver version across the accelerator nodes, and "
-                                   "publish driver versions through GPU feature discovery or the DRA driver (role %s)."
-                                   % (GPU_OPERATOR_ROLE, DRA_DRIVER_ROLE),
+                       remediation=components.join_fixes(fixes or ["repair the NVIDIA GPU operator's operands and keep "
+                                                                   "one driver version across the accelerator nodes"]),
                        details=details)
     if unknowns:
         verified = (" Verified: %s." % "; ".join(mechanisms)) if mechanisms else ""
@@ -615,7 +693,7 @@ def gpu_sharing(ctx):
     kube = ctx.kube
     nodes = facts.accelerator_nodes(kube)
     if not nodes:
-        _record_accelerator_nodes(ctx, nodes)
+        record_accelerator_nodes(ctx, nodes)
         return Finding(NOT_APPLICABLE, "Not applicable: %s, so there are no GPUs to share." % NO_ACCELERATORS)
     nvidia = [n for n in nodes if n.vendor == "nvidia"]
     others = [n for n in nodes if n.vendor != "nvidia"]
@@ -627,7 +705,9 @@ def gpu_sharing(ctx):
                      ",".join("%s=%s" % kv for kv in n.resources.items()) or "-"])
     ctx.record("kubectl get nodes -l nvidia.com/gpu.present -L nvidia.com/gpu.product,nvidia.com/gpu.count,"
                "nvidia.com/gpu.sharing-strategy,nvidia.com/gpu.replicas,nvidia.com/mig.strategy,nvidia.com/mig.config,"
-               "nvidia.com/mig.config.state", _table(rows), api="node labels and allocatable from the accelerator-node lookup")
+               "nvidia.com/mig.config.state", _table(rows),
+               api="GET /api/v1/nodes?labelSelector=nvidia.com/gpu.present (the shared accelerator-node lookup)",
+               note="GPU feature discovery's sharing and MIG labels, and the accelerator resources in status.allocatable")
 
     policies = facts.cluster_policies(kube) if nvidia else []
     policy = policies[0] if policies else None
@@ -635,11 +715,16 @@ def gpu_sharing(ctx):
     dra = _dra_sharing(kube) if nvidia else {}
     classes = [dc["metadata"]["name"] for dc in facts.device_classes(kube)] if nvidia else []
     if dra or "mig.nvidia.com" in classes:
-        ctx.record("kubectl get resourceslices -o jsonpath='{..devices[*].attributes.type}'; kubectl get deviceclass mig.nvidia.com",
+        inventory = facts.dra_inventory(kube)
+        ctx.record("kubectl get resourceslices -o yaml",
                    "\n".join("%s: %d MIG device(s), %d partitionable device(s) (driver %s)" % (node, e["MIG"], e["partitionable"], e["driver"])
-                             for node, e in sorted(dra.items())) or "no MIG or partitionable DRA devices published"
-                   + ("\nDeviceClass mig.nvidia.com exists" if "mig.nvidia.com" in classes else ""),
-                   api="ResourceSlices and DeviceClasses from the shared lists")
+                             for node, e in sorted(dra.items())) or "no MIG or partitionable DRA devices published",
+                   api="GET /apis/%s/resourceslices (the shared list)" % (inventory["api_version"] or DRA_GROUP + "/v1"),
+                   note="devices whose attribute type is mig, and devices that consume shared counters (partitionable)")
+    if "mig.nvidia.com" in classes:
+        version = ctx.kube.discovery().serving_version(DRA_GROUP, "deviceclasses") or "v1"
+        ctx.record("kubectl get deviceclass mig.nvidia.com", "mig.nvidia.com exists",
+                   api="GET /apis/%s/%s/deviceclasses (the shared list)" % (DRA_GROUP, version))
 
     by_strategy: Dict[str, Dict[str, Any]] = {}
     problems: List[str] = []
@@ -648,13 +733,17 @@ def gpu_sharing(ctx):
             by_strategy.setdefault(entry["strategy"], {})[n.name] = entry
     for node, entry in dra.items():
         by_strategy.setdefault("DRA %s devices" % ("MIG" if entry["MIG"] else "partitionable"), {})[node] = entry
+    namespace = ((policy or {}).get("status") or {}).get("namespace") or "gpu-operator"
+    fixes: List[str] = []
     if "MPS" in by_strategy and policy:
-        namespace = (policy.get("status") or {}).get("namespace") or "gpu-operator"
         daemon = facts.namespace_daemonsets(kube, namespace).get(MPS_DAEMON)
         status = (daemon or {}).get("status") or {}
         if not daemon or status.get("numberReady", 0) < len(by_strategy["MPS"]):
             problems.append("MPS is configured on %s but the MPS control daemon %s/%s is %s" % (
                 _names(sorted(by_strategy["MPS"])), namespace, MPS_DAEMON, daemonset_summary(daemon) if daemon else "missing"))
+            fixes.append(("find why the MPS control daemon is not ready: kubectl describe daemonset -n %s %s" % (namespace, MPS_DAEMON))
+                         if daemon else ("read why the operator did not create the MPS control daemon: kubectl logs -n %s "
+                                         "deployment/gpu-operator" % namespace))
             by_strategy.pop("MPS")
     configured = sorted({s for c in (config.get("configs") or {}).values() for s in c})
     details = {"strategies": {s: sorted(v) for s, v in by_strategy.items()},
@@ -688,18 +777,33 @@ def gpu_sharing(ctx):
                        % (_names(n.name for n in others), ", ".join(sorted({n.vendor for n in others}))), details=details)
     why = ["no node shows MIG partitions (nvidia.com/mig-* resources), time-slicing/MPS replicas "
            "(nvidia.com/gpu.sharing-strategy, nvidia.com/gpu.replicas) or DRA partitions"]
+    mig_nodes = [n.name for n in nvidia if n.labels.get("nvidia.com/mig.capable") == "true"]
     if config.get("missing"):
         why.append("ClusterPolicy devicePlugin.config names ConfigMap %s, which does not exist" % config["configmap"])
+        name = config["configmap"].split("/", 1)[1]
+        fixes.append("create the ConfigMap ClusterPolicy devicePlugin.config names: kubectl create configmap %s -n %s "
+                     "--from-literal=%s='%s'" % (name, namespace, config.get("default") or "any", TIME_SLICING_DATA))
     elif configured:
-        why.append("ConfigMap %s configures %s but no node advertises it: the device plugin has not applied it "
-                   "(check the nvidia.com/device-plugin.config node label and the device-plugin pods' config-manager logs)"
+        why.append("ConfigMap %s configures %s but no node advertises it: the device plugin has not applied it"
                    % (config["configmap"], ", ".join(configured)))
+        fixes.append("find why the device plugin did not apply ConfigMap %s: kubectl get nodes -l nvidia.com/gpu.present -L "
+                     "nvidia.com/device-plugin.config; kubectl logs -n %s daemonset/nvidia-device-plugin-daemonset -c "
+                     "config-manager" % (config["configmap"], namespace))
     if "mig.nvidia.com" in classes:
         why.append("DeviceClass mig.nvidia.com exists but no MIG device is published")
+        if mig_nodes:
+            fixes.append("find why the MIG manager did not partition the GPUs: kubectl get nodes %s -L nvidia.com/mig.config,"
+                         "nvidia.com/mig.config.state" % " ".join(mig_nodes[:5]))
     why += problems
+    if not fixes:
+        fixes.append(time_slicing_fix(namespace, policy["metadata"]["name"], mig_nodes) if policy else
+                     "install the NVIDIA GPU operator, %s, then %s" % (
+                         components.install_hint("gpu_operator"),
+                         time_slicing_fix("gpu-operator", "cluster-policy", mig_nodes)[0].lower()
+                         + time_slicing_fix("gpu-operator", "cluster-policy", mig_nodes)[1:]))
     return Finding(FAIL, "No GPU sharing strategy is in effect on the %d NVIDIA accelerator node(s) (%s): %s."
                    % (len(nvidia), _names(n.name for n in nvidia), "; ".join(why)),
-                   remediation=TIME_SLICING_FIX[0].upper() + TIME_SLICING_FIX[1:] + ".", details=details)
+                   remediation=components.join_fixes(fixes), details=details)
 
 
 # ================================================================================================ virtualized_accelerator
@@ -710,7 +814,7 @@ def virtualized_accelerator(ctx):
     kube = ctx.kube
     nodes = facts.accelerator_nodes(kube)
     if not nodes:
-        _record_accelerator_nodes(ctx, nodes)
+        record_accelerator_nodes(ctx, nodes)
         return Finding(NOT_APPLICABLE, "Not applicable: %s, so there are no virtualized accelerators." % NO_ACCELERATORS)
     nvidia = [n for n in nodes if n.vendor == "nvidia"]
     rows = [["NODE", "VGPU.PRESENT", "VGPU.HOST-DRIVER", "WORKLOAD.CONFIG", "PRODUCT", "RESOURCES"]]
@@ -720,7 +824,8 @@ def virtualized_accelerator(ctx):
                      ",".join("%s=%s" % kv for kv in list(n.resources.items()) + list(n.other_resources.items())) or "-"])
     ctx.record("kubectl get nodes -l nvidia.com/gpu.present -L nvidia.com/vgpu.present,nvidia.com/vgpu.host-driver-version,"
                "nvidia.com/gpu.workload.config,nvidia.com/gpu.product", _table(rows),
-               api="node labels and allocatable from the accelerator-node lookup")
+               api="GET /api/v1/nodes?labelSelector=nvidia.com/gpu.present (the shared accelerator-node lookup)",
+               note="GPU feature discovery's vGPU labels, and the accelerator and vGPU-type resources in status.allocatable")
     guests = [n for n in nvidia if n.labels.get("nvidia.com/vgpu.present") == "true"]
     hosts = [n for n in nvidia if n.labels.get("nvidia.com/gpu.workload.config") == "vm-vgpu"]
     details: Dict[str, Any] = {"vgpu_guest_nodes": [n.name for n in guests], "vgpu_host_nodes": [n.name for n in hosts]}
@@ -728,7 +833,8 @@ def virtualized_accelerator(ctx):
     policy = policies[0] if policies else None
     spec = _spec(policy) if policy else {}
     sandbox = spec.get("sandboxWorkloads") or {}
-    parts, problems = [], []
+    parts, problems, fixes = [], [], []
+    namespace = ((policy or {}).get("status") or {}).get("namespace") or "gpu-operator"
     if guests:
         unmanaged = [n.name for n in guests if not n.resources.get("nvidia.com/gpu")]
         host_drivers = sorted({n.labels.get("nvidia.com/vgpu.host-driver-version", "") for n in guests} - {""})
@@ -741,24 +847,39 @@ def virtualized_accelerator(ctx):
                          if licensing.get("configMapName") or licensing.get("secretName") else ""))
         if unmanaged:
             problems.append("vGPU node(s) %s advertise no nvidia.com/gpu" % _names(unmanaged))
+            fixes.append("find why the device plugin advertises no GPU on %s: kubectl get pods -n %s -l "
+                         "app=nvidia-device-plugin-daemonset -o wide --field-selector spec.nodeName=%s"
+                         % (_names(unmanaged), namespace, unmanaged[0]))
         details["vgpu_host_driver_versions"] = host_drivers
     if hosts or (_truthy(sandbox.get("enabled"), False) and _truthy((spec.get("vgpuManager") or {}).get("enabled"), False)):
-        namespace = (policy.get("status") or {}).get("namespace") or "gpu-operator" if policy else "gpu-operator"
         daemonsets = facts.namespace_daemonsets(kube, namespace)
         ctx.record("kubectl get daemonsets -n %s nvidia-vgpu-manager-daemonset nvidia-vgpu-device-manager "
                    "nvidia-sandbox-device-plugin-daemonset" % namespace,
                    "\n".join(daemonset_summary(daemonsets[name]) if name in daemonsets else "%s NotFound" % name
                              for _label, _key, name in VGPU_DAEMONSETS),
                    api="GET /apis/apps/v1/namespaces/%s/daemonsets" % namespace)
-        for label, _key, name in VGPU_DAEMONSETS:
+        disabled = []
+        for label, key, name in VGPU_DAEMONSETS:
             ds = daemonsets.get(name)
             status = (ds or {}).get("status") or {}
             if not ds or status.get("numberReady", 0) < max(1, status.get("desiredNumberScheduled", 0)) \
                     or status.get("desiredNumberScheduled", 0) < len(hosts):
                 problems.append("%s DaemonSet %s/%s is %s" % (label, namespace, name, daemonset_summary(ds) if ds else "missing"))
+                if ds:
+                    fixes.append("find why %s is not ready on every vGPU host: kubectl describe daemonset -n %s %s"
+                                 % (name, namespace, name))
+                else:
+                    disabled.append(key)
+        if disabled:
+            fixes.append("turn on %s in the GPU operator's values: sandboxWorkloads.enabled=true, %s (vgpuManager needs "
+                         "your vGPU manager image in vgpuManager.repository/image/version, which NVIDIA ships to licensed "
+                         "vGPU customers), then helm upgrade the gpu-operator release with them"
+                         % (", ".join(disabled), ", ".join("%s.enabled=true" % k for k in disabled)))
         vgpu_types = sorted({k for n in hosts for k in n.other_resources})
         if hosts and not vgpu_types:
             problems.append("vGPU host node(s) %s advertise no vGPU type resources (nvidia.com/<vGPU type>)" % _names(n.name for n in hosts))
+            fixes.append("check the vGPU device manager's configuration on %s: kubectl get nodes %s -L nvidia.com/vgpu.config,"
+                         "nvidia.com/vgpu.config.state" % (_names(n.name for n in hosts), " ".join(n.name for n in hosts[:5])))
         parts.append("vGPU host node(s) %s (nvidia.com/gpu.workload.config=vm-vgpu) create vGPUs with the vGPU manager and "
                      "vGPU device manager and expose them to KubeVirt VMs as schedulable resources %s" % (
                          _names(n.name for n in hosts) or "(none labelled)", ", ".join(vgpu_types) or "(none)"))
@@ -766,10 +887,8 @@ def virtualized_accelerator(ctx):
     details["problems"] = problems
     if problems:
         return Finding(FAIL, "vGPUs are present but not fully managed: %s." % "; ".join(problems),
-                       remediation="Repair the vGPU stack with role %s: ClusterPolicy sandboxWorkloads.enabled=true, "
-                                   "vgpuManager.enabled=true with your vGPU manager image, vgpuDeviceManager.enabled=true; "
-                                   "kubectl get pods -n gpu-operator -o wide to find the failing pod." % GPU_OPERATOR_ROLE,
-                       details=details)
+                       remediation=components.join_fixes(fixes or ["find the failing vGPU pod: kubectl get pods -n %s -o wide"
+                                                                   % namespace]), details=details)
     if parts:
         return Finding(PASS, "Virtualized accelerators managed: %s." % "; ".join(parts), details=details)
     unknown_vendors = sorted({n.vendor for n in nodes if n.vendor not in ("nvidia", "amd")})

@@ -30,9 +30,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+import shlex
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import facts
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import components, facts
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
     api_resources_table, condition_true, conditions_line, daemonset_ready, daemonset_summary, name_of,
@@ -42,8 +43,15 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import F
 # -- Gateway API ------------------------------------------------------------------------------------
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 GATEWAY_V1_RESOURCES = ("gatewayclasses", "gateways", "httproutes", "grpcroutes")
-INSTALL_GATEWAY = ("Install the Gateway API standard CRDs and a Gateway controller, e.g. role "
-                   "k8s_ai.conformance.gateway (on RKE2: enable Traefik's kubernetesGateway provider)")
+
+
+def install_gateway() -> str:
+    """How to install the Gateway API and a controller that serves it."""
+    return ("Install a Gateway API implementation: %s; or keep your own controller and install the CRDs it needs: %s "
+            "(on RKE2, Traefik serves them once its kubernetesGateway provider is enabled)"
+            % (components.install_hint("envoy_gateway"), components.install_hint("gateway_api_crds")))
+
+
 # Weighted backendRefs and header matches are Core HTTPRoute features: the upstream conformance tests
 # (HTTPRouteWeight, HTTPRouteHeaderMatching) need exactly these two features.
 ROUTING_FEATURES = ("Gateway", "HTTPRoute")
@@ -57,19 +65,18 @@ GAIE_GROUP, GAIE_VERSION = "inference.networking.k8s.io", "v1"
 GAIE_X_GROUP, GAIE_X_VERSION = "inference.networking.x-k8s.io", "v1alpha2"
 GAIE_X_RESOURCES = ("inferencepools", "inferencemodels", "inferenceobjectives")
 POOL_CHECK_MAX = 3
-INSTALL_GAIE = (
-    "Install the Gateway API Inference Extension CRDs (kubectl apply -f https://github.com/kubernetes-sigs/"
-    "gateway-api-inference-extension/releases/download/<version>/manifests.yaml) and an implementation that "
-    "supports InferencePool (kgateway, Istio, Envoy AI Gateway, GKE Gateway) on top of role "
-    "k8s_ai.conformance.gateway; then deploy a pool with its endpoint picker: helm install <pool> "
-    "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool "
-    "--set inferencePool.modelServers.matchLabels.app=<model> --set provider.name=<istio|gke|none> "
-    "and route to it with an HTTPRoute whose backendRef is the InferencePool")
+# The last GAIE release that ships the inferencepool chart (with its endpoint picker); from v1.6.0 the endpoint
+# picker lives in llm-d. Pool and model names are the site's own.
+INFERENCEPOOL_CHART = "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool --version v1.5.0"
 DEPLOY_POOL = (
-    "Deploy an InferencePool with its endpoint picker (helm install <pool> "
-    "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool "
-    "--set inferencePool.modelServers.matchLabels.app=<model> --set provider.name=<istio|gke|none>) and route to it "
-    "with an HTTPRoute whose backendRef is the InferencePool")
+    "Deploy an InferencePool with its endpoint picker for your model server (helm install POOL %s "
+    "--set inferencePool.modelServers.matchLabels.app=MODEL --set provider.name=istio, gke or none; POOL and MODEL are "
+    "your names) and route to it with an HTTPRoute whose backendRef is the InferencePool" % INFERENCEPOOL_CHART)
+
+
+def install_gaie() -> str:
+    return "Install the %s; then %s" % (components.install_hint("inference_extension"), DEPLOY_POOL[0].lower() + DEPLOY_POOL[1:])
+
 
 # -- High-performance networking -------------------------------------------------------------------
 DRA_GROUP = "resource.k8s.io"
@@ -84,10 +91,13 @@ NICOP_GROUP, NICOP_VERSION, NICOP_PLURAL = "mellanox.com", "v1alpha1", "nicclust
 RDMA_NODE_LABEL = "feature.node.kubernetes.io/rdma.available=true"
 NETWORK_RESOURCE_HINTS = ("rdma", "sriov", "infiniband", "roce")
 NODE_PAGE = 100
-HPN_FIX = ("Expose the RDMA/SR-IOV NICs through DRA: install DRANET (helm chart deployments/helm/dranet of "
-           "kubernetes-sigs/dranet, image registry.k8s.io/networking/dranet) and create a DeviceClass selecting "
-           "device.driver == \"dra.net\" (e.g. with device.attributes[\"dra.net\"].rdma); or Multus with the "
-           "SR-IOV network operator / NVIDIA network operator (RDMA shared device plugin)")
+
+
+def hpn_fix() -> str:
+    return ("Expose the RDMA/SR-IOV NICs through DRA: %s (select RDMA NICs with device.attributes[\"dra.net\"].rdma); "
+            "or Multus with the SR-IOV network operator or the NVIDIA network operator (RDMA shared device plugin)"
+            % components.install_hint("dranet"))
+
 
 # -- Disaggregated inference ------------------------------------------------------------------------
 LLMD_ROLE = "llm-d.ai/role"
@@ -223,13 +233,16 @@ def ai_inference(ctx):
     if not grant_versions:
         missing.append("referencegrants (v1beta1 or v1)")
     if missing:
+        partial = any(discovery.served(GATEWAY_GROUP, "v1", r) for r in GATEWAY_V1_RESOURCES)
+        fix = ("Upgrade the Gateway API CRDs to a current standard channel (your controller must support it): %s"
+               % components.install_hint("gateway_api_crds")) if partial else install_gateway()
         return Finding(FAIL, "Gateway API is not fully served: missing %s." % ", ".join(missing),
-                       remediation=INSTALL_GATEWAY + ".", details={"missing": missing})
+                       remediation=fix + ".", details={"missing": missing})
 
     classes = gateway_classes(kube)
     impls = [_implementation(c) for c in classes]
-    ctx.record("kubectl get gatewayclasses -o custom-columns=NAME:.metadata.name,CONTROLLER:.spec.controllerName,"
-               "STATUS:.status.conditions,FEATURES:.status.supportedFeatures[*].name",
+    ctx.record("kubectl get gatewayclasses -o 'custom-columns=NAME:.metadata.name,CONTROLLER:.spec.controllerName,"
+               "STATUS:.status.conditions,FEATURES:.status.supportedFeatures[*].name'",
                "\n".join("%s  controller=%s  %s  features=%s" % (
                    _meta(c).get("name"), i["controller"], conditions_line(c), ",".join(i["supported_features"]) or "(not reported)")
                    for c, i in zip(classes, impls)) or "No resources found",
@@ -238,7 +251,11 @@ def ai_inference(ctx):
     if not accepted:
         return Finding(FAIL, "Gateway API is served but no GatewayClass is Accepted by a controller (%d found%s)." % (
             len(classes), ": " + ", ".join("%s %s" % (_meta(c).get("name"), conditions_line(c)) for c in classes) if classes else ""),
-            remediation="Start (or fix) the Gateway controller so that it accepts its GatewayClass. " + INSTALL_GATEWAY + ".",
+            remediation=(("Start (or fix) the controller the GatewayClass names so that it accepts it: kubectl describe "
+                          "gatewayclass %s (controllerName %s) and read that controller's log. Or install another "
+                          "implementation: " % (impls[0]["gateway_class"], impls[0]["controller"] or "unset")) if impls
+                         else "No GatewayClass exists, so no controller serves the Gateway API. ")
+            + (install_gateway()[0].lower() + install_gateway()[1:] if impls else install_gateway()) + ".",
             details={"gateway_classes": impls})
     routing = [i for i in accepted if i["weighted_and_header_routing"] is not False]
     if not routing:
@@ -247,7 +264,7 @@ def ai_inference(ctx):
                            " and ".join(ROUTING_FEATURES),
                            "; ".join("%s lacks %s" % (i["gateway_class"], ",".join(i["missing_features"])) for i in accepted)),
                        remediation="Use a Gateway implementation conformant for HTTPRoute (it lists Gateway and HTTPRoute "
-                                   "in its GatewayClass status.supportedFeatures). " + INSTALL_GATEWAY + ".",
+                                   "in its GatewayClass status.supportedFeatures). " + install_gateway() + ".",
                        details={"implementations": impls})
 
     all_gateways = gateways(kube)
@@ -265,18 +282,23 @@ def ai_inference(ctx):
         return Finding(FAIL, "GatewayClass %s is accepted, but none of its %d Gateway(s) is Programmed (%s): the controller "
                        "does not program its data plane." % (", ".join(sorted(class_names)), len(served),
                                                              "; ".join("%s %s" % (name_of(g), conditions_line(g)) for g in served)),
-                       remediation="Check the Gateway controller's logs and the Gateway's conditions (kubectl describe gateway "
-                                   "-n <ns> <name>); fix its Service/addresses. " + INSTALL_GATEWAY + ".",
+                       remediation="Read the Gateway's conditions and events (kubectl describe gateway -n %s %s) and the "
+                                   "log of its controller %s; the usual cause is a Service of type LoadBalancer that gets "
+                                   "no address (no load-balancer provider on the cluster)." % (
+                                       _meta(served[0]).get("namespace", "default"), _meta(served[0]).get("name", ""),
+                                       next((i["controller"] for i in routing
+                                             if i["gateway_class"] == _spec(served[0]).get("gatewayClassName")), "")),
                        details=details)
 
     routes = [_route_shape(r) for r in kube.list_all(GATEWAY_GROUP, "v1", "httproutes")]
     shaped = [r for r in routes if r["weighted"] or r["header_match"]]
-    ctx.record("kubectl get httproutes -A  (rules with weighted backendRefs or header matches)", "\n".join(
+    ctx.record("kubectl get httproutes -A -o yaml", "\n".join(
         "%s  weighted=%s header-match=%s  accepted by: %s" % (r["name"], r["weighted"], r["header_match"],
                                                               ", ".join(r["accepted_by"]) or "none")
         for r in shaped[:ROUTE_LINES]) + ("\n... %d more" % (len(shaped) - ROUTE_LINES) if len(shaped) > ROUTE_LINES else "")
         if shaped else "%d HTTPRoute(s), none with weighted backendRefs or header matches" % len(routes),
-        api="GET /apis/%s/v1/httproutes" % GATEWAY_GROUP)
+        api="GET /apis/%s/v1/httproutes" % GATEWAY_GROUP,
+        note="rules with more than one weighted backendRef or with header matches, and the parents that accepted them")
     proven = [r for r in shaped if r["accepted_by"]]
     details["httproutes"] = {"total": len(routes), "weighted_or_header": shaped[:ROUTE_LINES]}
 
@@ -355,18 +377,19 @@ def advanced_inference_ingress(ctx):
     kube = ctx.kube
     discovery = kube.discovery()
     groups = [(GAIE_GROUP, discovery.versions(GAIE_GROUP)), (GAIE_X_GROUP, discovery.versions(GAIE_X_GROUP))]
-    ctx.record("kubectl api-resources --api-group=%s; kubectl api-resources --api-group=%s" % (GAIE_GROUP, GAIE_X_GROUP),
-               "\n".join(api_resources_table(discovery, g, v) for g, v in groups), api="GET /apis (aggregated discovery)")
+    for group, versions in groups:
+        ctx.record("kubectl api-resources --api-group=%s" % group, api_resources_table(discovery, group, versions),
+                   api="GET /apis (aggregated discovery)")
     served = ["%s/%s %s" % (g, v, r) for g, v, r in [(GAIE_GROUP, GAIE_VERSION, "inferencepools")] +
               [(GAIE_X_GROUP, GAIE_X_VERSION, r) for r in GAIE_X_RESOURCES] if discovery.served(g, v, r)]
     if not served:
         return Finding(FAIL, "The Gateway API Inference Extension is not installed: neither %s/%s inferencepools nor the "
                        "older %s/%s inferencepools are served." % (GAIE_GROUP, GAIE_VERSION, GAIE_X_GROUP, GAIE_X_VERSION),
-                       remediation=INSTALL_GAIE + ".", details={"served": []})
+                       remediation=install_gaie() + ".", details={"served": []})
     api_version, pools = inference_pools(kube)
     if not api_version:
         return Finding(FAIL, "GAIE CRDs are partly installed (%s) but no InferencePool resource is served." % ", ".join(served),
-                       remediation=INSTALL_GAIE + ".", details={"served": served})
+                       remediation=install_gaie() + ".", details={"served": served})
     plural_group = api_version.split("/")[0]
     evaluated = []
     for pool in pools:
@@ -395,7 +418,7 @@ def advanced_inference_ingress(ctx):
             for e in evaluated[:POOL_CHECK_MAX]),
             remediation="Attach the pool to a Gateway whose implementation supports InferencePool: an HTTPRoute with "
                         "backendRef group inference.networking.k8s.io kind InferencePool, parentRef the Gateway; check the "
-                        "pool's endpointPickerRef. " + INSTALL_GAIE + ".", details=details)
+                        "pool's endpointPickerRef. " + install_gaie() + ".", details=details)
     problems = []
     for entry in candidates[:POOL_CHECK_MAX]:
         epp = entry["epp"]
@@ -420,10 +443,16 @@ def advanced_inference_ingress(ctx):
                                epp["port"], ", failureMode %s" % epp["failure_mode"] if epp["failure_mode"] else ""),
                            details=details)
         problems.append("endpoint picker %s/%s of %s has no ready endpoints (%d total)" % (entry["namespace"], epp["name"], entry["pool"], total))
+    first = next((e for e in candidates[:POOL_CHECK_MAX] if e["epp"] and e["epp"]["name"]), None)
+    if first:
+        fix = ("Make the endpoint picker (EPP) ready: kubectl describe service -n %s %s shows the pods it selects; "
+               "kubectl get pods -n %s -o wide and kubectl describe pod -n %s on the EPP pod tell why they are not ready "
+               "(the inferencepool chart names its Deployment after the pool, %s-epp)"
+               % (first["namespace"], first["epp"]["name"], first["namespace"], first["namespace"], first["pool"]))
+    else:
+        fix = "Give each InferencePool an endpoint picker: spec.endpointPickerRef naming the EPP Service"
     return Finding(FAIL, "InferencePools are accepted but no endpoint picker is ready: %s." % "; ".join(problems),
-                   remediation="Make the endpoint picker (EPP) Deployment ready: kubectl -n <ns> describe deployment <pool>-epp "
-                               "and its pods (image registry.k8s.io/gateway-api-inference-extension/epp); reinstall with the "
-                               "inferencepool chart if needed.", details=details)
+                   remediation=fix + ".", details=details)
 
 
 # ================================================================================================
@@ -472,18 +501,24 @@ def _hpn_dra(ctx, mechanisms: List[Dict[str, Any]]) -> None:
         drivers = [d for d in _class_drivers(dc) if d in NETWORK_DRA_DRIVERS]
         if drivers:
             network[_meta(dc).get("name", "")] = drivers
-    ctx.record("kubectl get deviceclasses  (network drivers: %s)" % ", ".join(NETWORK_DRA_DRIVERS),
+    ctx.record("kubectl get deviceclasses -o yaml",
                "\n".join("%s  drivers=%s" % (_meta(dc).get("name"), ",".join(_class_drivers(dc)) or "-") for dc in classes)
-               or "No resources found", api="GET /apis/%s/%s/deviceclasses" % (DRA_GROUP, version))
+               or "No resources found", api="GET /apis/%s/%s/deviceclasses" % (DRA_GROUP, version),
+               note="DeviceClasses whose CEL selectors name a network DRA driver (%s)" % ", ".join(NETWORK_DRA_DRIVERS))
     if not network:
         return
     drivers = sorted({d for ds in network.values() for d in ds})
-    found = _network_devices(facts.resource_slices(kube), drivers)
-    ctx.record("kubectl get resourceslices -o yaml  (driver %s)" % ",".join(drivers),
-               "%d network device(s) on %d node(s) [%s]; %d with RDMA; attributes: %s" % (
-                   found["devices"], len(found["nodes"]), ", ".join(found["nodes"][:5]), found["rdma_devices"],
-                   ", ".join(found["attributes"]) or "-"),
-               api="GET /apis/%s/%s/resourceslices" % (DRA_GROUP, version))
+    slices = facts.resource_slices(kube)
+    found = _network_devices(slices, drivers)
+    for driver in drivers:
+        one = _network_devices(slices, [driver])
+        ctx.record("kubectl get resourceslices --field-selector spec.driver=%s -o yaml" % driver,
+                   "%d network device(s) on %d node(s) [%s]; %d with RDMA; attributes: %s" % (
+                       one["devices"], len(one["nodes"]), ", ".join(one["nodes"][:5]), one["rdma_devices"],
+                       ", ".join(one["attributes"]) or "-"),
+                   api="GET /apis/%s/%s/resourceslices (the shared list, read for driver %s)"
+                       % (DRA_GROUP, facts.dra_version(kube) or version, driver),
+                   note="devices with network attributes (%s)" % ", ".join(NETWORK_ATTRIBUTES))
     problem = "" if found["devices"] else "DeviceClass(es) %s select %s but no ResourceSlice publishes network devices for it" % (
         ", ".join(sorted(network)), ",".join(drivers))
     daemonset = ""
@@ -506,9 +541,9 @@ def _hpn_multus(ctx, mechanisms: List[Dict[str, Any]]) -> None:
     ctx.record("kubectl get network-attachment-definitions -A", "\n".join(name_of(n) for n in nads[:10]) or "No resources found",
                api="GET /apis/%s/%s/%s" % (NAD_GROUP, NAD_VERSION, NAD_PLURAL))
     daemonsets = [d for d in kube.list_all("apps", "v1", "daemonsets", namespace="kube-system") if "multus" in _meta(d).get("name", "")]
-    ctx.record("kubectl get daemonsets -n kube-system | grep multus",
+    ctx.record("kubectl get daemonsets -n kube-system",
                "\n".join(daemonset_summary(d) for d in daemonsets) or "no Multus DaemonSet in kube-system",
-               api="GET /apis/apps/v1/namespaces/kube-system/daemonsets")
+               api="GET /apis/apps/v1/namespaces/kube-system/daemonsets", note="DaemonSets whose name contains multus")
     ready = any(daemonset_ready(d) for d in daemonsets)
     problem = ""
     if not daemonsets:
@@ -557,11 +592,13 @@ def _hpn_node_resources(ctx) -> Dict[str, Any]:
         for key, value in (_status(node).get("allocatable") or {}).items():
             if any(h in key.lower() for h in NETWORK_RESOURCE_HINTS) and str(value) not in ("0", ""):
                 resources.setdefault(key, []).append(_meta(node).get("name", ""))
-    ctx.record("kubectl get nodes -l %s  (allocatable RDMA/SR-IOV resources)" % RDMA_NODE_LABEL,
+    ctx.record("kubectl get nodes -l %s -o yaml" % RDMA_NODE_LABEL,
                ("%d node(s)%s; %s" % (len(nodes), "+ (first page)" if more else "", "; ".join(
                    "%s on %s" % (k, ",".join(v[:5])) for k, v in sorted(resources.items())) or "no RDMA/SR-IOV resources advertised"))
                if nodes else "No resources found",
-               api="GET /api/v1/nodes?labelSelector=%s&limit=%d" % (RDMA_NODE_LABEL, NODE_PAGE))
+               api="GET /api/v1/nodes?labelSelector=%s&limit=%d" % (RDMA_NODE_LABEL, NODE_PAGE),
+               note="status.allocatable resources whose name contains %s (first page of %d nodes)"
+                    % (", ".join(NETWORK_RESOURCE_HINTS), NODE_PAGE))
     return {"rdma_nodes": len(nodes), "more": more, "resources": {k: v[:10] for k, v in resources.items()}}
 
 
@@ -605,7 +642,7 @@ def high_performance_networking(ctx):
     if nodes["rdma_nodes"] and not mechanisms:
         problems.append("%d node(s) are labelled %s but nothing exposes their RDMA NICs to pods" % (nodes["rdma_nodes"], RDMA_NODE_LABEL))
     return Finding(FAIL, "High-performance networking is not usable: %s." % "; ".join(problems or ["no mechanism is ready"]),
-                   remediation=HPN_FIX + ".", details=details)
+                   remediation=hpn_fix() + ".", details=details)
 
 
 # ================================================================================================
@@ -636,7 +673,7 @@ def _llmd(ctx) -> List[Dict[str, Any]]:
                                            _spec(p).get("nodeName", "-")) for p in pods[:10]]
     if len(pods) > 10:
         lines.append("... %d more" % (len(pods) - 10))
-    ctx.record("kubectl get pods -A -l '%s'" % LLMD_SELECTOR, "\n".join(lines) or "No resources found",
+    ctx.record("kubectl get pods -A -l %s -o wide" % shlex.quote(LLMD_SELECTOR), "\n".join(lines) or "No resources found",
                api="GET /api/v1/pods?labelSelector=%s&limit=%d" % (LLMD_SELECTOR, POD_PAGE))
     found = []
     for group in groups.values():
@@ -729,8 +766,9 @@ def disaggregated_inference(ctx):
         installed.append("SGLang RBG CRDs (workloads.x-k8s.io rolebasedgroups)")
     if discovery.versions(VLLM_STACK_GROUP):
         installed.append("vLLM production stack CRDs (production-stack.vllm.ai)")
-    ctx.record("kubectl api-resources | grep -E 'dynamographdeployments|rolebasedgroups|production-stack.vllm.ai'",
-               "\n".join(installed) or "none of these APIs is served", api="GET /apis (aggregated discovery)")
+    ctx.record("kubectl api-resources", "\n".join(installed) or "none of these APIs is served",
+               api="GET /apis (aggregated discovery)",
+               note="%s %s, %s %s and the API group %s" % (DYNAMO_GROUP, DYNAMO_PLURAL, RBG_GROUP, RBG_PLURAL, VLLM_STACK_GROUP))
     stacks = _llmd(ctx) + _dynamo(ctx) + _rbg(ctx)
     details: Dict[str, Any] = {"installed": installed, "deployments": [
         {k: v for k, v in s.items() if k != "labels"} for s in stacks]}

@@ -30,15 +30,17 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import shlex
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import facts, promtext
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import components, facts, promtext
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import ApiUnreachable, KubeError
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
     api_resources_table, condition, condition_true, daemonset_summary, name_of,
 )
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections.accelerators import record_accelerator_nodes
 
 # -- accelerator metrics exporters, per vendor --------------------------------------------------------
 EXPORTERS: Dict[str, Dict[str, Any]] = {
@@ -55,12 +57,7 @@ EXPORTERS: Dict[str, Dict[str, Any]] = {
         "interconnect": ("DCGM_FI_PROF_NVLINK_RX_BYTES", "DCGM_FI_PROF_NVLINK_TX_BYTES",
                          "DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL", "DCGM_FI_DEV_NVLINK_BANDWIDTH_L*"),
         "pcie": ("DCGM_FI_PROF_PCIE_RX_BYTES", "DCGM_FI_PROF_PCIE_TX_BYTES", "DCGM_FI_DEV_PCIE_REPLAY_COUNTER"),
-        "remediation": (
-            "Run the DCGM exporter on every GPU node: enable it in the NVIDIA GPU operator (ClusterPolicy "
-            "spec.dcgmExporter.enabled: true), e.g. role k8s_ai.conformance.gpu_operator, or helm upgrade gpu-operator "
-            "nvidia/gpu-operator -n gpu-operator --reuse-values --set dcgmExporter.enabled=true; or install the "
-            "standalone chart (helm install dcgm-exporter dcgm-exporter/dcgm-exporter from "
-            "https://nvidia.github.io/dcgm-exporter/helm-charts)"),
+        "remediation": None,  # nvidia_exporter_fix(): it depends on whether the GPU operator runs
     },
     "amd": {
         "title": "AMD Device Metrics Exporter",
@@ -110,13 +107,23 @@ COLLECTOR_NAMES = ("prometheus", "alloy", "opentelemetry-collector")
 COLLECTOR_SELECTOR = "app.kubernetes.io/name in (%s)" % ",".join(COLLECTOR_NAMES)
 OTEL_GROUP, OTEL_VERSIONS, OTEL_PLURAL = "opentelemetry.io", ("v1beta1", "v1alpha1"), "opentelemetrycollectors"
 ALLOY_DISCOVERY = ("discovery.kubernetes", "prometheus.operator.servicemonitors", "prometheus.operator.podmonitors")
-MONITORING_FIX = (
-    "Install a monitoring system that discovers workload metrics endpoints: role k8s_ai.conformance.monitoring "
-    "(kube-prometheus-stack + prometheus-adapter), or helm install prometheus-stack "
-    "prometheus-community/kube-prometheus-stack -n monitoring --create-namespace --set "
-    "prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValues=false --set "
-    "prometheus.prometheusSpec.podMonitorSelectorNilUsesHelmValues=false; then expose each AI service with a "
-    "ServiceMonitor or PodMonitor")
+
+
+def monitoring_fix() -> str:
+    return ("Install a monitoring system that discovers workload metrics endpoints: %s; then expose each AI service "
+            "with a ServiceMonitor or PodMonitor" % components.install_hint("kube_prometheus_stack"))
+
+
+def nvidia_exporter_fix(kube) -> str:
+    """Turn the DCGM exporter on: through the GPU operator's ClusterPolicy when it runs, else install the operator."""
+    policies = facts.cluster_policies(kube)
+    if policies:
+        name = policies[0]["metadata"]["name"]
+        return ("Turn the GPU operator's DCGM exporter on (dcgmExporter.enabled=true in ClusterPolicy %s): kubectl patch "
+                "clusterpolicies.nvidia.com/%s --type merge -p '{\"spec\":{\"dcgmExporter\":{\"enabled\":true}}}'"
+                % (name, name))
+    return ("Run the DCGM exporter on every GPU node with the NVIDIA GPU operator, which deploys it by default "
+            "(dcgmExporter.enabled=true): %s" % components.install_hint("gpu_operator"))
 
 
 # ================================================================================================
@@ -296,16 +303,20 @@ def _check_vendor(ctx, vendor: str, nodes, daemonsets: List[Dict[str, Any]]) -> 
     kube = ctx.kube
     spec = EXPORTERS[vendor]
     names = [n.name for n in nodes]
-    result: Dict[str, Any] = {"problems": [], "remediation": spec["remediation"], "details": {
+    fixes: List[str] = []
+    result: Dict[str, Any] = {"problems": [], "fixes": fixes, "details": {
         "vendor": vendor, "exporter": spec["title"], "accelerator_nodes": names}}
     details = result["details"]
     candidates = _exporter_daemonsets(daemonsets, vendor)
-    ctx.record("kubectl get daemonsets -A | grep -E '%s'" % "|".join(sorted(set(spec["names"] + spec["images"]))),
+    ctx.record("kubectl get daemonsets -A -o wide",
                "\n".join(daemonset_summary(d) for d in candidates) or "no %s DaemonSet found" % spec["title"],
-               api="GET /apis/apps/v1/daemonsets")
+               api="GET /apis/apps/v1/daemonsets?limit=%d (paginated)" % POD_PAGE,
+               note="DaemonSets whose name contains %s or whose image contains %s" % (
+                   " or ".join(spec["names"]), " or ".join(spec["images"])))
     if not candidates:
         result["problems"].append("no %s DaemonSet runs in the cluster (%d %s accelerator node(s): %s)"
                                   % (spec["title"], len(names), vendor, ", ".join(names)))
+        fixes.append(nvidia_exporter_fix(kube) if vendor == "nvidia" else spec["remediation"])
         return result
     ds = candidates[0]
     namespace, ds_name = _meta(ds).get("namespace", ""), _meta(ds).get("name", "")
@@ -324,18 +335,29 @@ def _check_vendor(ctx, vendor: str, nodes, daemonsets: List[Dict[str, Any]]) -> 
             node = (pod.get("spec") or {}).get("nodeName")
             if node and (node not in on_node or _pod_ready(pod)):
                 on_node[node] = pod
-        ctx.record("kubectl get pods -n %s -l %s -o wide" % (namespace, selector),
+        ctx.record("kubectl get pods -n %s -l %s -o wide" % (namespace, shlex.quote(selector)),
                    "\n".join("%s node=%s ready=%s%s" % (_meta(p).get("name"), node, _pod_ready(p),
                                                         "" if _pod_ready(p) else " (%s)" % _pod_problem(p))
                              for node, p in sorted(on_node.items())) or "No resources found",
                    api="GET /api/v1/namespaces/%s/pods?labelSelector=%s" % (namespace, selector))
-        missing = []
+        missing, unscheduled, failing = [], [], []
         for node in nodes:
             pod = on_node.get(node.name)
             if pod is None:
                 missing.append("%s (no exporter pod scheduled%s)" % (node.name, "" if node.ready else "; node NotReady"))
+                unscheduled.append(node.name)
             elif not _pod_ready(pod):
                 missing.append("%s (pod %s %s)" % (node.name, _meta(pod).get("name"), _pod_problem(pod)))
+                failing.append(pod)
+        for pod in failing[:2]:
+            pod_name, why = _meta(pod).get("name"), _pod_problem(pod)
+            fixes.append("read why exporter pod %s/%s is %s: kubectl describe pod -n %s %s; kubectl logs -n %s %s%s" % (
+                namespace, pod_name, why, namespace, pod_name, namespace, pod_name,
+                " --previous" if why == "CrashLoopBackOff" else ""))
+        if unscheduled:
+            fixes.append("find why DaemonSet %s/%s runs no pod on %s: compare its nodeSelector and tolerations (kubectl "
+                         "describe daemonset -n %s %s) with the node's labels and taints (kubectl describe node %s)" % (
+                             namespace, ds_name, ", ".join(unscheduled), namespace, ds_name, unscheduled[0]))
         details["nodes_without_ready_exporter"] = missing
         if missing:
             result["problems"].append("%s %s is %s/%s ready and not ready on accelerator node(s) %s"
@@ -352,25 +374,25 @@ def _check_vendor(ctx, vendor: str, nodes, daemonsets: List[Dict[str, Any]]) -> 
                api="GET /api/v1/namespaces/%s/services" % namespace)
     if svc is None:
         result["problems"].append("no Service exposes %s, so its metrics endpoint cannot be scraped" % name_of(ds))
-        result["remediation"] = ("Create a Service selecting the %s pods on the exporter's metrics port (the GPU "
-                                 "operator and the exporter charts create one), then re-run" % name_of(ds))
+        fixes.append("Create a Service selecting the %s pods on the exporter's metrics port (the GPU operator and the "
+                     "exporter charts create one), then re-run" % name_of(ds))
         return result
     svc_name = _meta(svc)["name"]
     path = _proxy_path(namespace, svc_name, port, "metrics")
     details["endpoint"] = path
     text, why = _proxy(kube, namespace, svc_name, port, "metrics")
     if text is None:
-        ctx.record("kubectl get --raw %s" % path, "no answer: %s" % why, api="GET %s" % path)
+        ctx.record("kubectl get --raw %s" % shlex.quote(path), "no answer: %s" % why, api="GET %s" % path)
         result["problems"].append("the exporter endpoint %s/%s port %s did not answer through the API server's "
                                   "service proxy (%s)" % (namespace, svc_name, port, why))
-        result["remediation"] = ("Make %s/%s:%s reachable: check the exporter pods are Ready and listening on the "
-                                 "Service's targetPort (kubectl get endpointslices -n %s -l kubernetes.io/service-name=%s)"
-                                 % (namespace, svc_name, port, namespace, svc_name))
+        fixes.append("Make %s/%s:%s reachable: check the exporter pods are Ready and listening on the Service's "
+                     "targetPort (kubectl get endpointslices -n %s -l kubernetes.io/service-name=%s)"
+                     % (namespace, svc_name, port, namespace, svc_name))
         return result
     found = analyse_exposition(text, vendor)
     devices = found["devices"]
     lines = [_device_line(k, v, vendor) for k, v in sorted(devices.items())]
-    ctx.record("kubectl get --raw %s" % path,
+    ctx.record("kubectl get --raw %s" % shlex.quote(path),
                "%d samples in %d metric families from host(s) %s; %d device(s):\n%s"
                % (found["samples"], found["families"], ", ".join(found["hosts"]) or "-", len(devices),
                   "\n".join(lines) or "(no per-device series)"),
@@ -388,6 +410,8 @@ def _check_vendor(ctx, vendor: str, nodes, daemonsets: List[Dict[str, Any]]) -> 
     if not devices:
         result["problems"].append("%s answered (%d samples) but reports no per-device series (labels %s)"
                                   % (svc_name, found["samples"], "/".join(spec["device_labels"])))
+        fixes.append("read the exporter's log for devices it could not open: kubectl logs -n %s daemonset/%s"
+                     % (namespace, ds_name))
     if no_util:
         result["problems"].append("device(s) %s report no utilization metric (%s)"
                                   % ("; ".join(sorted(no_util)), " or ".join(spec["utilization"])))
@@ -395,15 +419,16 @@ def _check_vendor(ctx, vendor: str, nodes, daemonsets: List[Dict[str, Any]]) -> 
         result["problems"].append("device(s) %s report no memory metric (%s)"
                                   % ("; ".join(sorted(no_mem)), " or ".join(spec["memory"])))
     if no_util or no_mem:
-        result["remediation"] = ("Enable the utilization and memory fields in the exporter's metrics list (dcgm-exporter: "
-                                 "DCGM_FI_DEV_GPU_UTIL and DCGM_FI_DEV_FB_USED/FB_FREE in the collectors CSV, e.g. the "
-                                 "GPU operator's dcgmExporter.config ConfigMap) and restart the exporter"
-                                 if vendor == "nvidia" else
-                                 "Enable the utilization and memory fields in the exporter's configuration and restart it")
+        fixes.append("Enable the utilization and memory fields in the exporter's metrics list (dcgm-exporter: "
+                     "DCGM_FI_DEV_GPU_UTIL and DCGM_FI_DEV_FB_USED/FB_FREE in the collectors CSV, e.g. the GPU operator's "
+                     "dcgmExporter.config ConfigMap) and restart the exporter" if vendor == "nvidia" else
+                     "Enable the utilization and memory fields in the exporter's configuration and restart it")
     node = {n.name: n for n in nodes}.get(found["hosts"][0]) if len(found["hosts"]) == 1 else None
     if node is not None and node.count and len(devices) < node.count:
         result["problems"].append("node %s has %d accelerators but the exporter reports %d"
                                   % (node.name, node.count, len(devices)))
+        fixes.append("read the exporter's log on node %s for GPUs it could not open: kubectl logs -n %s daemonset/%s"
+                     % (node.name, namespace, ds_name))
     return result
 
 
@@ -413,8 +438,7 @@ def accelerator_metrics(ctx):
     with per-device utilization and memory."""
     kube = ctx.kube
     nodes = facts.accelerator_nodes(kube)
-    ctx.record("; ".join(facts.accelerator_lookup_commands(kube)), _nodes_line(nodes) or "no accelerator nodes",
-               api="GET /api/v1/nodes?labelSelector=...")
+    record_accelerator_nodes(ctx, nodes, _nodes_line)
     if not nodes:
         return Finding(NOT_APPLICABLE,
                        "No accelerators: the requirement applies to supported accelerator types, and no node carries "
@@ -440,11 +464,8 @@ def accelerator_metrics(ctx):
         details["unrecognised"] = unknown
     problems = [p for o in outcomes for p in o["problems"]]
     if problems:
-        fixes = []
-        for o in outcomes:
-            if o["problems"] and o["remediation"] not in fixes:
-                fixes.append(o["remediation"])
-        return Finding(FAIL, "; ".join(problems) + ".", remediation="; ".join(fixes), details=details)
+        fixes = [fix for o in outcomes if o["problems"] for fix in o["fixes"]]
+        return Finding(FAIL, "; ".join(problems) + ".", remediation=components.join_fixes(fixes), details=details)
     summary = []
     for o in outcomes:
         d = o["details"]
@@ -581,8 +602,11 @@ def _prometheus_operator(ctx, problems: List[str], fixes: List[str], details: Di
         return None
     if not ready:
         problems.append("no Prometheus is ready (%s)" % "; ".join(r.split(";")[0] for r in rows))
-        fixes.append("Get the Prometheus pods ready (kubectl get pods -A -l app.kubernetes.io/name=prometheus; "
-                     "kubectl describe prometheus -n <namespace> <name>) or reinstall with role k8s_ai.conformance.monitoring")
+        first = proms[0]
+        namespace, name = _meta(first).get("namespace", ""), _meta(first).get("name", "")
+        fixes.append("Read why Prometheus %s/%s is not available: kubectl describe prometheus -n %s %s; kubectl get pods -n %s "
+                     "-l operator.prometheus.io/name=%s -o wide, then kubectl describe pod on the one not ready"
+                     % (namespace, name, namespace, name, namespace, name))
         return None
     for prom in ready[:MAX_PROMETHEUSES]:
         spec = prom.get("spec") or {}
@@ -626,7 +650,7 @@ def _ready_workload(obj: Dict[str, Any]) -> Tuple[bool, str]:
     return desired > 0 and ready >= desired, "%s/%s ready" % (ready, desired)
 
 
-def _other_collectors(ctx, problems: List[str], details: Dict[str, Any]) -> Optional[Finding]:
+def _other_collectors(ctx, problems: List[str], fixes: List[str], details: Dict[str, Any]) -> Optional[Finding]:
     """A plain Prometheus with Kubernetes service discovery, Grafana Alloy, or an OpenTelemetry Collector."""
     kube = ctx.kube
     workloads = []
@@ -638,15 +662,20 @@ def _other_collectors(ctx, problems: List[str], details: Dict[str, Any]) -> Opti
             workloads.append(dict(ds, kind="DaemonSet"))
     # the Prometheus Operator's own StatefulSets were judged through their Prometheus resource
     workloads = [w for w in workloads if not any(o.get("kind") == "Prometheus" for o in _meta(w).get("ownerReferences") or [])]
-    ctx.record("kubectl get deployments,statefulsets,daemonsets -A -l '%s'" % COLLECTOR_SELECTOR,
+    ctx.record("kubectl get deployments,statefulsets,daemonsets -A -l %s" % shlex.quote(COLLECTOR_SELECTOR),
                "\n".join("%s/%s %s" % (w["kind"], name_of(w), _ready_workload(w)[1]) for w in workloads)
                or "No resources found",
-               api="GET /apis/apps/v1/{deployments,statefulsets}?labelSelector=%s" % COLLECTOR_SELECTOR)
+               api="GET /apis/apps/v1/deployments?labelSelector=%s; GET /apis/apps/v1/statefulsets?labelSelector=%s; "
+                   "GET /apis/apps/v1/daemonsets?limit=%d (the shared list of every DaemonSet, filtered by that label here)"
+                   % (COLLECTOR_SELECTOR, COLLECTOR_SELECTOR, POD_PAGE),
+               note="collectors other than the Prometheus Operator's own StatefulSets")
     for w in workloads:
         app = (_meta(w).get("labels") or {}).get("app.kubernetes.io/name")
         ok, text = _ready_workload(w)
         if not ok:
             problems.append("%s %s is not ready (%s)" % (w["kind"], name_of(w), text))
+            fixes.append("Read why %s %s is not ready: kubectl describe %s -n %s %s" % (
+                w["kind"], name_of(w), w["kind"].lower(), _meta(w).get("namespace", ""), _meta(w).get("name", "")))
             continue
         namespace = _meta(w)["namespace"]
         if app == "prometheus":
@@ -672,9 +701,16 @@ def _other_collectors(ctx, problems: List[str], details: Dict[str, Any]) -> Opti
             cm = kube.get("", "v1", "configmaps", cm_name, namespace=namespace) if cm_name else None
             text_ = "\n".join(str(v) for v in ((cm or {}).get("data") or {}).values())
             used = [c for c in ALLOY_DISCOVERY if c in text_]
-            ctx.record("kubectl get configmap -n %s %s" % (namespace, cm_name or "<alloy config>"),
-                       "components: %s" % (", ".join(used) or "no Kubernetes discovery component")
-                       if cm else "config ConfigMap not found", api="GET /api/v1/namespaces/%s/configmaps/%s" % (namespace, cm_name))
+            if cm_name:
+                ctx.record("kubectl get configmap -n %s %s -o yaml" % (namespace, cm_name),
+                           "components: %s" % (", ".join(used) or "no Kubernetes discovery component")
+                           if cm else "NotFound", api="GET /api/v1/namespaces/%s/configmaps/%s" % (namespace, cm_name),
+                           note="the Alloy components that discover Kubernetes targets (%s)" % ", ".join(ALLOY_DISCOVERY))
+            else:
+                ctx.record("kubectl get %s -n %s %s -o jsonpath='{.spec.template.spec.volumes}'"
+                           % (w["kind"].lower(), namespace, _meta(w).get("name", "")),
+                           "no volume named config from a ConfigMap", api="(read from the workload list above)",
+                           note="where Alloy's configuration comes from")
             if (used and "prometheus.scrape" in text_) or any(c.startswith("prometheus.operator") for c in used):
                 details["collector"] = {"alloy": name_of(w), "components": used}
                 return Finding(PASS, "Grafana Alloy %s/%s is ready and its configuration discovers workloads (%s) and "
@@ -682,6 +718,8 @@ def _other_collectors(ctx, problems: List[str], details: Dict[str, Any]) -> Opti
                                details=details)
             problems.append("Grafana Alloy %s is ready but its configuration has no Kubernetes discovery feeding a "
                             "Prometheus scrape" % name_of(w))
+            fixes.append("Add discovery.kubernetes (or prometheus.operator.servicemonitors) feeding prometheus.scrape to "
+                         "Alloy's configuration%s" % (" in ConfigMap %s/%s" % (namespace, cm_name) if cm_name else ""))
     discovery = kube.discovery()
     version = next((v for v in OTEL_VERSIONS if discovery.served(OTEL_GROUP, v, OTEL_PLURAL)), None)
     if version:
@@ -709,6 +747,9 @@ def _other_collectors(ctx, problems: List[str], details: Dict[str, Any]) -> Opti
                    api="GET /apis/%s/%s/%s" % (OTEL_GROUP, version, OTEL_PLURAL))
         if collectors:
             problems.append("no OpenTelemetry Collector is ready with a discovering Prometheus receiver")
+            fixes.append("Give an OpenTelemetry Collector a prometheus receiver with kubernetes_sd_configs (or the target "
+                         "allocator with prometheusCR.enabled) and get it ready: kubectl describe opentelemetrycollector "
+                         "-n %s %s" % (_meta(collectors[0]).get("namespace", ""), _meta(collectors[0]).get("name", "")))
     return None
 
 
@@ -718,11 +759,11 @@ def ai_service_metrics(ctx):
     problems: List[str] = []
     fixes: List[str] = []
     details: Dict[str, Any] = {}
-    found = _prometheus_operator(ctx, problems, fixes, details) or _other_collectors(ctx, problems, details)
+    found = _prometheus_operator(ctx, problems, fixes, details) or _other_collectors(ctx, problems, fixes, details)
     if found is not None:
         return found
     if not problems:
         problems.append("no monitoring system was found")
     details["problems"] = problems
     return Finding(FAIL, "No monitoring system discovering workload metrics: %s." % "; ".join(problems),
-                   remediation="; ".join(fixes) or MONITORING_FIX, details=details)
+                   remediation=components.join_fixes(fixes or [monitoring_fix()]), details=details)

@@ -6,15 +6,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import shlex
 from typing import Any, Dict, List, Optional, Tuple
 
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import components
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
     condition_true, conditions_line, deployment_ready, deployment_summary, name_of,
 )
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import FAIL, PASS, Finding
 
-TRAINING_OPERATOR_ROLE = "k8s_ai.conformance.training_operator"
 CRD_GROUP, CRD_VERSION, CRD_PLURAL = "apiextensions.k8s.io", "v1", "customresourcedefinitions"
 ADMISSION = "admissionregistration.k8s.io"
 
@@ -23,10 +24,10 @@ ADMISSION = "admissionregistration.k8s.io"
 # manifests/overlays/manager), ray-project/kuberay (helm-chart/kuberay-operator, no webhooks), kubernetes-sigs/jobset
 # and kubernetes-sigs/lws (config/default: namePrefix jobset-/lws-, namespace jobset-system/lws-system).
 OPERATORS = (
-    {"name": "Kubeflow Training Operator (v1)", "group": "kubeflow.org", "primary": "pytorchjobs",
+    {"name": "Kubeflow Training Operator (v1)", "component": "training_operator_v1", "group": "kubeflow.org", "primary": "pytorchjobs",
      "resources": ("pytorchjobs", "tfjobs", "mpijobs", "xgboostjobs", "paddlejobs", "jaxjobs", "mxjobs"),
      "deployments": (("kubeflow", "training-operator"),), "selector": "control-plane=kubeflow-training-operator"},
-    {"name": "Kubeflow Trainer (v2)", "group": "trainer.kubeflow.org", "primary": "trainjobs",
+    {"name": "Kubeflow Trainer (v2)", "component": "kubeflow_trainer", "group": "trainer.kubeflow.org", "primary": "trainjobs",
      "resources": ("trainjobs", "trainingruntimes", "clustertrainingruntimes"),
      "deployments": (("kubeflow-system", "kubeflow-trainer-controller-manager"),),
      "selector": "app.kubernetes.io/part-of=kubeflow,app.kubernetes.io/component=manager"},
@@ -39,12 +40,12 @@ OPERATORS = (
      "resources": ("leaderworkersets",),
      "deployments": (("lws-system", "lws-controller-manager"),), "selector": "app.kubernetes.io/name=lws"},
 )
-PROBE_NOTE = ("The functional part (an invalid custom resource rejected by the admission webhook, a valid one reconciled) "
-              "needs probes, which this release does not run.")
-INSTALL = ("Install a training operator, e.g. role %s (Kubeflow Trainer: helm install kubeflow-trainer "
-           "oci://ghcr.io/kubeflow/charts/kubeflow-trainer -n kubeflow-system --create-namespace; or the v1 training operator: "
-           "kubectl apply --server-side -k 'github.com/kubeflow/training-operator.git/manifests/overlays/standalone?ref=v1.9.0')"
-           % TRAINING_OPERATOR_ROLE)
+PROBE_CAVEAT = ("functional part not demonstrated: an invalid custom resource rejected by the admission webhook and a "
+                "valid one reconciled need probes, which this release does not run")
+
+
+def install_operator() -> str:
+    return "Install a training operator: %s" % components.requirement_hint("robust_controller")
 
 
 def _served(discovery, op) -> Tuple[Optional[str], List[str]]:
@@ -84,7 +85,7 @@ def _deployment(ctx, op) -> Optional[Dict[str, Any]]:
         if dep:
             return dep
     found = kube.list_all("apps", "v1", "deployments", label_selector=op["selector"])
-    ctx.record("kubectl get deployments -A -l %s" % op["selector"],
+    ctx.record("kubectl get deployments -A -l %s" % shlex.quote(op["selector"]),
                "\n".join(deployment_summary(d) for d in found) or "No resources found",
                api="GET /apis/apps/v1/deployments?labelSelector=%s" % op["selector"])
     ready = [d for d in found if deployment_ready(d)]
@@ -123,6 +124,7 @@ def _endpoints_ready(ctx, namespace: str, service: str) -> Tuple[int, int]:
 def _evaluate(ctx, op, version: str, served: List[str]) -> Dict[str, Any]:
     kube = ctx.kube
     problems: List[str] = []
+    fixes: List[str] = []
     crd_name = "%s.%s" % (op["primary"], op["group"])
     crd = kube.get(CRD_GROUP, CRD_VERSION, CRD_PLURAL, crd_name)
     ctx.record("kubectl get crd %s -o jsonpath='{.status.conditions}'" % crd_name,
@@ -130,13 +132,20 @@ def _evaluate(ctx, op, version: str, served: List[str]) -> Dict[str, Any]:
                api="GET /apis/%s/%s/%s/%s" % (CRD_GROUP, CRD_VERSION, CRD_PLURAL, crd_name))
     if not crd or not condition_true(crd, "Established"):
         problems.append("CRD %s is not Established" % crd_name)
+        if crd:
+            fixes.append("read why CRD %s is not Established: kubectl describe crd %s" % (crd_name, crd_name))
 
     dep = _deployment(ctx, op)
     if dep is None:
         problems.append("no controller Deployment found (looked for %s and label %s)" % (
             ", ".join("%s/%s" % d for d in op["deployments"]) or "-", op["selector"]))
+        fixes.append("install %s's controller: %s" % (op["name"], components.install_hint(op["component"]))
+                     if op.get("component") else "install %s's controller (its CRDs are there without it)" % op["name"])
     elif not deployment_ready(dep):
         problems.append("controller %s is not ready" % deployment_summary(dep))
+        namespace, name = dep["metadata"].get("namespace", ""), dep["metadata"]["name"]
+        fixes.append("read why controller %s/%s is not ready: kubectl describe deployment -n %s %s; kubectl logs -n %s "
+                     "deployment/%s" % (namespace, name, namespace, name, namespace, name))
 
     hooks = _webhooks_for(kube, op["group"])
     services: Dict[Tuple[str, str], List[str]] = {}
@@ -153,10 +162,13 @@ def _evaluate(ctx, op, version: str, served: List[str]) -> Dict[str, Any]:
             if not client.get("caBundle"):
                 problems.append("webhook %s in %s has no caBundle, so the API server cannot verify it"
                                 % (hook.get("name"), name_of(config)))
-    ctx.record("kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations -o json  (webhooks with rules "
-               "for apiGroup %s)" % op["group"], "\n".join(hook_lines) or "none registered",
+                fixes.append("get the caBundle of %s %s injected: it comes from cert-manager's cainjector or the "
+                             "operator's own certificate controller, whose log says why (kubectl get %s %s -o yaml shows "
+                             "the annotation naming the certificate)" % (kind, name_of(config), kind.lower(), name_of(config)))
+    ctx.record("kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations -o yaml",
+               "\n".join(hook_lines) or "none registered",
                api="GET /apis/%s/v1/validatingwebhookconfigurations; GET /apis/%s/v1/mutatingwebhookconfigurations"
-               % (ADMISSION, ADMISSION))
+               % (ADMISSION, ADMISSION), note="webhooks with a rule for apiGroup %s, their Service and caBundle" % op["group"])
     endpoints = {}
     for (namespace, service), names in sorted(services.items()):
         ready, total = _endpoints_ready(ctx, namespace, service)
@@ -164,12 +176,14 @@ def _evaluate(ctx, op, version: str, served: List[str]) -> Dict[str, Any]:
         if not ready:
             problems.append("webhook service %s/%s has no ready endpoints (%d total), so admission of %s fails" % (
                 namespace, service, total, ", ".join(sorted({r for r in op["resources"] if r in served})) or op["group"]))
+            fixes.append("make webhook Service %s/%s select ready pods: kubectl describe service -n %s %s (its selector "
+                         "must match the controller's ready pods)" % (namespace, service, namespace, service))
     return {
         "operator": op["name"], "api_version": "%s/%s" % (op["group"], version), "resources": served,
         "crd": crd_name, "crd_established": bool(crd and condition_true(crd, "Established")),
         "controller": name_of(dep) if dep else None, "controller_ready": bool(dep and deployment_ready(dep)),
         "webhooks": [hook.get("name") for _k, _c, hook in hooks], "webhook_endpoints": endpoints,
-        "problems": problems,
+        "problems": problems, "fixes": fixes,
     }
 
 
@@ -182,16 +196,18 @@ def robust_controller(ctx):
         version, served = _served(discovery, op)
         if version:
             found.append((op, version, served))
-    ctx.record("kubectl api-resources --api-group=<group>  (for %s)" % ", ".join(op["group"] for op in OPERATORS),
+    ctx.record("kubectl api-resources",
                "\n".join("%s/%s: %s" % (op["group"], version, ", ".join(served)) for op, version, served in found)
-               or "none of these API groups is served", api="GET /apis (aggregated discovery)")
+               or "none of these API groups is served", api="GET /apis (aggregated discovery)",
+               note="the API groups of the operators these checks know: %s" % ", ".join(op["group"] for op in OPERATORS))
     if not found:
         return Finding(FAIL, "No complex AI operator found: none of %s is served (%s)." % (
             ", ".join(op["name"] for op in OPERATORS), ", ".join(op["group"] for op in OPERATORS)),
-            remediation=INSTALL + ".", details={"operators": []})
-    evaluated = []
+            remediation=install_operator() + ".", details={"operators": []})
+    evaluated, fixes = [], []
     for op, version, served in found:
         result = _evaluate(ctx, op, version, served)
+        fixes += [f for f in result.pop("fixes") if f not in fixes]
         evaluated.append(result)
         if not result["problems"]:
             hooks = result["webhook_endpoints"]
@@ -199,12 +215,10 @@ def robust_controller(ctx):
                 len(result["webhooks"]), ", ".join("%s (%d ready)" % (k, v["ready"]) for k, v in hooks.items()))
                 if result["webhooks"] else "no admission webhooks registered for %s" % op["group"])
             return Finding(PASS, "%s: CRDs of %s served and Established (%s; discovery lists only Established CRDs), "
-                           "controller %s ready, %s. %s" % (
-                               op["name"], result["api_version"], ", ".join(served), result["controller"], webhook_text,
-                               PROBE_NOTE), details={"operators": evaluated})
+                           "controller %s ready, %s." % (
+                               op["name"], result["api_version"], ", ".join(served), result["controller"], webhook_text),
+                           details={"operators": evaluated}, caveats=[PROBE_CAVEAT])
     summary = "; ".join("%s: %s" % (r["operator"], "; ".join(r["problems"])) for r in evaluated)
-    return Finding(FAIL, "No AI operator is fully working: %s. %s" % (summary, PROBE_NOTE),
-                   remediation="Fix the operator's controller and webhook (kubectl -n <namespace> describe deployment, "
-                               "check the webhook Service selector matches ready pods and the caBundle is injected), "
-                               "or reinstall it: %s." % INSTALL,
+    return Finding(FAIL, "No AI operator is fully working: %s." % summary,
+                   remediation=components.join_fixes(fixes or [install_operator()]),
                    details={"operators": evaluated})

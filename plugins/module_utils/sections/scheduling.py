@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+import shlex
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
@@ -20,7 +21,8 @@ try:
 except ImportError:
     HAS_YAML = False
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import facts
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import components, facts
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.components import install_hint
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
@@ -29,20 +31,8 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
     FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding,
 )
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections.accelerators import record_accelerator_nodes
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections.operator import admission_webhooks
-
-GANG_ROLE = "k8s_ai.conformance.gang_scheduler"
-MONITORING_ROLE = "k8s_ai.conformance.monitoring"
-
-VALIDATOR_NOTE = (
-    "Note for a submission: the program's validator (cncf/k8s-ai-conformance scripts/validate.go) expects every MUST "
-    "as \"Implemented\", while its FAQ allows \"N/A\" with a justification when the requirement's context does not "
-    "apply (\"autoscalers are not always applicable to on-prem clusters\"). Submissions have worded this both ways: "
-    "SUSE RKE2 (v1.35) marked cluster_autoscaling Implemented with the note \"The platform does not provide an "
-    "autoscaler. It can be used in and out of environments where autoscaling it possible. The platform is tested to "
-    "work with Kubernetes autoscaler.\"; ORKESTRIX and Talos Linux marked it N/A with a bare-metal justification. "
-    "The upstream suite skips TestAcceleratorClusterAutoscaling when -autoscaler-node-pool-label is not set.")
-
 
 def _image_tag(dep: Optional[Dict[str, Any]]) -> str:
     """The version of a Deployment: label app.kubernetes.io/version, else its first container's image tag."""
@@ -74,7 +64,7 @@ def _record_deployments(ctx, deployments: List[Dict[str, Any]], namespace: Optio
     where = "-n %s" % namespace if namespace else "-A"
     api = ("GET /apis/apps/v1/namespaces/%s/deployments?labelSelector=%s" % (namespace, selector) if namespace
            else "GET /apis/apps/v1/deployments?labelSelector=%s" % selector)
-    ctx.record("kubectl get deployments %s -l '%s'" % (where, selector),
+    ctx.record("kubectl get deployments %s -l %s" % (where, shlex.quote(selector)),
                "\n".join(deployment_summary(d) for d in deployments) or "No resources found", api=api)
 
 
@@ -88,16 +78,23 @@ def _find_deployments(ctx, namespace: str, selector: str) -> List[Dict[str, Any]
     return found
 
 
+def _deployment_fix(dep: Dict[str, Any]) -> str:
+    """How to read why a Deployment is not ready."""
+    namespace, name = (dep.get("metadata") or {}).get("namespace", ""), (dep.get("metadata") or {}).get("name", "")
+    return ("read why %s/%s is not ready: kubectl describe deployment -n %s %s; kubectl logs -n %s deployment/%s"
+            % (namespace, name, namespace, name, namespace, name))
+
+
 def _webhooks_for(ctx, groups: Tuple[str, ...]) -> List[str]:
     """'<config>/<webhook>' of admission webhooks with rules for any of ``groups`` (shared lists, once per run)."""
     names = []
     for kind, config, hook in admission_webhooks(ctx.kube):
         if any(set(groups) & set(rule.get("apiGroups") or []) for rule in hook.get("rules") or []):
             names.append("%s %s webhook %s" % (kind, name_of(config), hook.get("name")))
-    ctx.record("kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations -o json  (webhooks with "
-               "rules for %s)" % ", ".join(groups), "\n".join(names) or "none registered",
+    ctx.record("kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations", "\n".join(names) or "none registered",
                api="GET /apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations; "
-                   "GET /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations")
+                   "GET /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+               note="webhooks with a rule for %s" % ", ".join(groups))
     return names
 
 
@@ -125,13 +122,18 @@ COSCHED_NAMESPACE = "scheduler-plugins"
 # scheduler and its controllers in the release namespace, conventionally kai-scheduler.
 KAI_NAMESPACE = "kai-scheduler"
 
-GANG_INSTALL = (
-    "Install a gang scheduler, e.g. role %s (Volcano: helm install volcano volcano-sh/volcano -n volcano-system "
-    "--create-namespace, repo https://volcano-sh.github.io/helm-charts; or Kueue: helm install kueue "
-    "oci://registry.k8s.io/kueue/charts/kueue -n kueue-system --create-namespace, then a ResourceFlavor, ClusterQueue "
-    "and LocalQueue, with waitForPodsReady enabled for all-or-nothing admission)" % GANG_ROLE)
-GANG_PROBE_NOTE = ("The functional part (an N-pod gang all Running; a gang larger than capacity with no pod Running) "
-                   "needs probes, which this release does not run.")
+
+def gang_install() -> str:
+    return "Install a gang scheduler: %s" % components.requirement_hint("gang_scheduling")
+
+
+GANG_PROBE_CAVEAT = ("functional part not demonstrated: an N-pod gang all Running and a gang larger than capacity with no "
+                     "pod Running need probes, which this release does not run")
+AUTOSCALING_PROBE_CAVEAT = ("functional part not demonstrated: N+1 accelerator pods -> one Pending -> a node added -> Running, "
+                            "then scaled back, needs probes, which this release does not run (the upstream test "
+                            "TestAcceleratorClusterAutoscaling does it with -autoscaler-node-pool-label)")
+HPA_PROBE_CAVEAT = ("functional part not demonstrated: replicas up under load and down after the stabilization window "
+                    "need probes, which this release does not run")
 
 
 def _volcano(ctx) -> Optional[Dict[str, Any]]:
@@ -141,6 +143,7 @@ def _volcano(ctx) -> Optional[Dict[str, Any]]:
     if not sched_version and not batch_version:
         return None
     problems: List[str] = []
+    fixes: List[str] = []
     if "podgroups" not in sched_res or "queues" not in sched_res:
         problems.append("scheduling.volcano.sh podgroups/queues are not served")
     if "jobs" not in batch_res:
@@ -156,9 +159,13 @@ def _volcano(ctx) -> Optional[Dict[str, Any]]:
             problems.append("no volcano %s Deployment (label app=%s)" % (component, app))
         elif not deployment_ready(dep):
             problems.append("%s is not ready" % deployment_summary(dep))
+            fixes.append(_deployment_fix(dep))
+    if any(c["deployment"] is None for c in components.values()) or "jobs" not in batch_res:
+        fixes.append("reinstall Volcano: %s" % install_hint("volcano"))
     webhooks = _webhooks_for(ctx, ("batch.volcano.sh", "scheduling.volcano.sh"))
     if not webhooks:
         problems.append("no Volcano admission webhooks registered (volcano-admission registers them at start-up)")
+        fixes.append("read volcano-admission's log: kubectl logs -n %s deployment/volcano-admission" % VOLCANO_NAMESPACE)
     queue = kube.get("scheduling.volcano.sh", sched_version or "v1beta1", "queues", "default") if "queues" in sched_res else None
     state = ((queue or {}).get("status") or {}).get("state", "")
     ctx.record("kubectl get queues.scheduling.volcano.sh default -o jsonpath='{.status.state}'",
@@ -166,14 +173,17 @@ def _volcano(ctx) -> Optional[Dict[str, Any]]:
                api="GET /apis/scheduling.volcano.sh/%s/queues/default" % (sched_version or "v1beta1"))
     if queue is None:
         problems.append("the default Queue does not exist (volcano-scheduler creates it)")
+        fixes.append("read volcano-scheduler's log: kubectl logs -n %s deployment/volcano-scheduler" % VOLCANO_NAMESPACE)
     elif state != "Open":
         problems.append("the default Queue is %s, not Open" % (state or "without a state"))
+        fixes.append("open the default Queue: kubectl describe queues.scheduling.volcano.sh default shows why it is %s"
+                     % (state or "without a state"))
     scheduler = next((d for d in deployments if d.get("metadata", {}).get("labels", {}).get("app") == "volcano-scheduler"), None)
     return {"name": "Volcano", "version": _image_tag(scheduler) or _image_tag(deployments[0] if deployments else None),
             "api": ["scheduling.volcano.sh/%s" % sched_version if sched_version else "",
                     "batch.volcano.sh/%s" % batch_version if batch_version else ""],
             "components": components, "webhooks": len(webhooks), "default_queue": state or None,
-            "problems": problems,
+            "problems": problems, "fixes": fixes,
             "proof": "CRDs scheduling.volcano.sh/%s and batch.volcano.sh/%s served, volcano-scheduler, volcano-controllers and "
                      "volcano-admission ready, %d admission webhook(s) registered, Queue default Open"
                      % (sched_version, batch_version, len(webhooks))}
@@ -214,6 +224,7 @@ def _kueue(ctx) -> Optional[Dict[str, Any]]:
     if not version:
         return None
     problems: List[str] = []
+    fixes: List[str] = []
     missing = [r for r in ("clusterqueues", "localqueues", "workloads", "resourceflavors") if r not in resources]
     if missing:
         problems.append("kueue.x-k8s.io/%s does not serve %s" % (version, ", ".join(missing)))
@@ -229,6 +240,9 @@ def _kueue(ctx) -> Optional[Dict[str, Any]]:
         problems.append("no kueue-controller-manager Deployment (looked in %s and for label %s)" % (KUEUE_NAMESPACE, KUEUE_SELECTOR))
     elif not deployment_ready(dep):
         problems.append("%s is not ready" % deployment_summary(dep))
+        fixes.append(_deployment_fix(dep))
+    if dep is None or missing:
+        fixes.append("reinstall Kueue: %s" % install_hint("kueue"))
     cluster_queues, local_queues = [], []
     if "clusterqueues" in resources:
         cluster_queues = kube.list_all("kueue.x-k8s.io", version, "clusterqueues")
@@ -244,14 +258,21 @@ def _kueue(ctx) -> Optional[Dict[str, Any]]:
     active = [name_of(q) for q in cluster_queues if condition_true(q, "Active")]
     if not cluster_queues:
         problems.append("no ClusterQueue exists, so no workload can be admitted")
+        fixes.append("create a ResourceFlavor and a ClusterQueue with quota for the accelerators (kueue.x-k8s.io/%s)" % version)
     elif not active:
         problems.append("no ClusterQueue is Active (%s)" % ", ".join(name_of(q) for q in cluster_queues))
+        fixes.append("read why ClusterQueue %s is not Active (usually a missing ResourceFlavor): kubectl describe "
+                     "clusterqueues.kueue.x-k8s.io %s" % (name_of(cluster_queues[0]), name_of(cluster_queues[0])))
     if not local_queues:
         problems.append("no LocalQueue exists, so no namespace can submit workloads")
+        fixes.append("create a LocalQueue pointing at the ClusterQueue in each namespace that submits workloads")
     config = _kueue_config(ctx, (dep or {}).get("metadata", {}).get("namespace") or KUEUE_NAMESPACE)
     webhooks = _webhooks_for(ctx, ("kueue.x-k8s.io",))
     if not webhooks:
         problems.append("no Kueue admission webhooks registered")
+        if dep is not None:
+            fixes.append("read kueue-controller-manager's log: kubectl logs -n %s deployment/%s"
+                         % (dep["metadata"].get("namespace", KUEUE_NAMESPACE), dep["metadata"]["name"]))
     if config.get("wait_for_pods_ready"):
         mode = "waitForPodsReady enabled%s (all-or-nothing: a workload's pods must all become ready or it is evicted)" % (
             " with blockAdmission" if config.get("block_admission") else "")
@@ -264,7 +285,7 @@ def _kueue(ctx) -> Optional[Dict[str, Any]]:
             "controller": name_of(dep) if dep else None, "controller_ready": bool(dep and deployment_ready(dep)),
             "cluster_queues": [name_of(q) for q in cluster_queues], "active_cluster_queues": active,
             "local_queues": [name_of(q) for q in local_queues], "webhooks": len(webhooks), "config": config,
-            "problems": problems,
+            "problems": problems, "fixes": fixes,
             "proof": "CRDs kueue.x-k8s.io/%s served, %s ready, ClusterQueue(s) %s Active, LocalQueue(s) %s, %d admission "
                      "webhook(s) registered; %s" % (
                          version, name_of(dep) if dep else "-", ", ".join(active) or "-",
@@ -277,6 +298,7 @@ def _coscheduling(ctx) -> Optional[Dict[str, Any]]:
     if not version or "podgroups" not in resources:
         return None
     problems: List[str] = []
+    fixes: List[str] = []
     scheduler = ctx.kube.list_all("apps", "v1", "deployments", label_selector="component=scheduler")
     _record_deployments(ctx, scheduler, None, "component=scheduler")
     controller = ctx.kube.list_all("apps", "v1", "deployments", label_selector="app=scheduler-plugins-controller")
@@ -287,9 +309,10 @@ def _coscheduling(ctx) -> Optional[Dict[str, Any]]:
             problems.append("no %s Deployment" % what)
         elif not any(deployment_ready(d) for d in deps):
             problems.append("%s is not ready" % ", ".join(deployment_summary(d) for d in deps))
+            fixes.append(_deployment_fix(deps[0]))
     return {"name": "scheduler-plugins coscheduling", "version": _image_tag((scheduler or [None])[0]),
             "api": ["scheduling.x-k8s.io/%s" % version], "scheduler": [name_of(d) for d in scheduler],
-            "controller": [name_of(d) for d in controller], "problems": problems,
+            "controller": [name_of(d) for d in controller], "problems": problems, "fixes": fixes,
             "proof": "PodGroup CRD scheduling.x-k8s.io/%s served, second scheduler %s and controller %s ready" % (
                 version, ", ".join(name_of(d) for d in scheduler), ", ".join(name_of(d) for d in controller))}
 
@@ -300,6 +323,7 @@ def _kai(ctx) -> Optional[Dict[str, Any]]:
     if not version:
         return None
     problems: List[str] = []
+    fixes: List[str] = []
     deps = ctx.kube.list_all("apps", "v1", "deployments", namespace=KAI_NAMESPACE)
     ctx.record("kubectl get deployments -n %s" % KAI_NAMESPACE, "\n".join(deployment_summary(d) for d in deps)
                or "No resources found", api="GET /apis/apps/v1/namespaces/%s/deployments" % KAI_NAMESPACE)
@@ -310,10 +334,12 @@ def _kai(ctx) -> Optional[Dict[str, Any]]:
     for dep in deps:
         if not deployment_ready(dep):
             problems.append("%s is not ready" % deployment_summary(dep))
+            fixes.append(_deployment_fix(dep))
     if deps and not schedulers:
         problems.append("no KAI scheduler Deployment in %s" % KAI_NAMESPACE)
     return {"name": "KAI scheduler", "version": _image_tag(operator or (deps or [None])[0]),
             "api": ["scheduling.run.ai/%s" % version], "deployments": [name_of(d) for d in deps], "problems": problems,
+            "fixes": fixes,
             "proof": "scheduling.run.ai/%s served (%s), Deployments %s ready" % (
                 version, ", ".join(resources), ", ".join(name_of(d) for d in deps))}
 
@@ -328,27 +354,26 @@ def gang_scheduling(ctx):
         version, resources = _served_resources(discovery, group)
         if version:
             lines.append("%s/%s: %s" % (group, version, ", ".join(resources)))
-    ctx.record("kubectl api-resources --api-group=<group>  (for %s)" % ", ".join(groups),
-               "\n".join(lines) or "none of these API groups is served", api="GET /apis (aggregated discovery)")
+    ctx.record("kubectl api-resources", "\n".join(lines) or "none of these API groups is served",
+               api="GET /apis (aggregated discovery)", note="the API groups of the gang schedulers: %s" % ", ".join(groups))
     found = [impl for impl in (_volcano(ctx), _kueue(ctx), _coscheduling(ctx), _kai(ctx)) if impl]
-    details = {"implementations": [{k: v for k, v in impl.items() if k != "proof"} for impl in found]}
+    details = {"implementations": [{k: v for k, v in impl.items() if k not in ("proof", "fixes")} for impl in found]}
     if not found:
         return Finding(FAIL, "No gang scheduler found: none of Volcano (scheduling.volcano.sh, batch.volcano.sh), Kueue "
                              "(kueue.x-k8s.io), scheduler-plugins coscheduling (scheduling.x-k8s.io PodGroup) or KAI "
                              "(scheduling.run.ai) is served.",
-                       remediation=GANG_INSTALL + ".", details=details)
+                       remediation=gang_install() + ".", details=details)
     working = [impl for impl in found if not impl["problems"]]
     if working:
         impl = working[0]
         others = ", ".join("%s%s" % (i["name"], "" if not i["problems"] else " (not operational)") for i in found if i is not impl)
-        return Finding(PASS, "%s%s is installed and operational: %s.%s %s" % (
+        return Finding(PASS, "%s%s is installed and operational: %s.%s" % (
             impl["name"], " %s" % impl["version"] if impl["version"] else "", impl["proof"],
-            " Also found: %s." % others if others else "", GANG_PROBE_NOTE), details=details)
+            " Also found: %s." % others if others else ""), details=details, caveats=[GANG_PROBE_CAVEAT])
     summary = "; ".join("%s%s: %s" % (i["name"], " %s" % i["version"] if i["version"] else "", "; ".join(i["problems"]))
                         for i in found)
     return Finding(FAIL, "A gang scheduler is installed but not operational: %s." % summary,
-                   remediation="Fix what is listed (kubectl -n <namespace> describe deployment <name>; kubectl -n <namespace> "
-                               "logs deploy/<name>), or reinstall: %s." % GANG_INSTALL,
+                   remediation=components.join_fixes([f for i in found for f in i["fixes"]] or [gang_install()]),
                    details=details)
 
 
@@ -390,8 +415,15 @@ AUTOSCALER_REMEDIATION = (
     "Give the autoscaler a node group with accelerators: cluster-autoscaler with Cluster API: a GPU MachineDeployment "
     "with annotations %s/%s (plus %s=nvidia.com/gpu and %s for scale from zero); cloud providers: a GPU node group/ASG/VMSS "
     "tagged for autoscaler discovery or listed in --nodes; Karpenter: a NodePool whose requirements select GPU instance "
-    "types (e.g. karpenter.k8s.aws/instance-gpu-count Gt 0) with a nvidia.com/gpu taint and limits. The GPU stack on the "
-    "new nodes comes from role k8s_ai.conformance.gpu_operator" % (CAPI_MIN, CAPI_MAX, CAPI_GPU_TYPE, CAPI_GPU_COUNT))
+    "types (e.g. karpenter.k8s.aws/instance-gpu-count Gt 0) with a nvidia.com/gpu taint and limits"
+    % (CAPI_MIN, CAPI_MAX, CAPI_GPU_TYPE, CAPI_GPU_COUNT))
+
+
+def autoscaler_fix(kube) -> str:
+    """AUTOSCALER_REMEDIATION, plus where the GPU stack of new nodes comes from when no GPU operator runs."""
+    if facts.cluster_policies(kube):
+        return AUTOSCALER_REMEDIATION + "; the GPU operator's DaemonSets then prepare each new node"
+    return AUTOSCALER_REMEDIATION + "; new nodes get their GPU stack from the NVIDIA GPU operator: " + install_hint("gpu_operator")
 
 
 def _ca_status(ctx) -> Optional[Dict[str, Any]]:
@@ -491,23 +523,29 @@ def _karpenter(ctx, accel_groups: Dict[str, List[str]]) -> Optional[Dict[str, An
         lines.append("%s %s%s" % (name, conditions_line(pool), "; accelerators: " + "; ".join(reasons) if reasons else ""))
         if reasons:
             gpu_pools.append({"name": name, "ready": condition_true(pool, "Ready"), "why": reasons})
-    ctx.record("kubectl get nodepools.karpenter.sh -o yaml  (conditions, requirements, taints, limits)",
-               "\n".join(lines) or "No resources found", api="GET /apis/karpenter.sh/%s/nodepools" % version)
+    ctx.record("kubectl get nodepools.karpenter.sh -o yaml", "\n".join(lines) or "No resources found",
+               api="GET /apis/karpenter.sh/%s/nodepools" % version,
+               note="each NodePool's conditions, and the requirements, taints and limits that select accelerators")
     deps = ctx.kube.list_all("apps", "v1", "deployments", label_selector="app.kubernetes.io/name=karpenter")
     _record_deployments(ctx, deps, None, "app.kubernetes.io/name=karpenter")
     managed = not deps
+    fixes: List[str] = []
     if deps and not any(deployment_ready(d) for d in deps):
         problems.append("%s is not ready" % ", ".join(deployment_summary(d) for d in deps))
+        fixes.append(_deployment_fix(deps[0]))
     if not pools:
         problems.append("Karpenter is installed but has no NodePool")
+        fixes.append("create a NodePool for accelerator instance types (with its EC2NodeClass/AKSNodeClass)")
     ready_gpu = [p for p in gpu_pools if p["ready"]]
     if gpu_pools and not ready_gpu:
         problems.append("accelerator NodePool(s) %s are not Ready" % ", ".join(p["name"] for p in gpu_pools))
+        fixes.append("read why NodePool %s is not Ready: kubectl describe nodepools.karpenter.sh %s"
+                     % (gpu_pools[0]["name"], gpu_pools[0]["name"]))
     return {"name": "Karpenter", "version": _image_tag((deps or [None])[0]),
             "controller": ("%s (managed by the provider: no in-cluster controller, NodePools report their own conditions)"
                            % "control plane" if managed else ", ".join(deployment_summary(d) for d in deps)),
             "node_groups": [p["metadata"]["name"] for p in pools], "accelerator_groups": ready_gpu or gpu_pools,
-            "problems": problems}
+            "problems": problems, "fixes": fixes}
 
 
 def _capi(ctx, accel_groups: Dict[str, List[str]]) -> Optional[Dict[str, Any]]:
@@ -542,20 +580,20 @@ def _capi(ctx, accel_groups: Dict[str, List[str]]) -> Optional[Dict[str, Any]]:
         lines.append("%s min=%s max=%s replicas=%s%s" % (name_of(md), ann[CAPI_MIN], ann[CAPI_MAX],
                                                          (md.get("spec") or {}).get("replicas"),
                                                          "; accelerators: " + "; ".join(reasons) if reasons else ""))
-    ctx.record("kubectl get machinedeployments.cluster.x-k8s.io -A -o yaml  (autoscaler annotations)",
-               "\n".join(lines) or "No resources found", api="GET /apis/cluster.x-k8s.io/%s/machinedeployments" % version)
+    ctx.record("kubectl get machinedeployments.cluster.x-k8s.io -A -o yaml", "\n".join(lines) or "No resources found",
+               api="GET /apis/cluster.x-k8s.io/%s/machinedeployments" % version,
+               note="the cluster-autoscaler min/max size and GPU capacity annotations, and the template labels")
     if not autoscaled:
         return None
     return {"name": "Cluster API node groups", "node_groups": [g["name"] for g in autoscaled],
-            "accelerator_groups": [g for g in autoscaled if g["why"]], "problems": []}
+            "accelerator_groups": [g for g in autoscaled if g["why"]], "problems": [], "fixes": []}
 
 
 def _accelerator_node_groups(ctx) -> Tuple[List[Any], Dict[str, List[str]]]:
     """Accelerator nodes (shared lookup) and the node-group labels of the first one (one GET)."""
     nodes = facts.accelerator_nodes(ctx.kube)
-    ctx.record("; ".join(facts.accelerator_lookup_commands(ctx.kube)),
-               "\n".join("%s %s %s x%s" % (n.name, n.vendor, n.product or "-", n.count) for n in nodes) or "no accelerator nodes",
-               api="GET /api/v1/nodes?labelSelector=<accelerator label>  (one selected list per label)")
+    record_accelerator_nodes(ctx, nodes, lambda found: "\n".join("%s %s %s x%s" % (n.name, n.vendor, n.product or "-", n.count)
+                                                                 for n in found))
     groups: Dict[str, List[str]] = {}
     if not nodes:
         return nodes, groups
@@ -568,20 +606,30 @@ def _accelerator_node_groups(ctx) -> Tuple[List[Any], Dict[str, List[str]]]:
     for key in CAPI_NODE_ANNOTATIONS:
         if annotations.get(key):
             groups.setdefault(key, []).append(annotations[key])
-    ctx.record("kubectl get node %s -o jsonpath='{.metadata.labels}{.metadata.annotations}'  (node-group keys)" % nodes[0].name,
+    ctx.record("kubectl get node %s -o jsonpath='{.metadata.labels}{.metadata.annotations}'" % nodes[0].name,
                ", ".join("%s=%s" % (k, ",".join(v)) for k, v in sorted(groups.items())) or "no node-group label or annotation",
-               api="GET /api/v1/nodes/%s" % nodes[0].name)
+               api="GET /api/v1/nodes/%s" % nodes[0].name,
+               note="the labels and annotations naming a node group: %s" % ", ".join(NODE_GROUP_LABELS + CAPI_NODE_ANNOTATIONS))
     return nodes, groups
 
 
 def _cluster_autoscaler(ctx, status, deployments, accel_nodes, accel_groups, capi) -> Dict[str, Any]:
     problems: List[str] = []
+    fixes: List[str] = []
     if deployments and not any(deployment_ready(d) for d in deployments):
         problems.append("%s is not ready" % ", ".join(deployment_summary(d) for d in deployments))
-    if status and status.get("autoscaler_status") and status["autoscaler_status"] != "Running":
+        fixes.append(_deployment_fix(deployments[0]))
+    unhealthy = bool(status and status.get("autoscaler_status") and status["autoscaler_status"] != "Running")
+    if unhealthy:
         problems.append("cluster-autoscaler-status says autoscalerStatus=%s" % status["autoscaler_status"])
     if status and status.get("health") == "Unhealthy":
         problems.append("cluster-autoscaler-status says the cluster is Unhealthy")
+        unhealthy = True
+    if unhealthy:
+        dep = (deployments or [None])[0]
+        fixes.append("read the autoscaler's status and log: kubectl get configmap -n %s %s -o yaml%s" % (
+            CA_STATUS_NAMESPACE, CA_STATUS_CONFIGMAP, "; kubectl logs -n %s deployment/%s" % (
+                dep["metadata"].get("namespace", ""), dep["metadata"]["name"]) if dep else " (the provider runs it)"))
     node_groups = (status or {}).get("node_groups") or []
     args = [a for d in deployments for a in _ca_args(d)]
     static = [a.split("=", 1)[1] if "=" in a else "" for a in args if a.startswith("--nodes")]
@@ -606,7 +654,7 @@ def _cluster_autoscaler(ctx, status, deployments, accel_nodes, accel_groups, cap
              else "no in-cluster Deployment: managed by the provider (status ConfigMap %s/%s)" % (CA_STATUS_NAMESPACE, CA_STATUS_CONFIGMAP))
     return {"name": "cluster-autoscaler", "version": _image_tag((deployments or [None])[0]), "cloud_provider": provider,
             "controller": where, "node_groups": list(dict.fromkeys(names)), "accelerator_groups": accel,
-            "problems": problems}
+            "problems": problems, "fixes": fixes}
 
 
 @requirement("cluster_autoscaling")
@@ -632,9 +680,12 @@ def cluster_autoscaling(ctx):
     if capi and not any(f["name"] == "cluster-autoscaler" for f in found):
         capi["problems"].append("MachineDeployments carry autoscaler annotations but no cluster-autoscaler runs "
                                 "(no %s/%s, no Deployment labelled %s)" % (CA_STATUS_NAMESPACE, CA_STATUS_CONFIGMAP, CA_SELECTOR))
+        capi["fixes"].append("run cluster-autoscaler with --cloud-provider=clusterapi against the management cluster "
+                             "that owns these MachineDeployments")
         found.append(capi)
+    fixes = [f for a in found for f in a.pop("fixes", [])]
     details = {"autoscalers": found, "accelerator_nodes": [n.name for n in accel_nodes],
-               "accelerator_node_groups": accel_groups, "validator_note": VALIDATOR_NOTE}
+               "accelerator_node_groups": accel_groups}
     if not found:
         return Finding(NOT_APPLICABLE,
                        "The platform does not provide a cluster autoscaler or an equivalent mechanism: no "
@@ -642,26 +693,23 @@ def cluster_autoscaling(ctx):
                        "app.kubernetes.io/name=[<provider>-]cluster-autoscaler), no Karpenter (karpenter.sh NodePools "
                        "not served), no Cluster API MachineDeployments with autoscaler annotations and no managed "
                        "autoscaler status. Nodes are provisioned outside Kubernetes (e.g. bare metal), so scaling "
-                       "accelerator node groups on pending pods does not apply. %s" % (
-                           CA_STATUS_NAMESPACE, CA_STATUS_CONFIGMAP, VALIDATOR_NOTE),
+                       "accelerator node groups on pending pods does not apply." % (
+                           CA_STATUS_NAMESPACE, CA_STATUS_CONFIGMAP),
                        details=details)
     broken = [f for f in found if f["problems"]]
     if broken:
         return Finding(FAIL, "A node autoscaler is present but not working: %s." % "; ".join(
             "%s: %s" % (f["name"], "; ".join(f["problems"])) for f in broken),
-            remediation="Fix the autoscaler (kubectl -n <namespace> logs deploy/<name>; kubectl -n %s get configmap %s "
-                        "-o yaml), then make sure it manages an accelerator node group. %s." % (
-                            CA_STATUS_NAMESPACE, CA_STATUS_CONFIGMAP, AUTOSCALER_REMEDIATION),
+            remediation=components.join_fixes(fixes) + (
+                "" if any(f["accelerator_groups"] for f in found) else
+                " Then make sure it manages an accelerator node group. " + autoscaler_fix(ctx.kube) + "."),
             details=details)
     with_accel = [f for f in found if f["accelerator_groups"]]
     if with_accel:
         text = "; ".join("%s%s (%s) scales accelerator node group(s) %s" % (
             f["name"], " %s" % f["version"] if f.get("version") else "", f.get("controller", "ready"),
             ", ".join("%s [%s]" % (g["name"], "; ".join(g["why"])) for g in f["accelerator_groups"])) for f in with_accel)
-        return Finding(PASS, "%s. The functional part (N+1 accelerator pods -> one Pending -> a node added -> Running; "
-                             "deleted -> scaled back) needs probes, which this release does not run; the upstream test "
-                             "TestAcceleratorClusterAutoscaling does it with -autoscaler-node-pool-label." % text,
-                       details=details)
+        return Finding(PASS, "%s." % text, details=details, caveats=[AUTOSCALING_PROBE_CAVEAT])
     groups = "; ".join("%s: %s" % (f["name"], ", ".join(f["node_groups"]) or "no node groups reported") for f in found)
     if accel_nodes and not any(accel_groups.values()):
         return Finding(UNKNOWN, "A node autoscaler runs (%s), but nothing links its node groups to the accelerator nodes "
@@ -673,7 +721,7 @@ def cluster_autoscaling(ctx):
                        details=details)
     return Finding(FAIL, "A node autoscaler runs but none of its node groups carries accelerators, so it cannot scale "
                          "accelerator node groups on pending accelerator pods (%s)." % groups,
-                   remediation=AUTOSCALER_REMEDIATION + ".", details=details)
+                   remediation=autoscaler_fix(ctx.kube) + ".", details=details)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -687,11 +735,17 @@ CUSTOM_METRICS = "/apis/custom.metrics.k8s.io/v1beta1"
 ACCEL_METRIC = re.compile(r"^DCGM_FI_|gpu|accelerator|neuron|habana|tpu_|amd_", re.I)
 PREFERRED_METRICS = ("DCGM_FI_DEV_GPU_UTIL", "gpu_utilization", "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_DEV_FB_USED")
 ADAPTER_RULE = (
-    "Expose an accelerator metric through the custom metrics API: role %s (kube-prometheus-stack + prometheus-adapter) with a "
-    "prometheus-adapter rule such as seriesQuery 'DCGM_FI_DEV_GPU_UTIL{exported_namespace!=\"\",exported_pod!=\"\"}' with "
-    "resources.overrides exported_namespace->namespace, exported_pod->pod and metricsQuery "
+    "give prometheus-adapter a rule (in its values' rules.custom) that exposes an accelerator metric, such as seriesQuery "
+    "'DCGM_FI_DEV_GPU_UTIL{exported_namespace!=\"\",exported_pod!=\"\"}' with resources.overrides "
+    "exported_namespace->namespace, exported_pod->pod and metricsQuery "
     "'avg(max_over_time(<<.Series>>{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>)'; dcgm-exporter must be scraped by "
-    "Prometheus (ServiceMonitor, gpu-operator dcgmExporter.serviceMonitor.enabled=true)" % MONITORING_ROLE)
+    "Prometheus (ServiceMonitor, GPU operator dcgmExporter.serviceMonitor.enabled=true)")
+
+
+def adapter_install() -> str:
+    """Install Prometheus and prometheus-adapter, then the accelerator-metric rule."""
+    return ("Serve the custom metrics API with Prometheus and prometheus-adapter: %s; and %s; then %s"
+            % (install_hint("kube_prometheus_stack"), install_hint("prometheus_adapter"), ADAPTER_RULE))
 
 
 def _metric_rank(name: str) -> Tuple[int, str]:
@@ -755,10 +809,18 @@ def pod_autoscaling(ctx):
                     "rke2-metrics-server)")
     if not available["custom"]:
         svc = services.get("v1beta1.custom.metrics.k8s.io")
+        backend = ((svc or {}).get("spec") or {}).get("service") or {}
+        if svc and backend:
+            fix = ("Read why APIService v1beta1.custom.metrics.k8s.io is not Available: kubectl describe apiservice "
+                   "v1beta1.custom.metrics.k8s.io; its Service %s/%s needs ready pods: kubectl get endpointslices -n %s -l "
+                   "kubernetes.io/service-name=%s" % (backend.get("namespace"), backend.get("name"), backend.get("namespace"),
+                                                      backend.get("name")))
+        else:
+            fix = adapter_install()
         return Finding(FAIL, "The custom metrics API is not available (APIService v1beta1.custom.metrics.k8s.io %s), so an HPA "
                              "cannot scale accelerator pods on AI metrics; %s." % (
                                  conditions_line(svc) if svc else "does not exist", metrics_note),
-                       remediation=ADAPTER_RULE + ".", details=details)
+                       remediation=fix + ".", details=details)
     resource_list = kube.request("GET", CUSTOM_METRICS)
     names = sorted({r.get("name", "") for r in resource_list.get("resources") or [] if r.get("name")})
     accel = sorted((n for n in names if ACCEL_METRIC.search(n.split("/", 1)[-1])), key=_metric_rank)
@@ -769,7 +831,7 @@ def pod_autoscaling(ctx):
         return Finding(FAIL, "The custom metrics API is available but serves no accelerator metric (%d metrics, none like "
                              "DCGM_FI_DEV_GPU_UTIL or gpu_utilization), so an HPA cannot scale accelerator pods on GPU "
                              "utilization; %s." % (len(names), metrics_note),
-                       remediation=ADAPTER_RULE + ".", details=details)
+                       remediation=ADAPTER_RULE[0].upper() + ADAPTER_RULE[1:] + ".", details=details)
     accel_metric_names = {n.split("/", 1)[-1] for n in accel}
     hpas = kube.list_all("autoscaling", "v2", "horizontalpodautoscalers")
     users = []
@@ -777,10 +839,11 @@ def pod_autoscaling(ctx):
         for kind, metric, described in _hpa_metrics(hpa):
             if metric in accel_metric_names:
                 users.append((hpa, kind, metric, described))
-    ctx.record("kubectl get hpa -A -o yaml  (Pods/Object metrics)", "%d HPA(s); on accelerator metrics: %s" % (
+    ctx.record("kubectl get horizontalpodautoscalers.v2.autoscaling -A -o yaml", "%d HPA(s); on accelerator metrics: %s" % (
         len(hpas), "; ".join("%s %s metric %s ScalingActive=%s" % (
             name_of(h), k, m, (condition(h, "ScalingActive") or {}).get("status", "Unknown")) for h, k, m, _d in users)
-        or "none"), api="GET /apis/autoscaling/v2/horizontalpodautoscalers")
+        or "none"), api="GET /apis/autoscaling/v2/horizontalpodautoscalers",
+        note="HPAs whose Pods or Object metrics are the accelerator metrics above, and their ScalingActive condition")
     details["hpas"] = [{"hpa": name_of(h), "type": k, "metric": m, "scaling_active": condition_true(h, "ScalingActive")}
                        for h, k, m, _d in users]
     namespace = (ctx.options.settings or {}).get("custom_metrics_namespace")
@@ -793,9 +856,8 @@ def pod_autoscaling(ctx):
         return Finding(PASS, "Accelerator metric(s) %s are served through the custom metrics API (APIService "
                              "v1beta1.custom.metrics.k8s.io Available; the adapter lists a metric only when its series "
                              "exist); %s. No HPA uses them yet, so their values were not read (set "
-                             "custom_metrics_namespace to read one). The functional part (replicas up under load and down "
-                             "after the stabilization window) needs probes, which this release does not run." % (
-                                 ", ".join(accel[:4]), metrics_note), details=details)
+                             "custom_metrics_namespace to read one)." % (
+                                 ", ".join(accel[:4]), metrics_note), details=details, caveats=[HPA_PROBE_CAVEAT])
     path = _metric_path(*target)
     try:
         values = kube.request("GET", path)
@@ -808,7 +870,7 @@ def pod_autoscaling(ctx):
                                  target[2], target[0], exc.status, exc.message or exc.reason, metrics_note),
                        remediation="Check that the adapter rule maps the series' namespace/pod labels (for DCGM through "
                                    "Prometheus: exported_namespace/exported_pod) and that the workload's pods hold GPUs. "
-                                   + ADAPTER_RULE + ".", details=details)
+                                   + ADAPTER_RULE[0].upper() + ADAPTER_RULE[1:] + ".", details=details)
     items = values.get("items") or []
     shown = []
     for item in items[:5]:
@@ -819,7 +881,7 @@ def pod_autoscaling(ctx):
     details["metric_read"] = {"path": path, "values": len(items)}
     if not items:
         return Finding(FAIL, "The custom metrics API lists %s but returns an empty value list in namespace %s; %s." % (
-            target[2], target[0], metrics_note), remediation=ADAPTER_RULE + ".", details=details)
+            target[2], target[0], metrics_note), remediation=ADAPTER_RULE[0].upper() + ADAPTER_RULE[1:] + ".", details=details)
     hpa_text = ""
     if users:
         hpa = users[0][0]
@@ -827,7 +889,6 @@ def pod_autoscaling(ctx):
             name_of(hpa), users[0][1], (condition(hpa, "ScalingActive") or {}).get("status", "Unknown"),
             (hpa.get("status") or {}).get("currentReplicas", "?"), (hpa.get("spec") or {}).get("maxReplicas", "?"))
     return Finding(PASS, "autoscaling/v2 served; custom metrics API Available and serving accelerator metric %s with %d "
-                         "value(s) in namespace %s (%s).%s %s. The functional part (replicas up under load and down after the "
-                         "stabilization window) needs probes, which this release does not run." % (
+                         "value(s) in namespace %s (%s).%s %s." % (
                              target[2], len(items), target[0], shown[0], hpa_text, metrics_note[0].upper() + metrics_note[1:]),
-                   details=details)
+                   details=details, caveats=[HPA_PROBE_CAVEAT])
