@@ -63,6 +63,7 @@ SECRET_PATTERNS = (
 )
 
 WHY_LIMIT = 200  # characters of notes in the report's table
+FIX_LIMIT = 160  # characters of a fix there; the section below the table has it whole
 
 OUTCOME_WORDS = {
     UNKNOWN: "unknown: needs a person",
@@ -372,7 +373,9 @@ def _why(result: Optional[Result]) -> str:
     for caveat in result.caveats:
         why = why.rstrip(".") + ". **Caveat:** " + caveat
     if result.outcome in (FAIL, ERROR, UNKNOWN) and result.remediation:
-        why = why.rstrip(".") + ". Fix: " + first_line(result.remediation)
+        fix = first_line(result.remediation)
+        short = _shortened(fix, FIX_LIMIT)
+        why = why.rstrip(".") + ". Fix: " + (short if short == fix else short + " (the whole fix is below)")
     return why
 
 

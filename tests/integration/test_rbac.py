@@ -125,7 +125,7 @@ def optional_apis_cluster():
 
 
 # (cluster, checklist_version): every fixture at its own checklist, the optional APIs at 1.35 and 1.36.
-CASES = [(name, None) for name, _ in list_clusters()] + [(OPTIONAL, None), (OPTIONAL, "1.36")]
+CASES = [(cluster[0], None) for cluster in list_clusters()] + [(OPTIONAL, None), (OPTIONAL, "1.36")]
 CASE_IDS = ["%s@%s" % case if case[1] else case[0] for case in CASES]
 
 
@@ -243,8 +243,8 @@ def test_doc_table_lists_each_grant_and_its_readers():
     table = doc_table()
 
     def row(key, value):
-        return "| `%s` | `%s` | %s | %s |" % ('""' if not key[0] else key[0], key[1], ", ".join(sorted(value[0])),
-                                             ", ".join(sorted(value[1], key=lambda r: (r != FACTS, r))))
+        readers = ", ".join(sorted(value[1], key=lambda r: (r != FACTS, r)))
+        return "| `%s` | `%s` | %s | %s |" % ('""' if not key[0] else key[0], key[1], ", ".join(sorted(value[0])), readers)
     wrong = [row(k, v) for k, v in sorted(expected.items()) if table.get(k) != v]
     extra = sorted(set(table) - set(expected))
     assert not wrong and not extra, ("docs/rbac.md's table is out of step with its ClusterRole and the checks; "

@@ -502,3 +502,13 @@ def test_a_directory_an_earlier_release_wrote_is_adopted_and_a_foreign_one_refus
     with pytest.raises(report.artifact_set.ArtifactSetError, match="thesis.tex"):
         report.write_artifacts(str(mine), load(), sample_results())
     assert (mine / "thesis.tex").read_text() == "precious"
+
+
+def test_a_long_fix_is_shortened_in_the_table_and_whole_below():
+    checklist = load()
+    fix = "Install a Gateway API implementation: " + " && ".join("helm install x%d oci://example/x --version 1.%d" % (i, i) for i in range(12))
+    result = Result("ai_inference", "networking", "MUST", "fail", "Gateway API not served", remediation=fix)
+    text = report.render_markdown(checklist, [result])
+    row = next(line for line in text.splitlines() if line.startswith("| `ai_inference`"))
+    assert "(the whole fix is below)" in row and len(row) < 400
+    assert "**Fix:** " + fix in text

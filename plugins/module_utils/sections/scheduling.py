@@ -34,6 +34,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections.accelerators import record_accelerator_nodes
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections.operator import admission_webhooks
 
+
 def _image_tag(dep: Optional[Dict[str, Any]]) -> str:
     """The version of a Deployment: label app.kubernetes.io/version, else its first container's image tag."""
     if not dep:
