@@ -184,3 +184,17 @@ def test_a_server_that_never_answers_fails_within_the_timeout(tmp_path):
     assert time.monotonic() - started < 25, "one timeout, not (retries + 1) timeouts"
     assert "request_timeout" in proc.stdout and "retries" in proc.stdout and "127.0.0.1:%d" % port in proc.stdout
     assert "throwaway-test-token" not in proc.stdout + proc.stderr
+
+
+def test_kubeconfig_errors_name_the_file_and_the_valid_contexts(fake_cluster, tmp_path):
+    missing = tmp_path / "no" / "such-kubeconfig"
+    proc = run_playbook("playbooks/verify.yml", tmp_path, dict(ai_conformance_kubeconfig=str(missing),
+                                                               ai_conformance_output_dir=str(tmp_path / "out")))
+    assert proc.returncode != 0 and str(missing) in proc.stdout, proc.stdout[-2000:]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    server = fake_cluster("rke2-gpu")
+    kubeconfig = server.write_kubeconfig(str(tmp_path / "kubeconfig"), context="the-real-one")
+    proc = run_playbook("playbooks/verify.yml", tmp_path, dict(ai_conformance_kubeconfig=str(kubeconfig), ai_conformance_context="typo",
+                                                               ai_conformance_output_dir=str(tmp_path / "out")))
+    assert proc.returncode != 0 and "typo" in proc.stdout and "the-real-one" in proc.stdout and str(kubeconfig) in proc.stdout
+    assert server.request_count == 0
