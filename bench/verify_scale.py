@@ -38,7 +38,7 @@ def client(kubeconfig, audit, strategy="auto"):
 
     kube = Kube.from_params(dict(kubeconfig=kubeconfig))
     started = time.perf_counter()
-    outcome = verify(kube, options=Options(audit_workloads=audit, settings={"audit_strategy": strategy}))
+    outcome = verify(kube, options=Options(audit_workloads=audit, audit_strategy=strategy))
     wall = time.perf_counter() - started
     audit_result = next((r for r in outcome["results"] if r["id"] == "secure_accelerator_access"), {})
     print(json.dumps({

@@ -4,7 +4,9 @@
 
 Takes the program's files (cncf/k8s-ai-conformance docs/AIConformance-<ver>.yaml) and rewrites
 published.py with every version's text verbatim, long lines split into adjacent string pieces
-so the file stays within the line-length rules. Supporting a version is this data change only.
+so the file stays within the line-length rules. A new version also needs its row in the program
+table, checklists/program.py (its metadata, artifact and evidence rules); the script says when
+that row is missing.
 """
 
 import importlib.util
@@ -15,6 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "plugins" / "module_utils" / "checklists" / "published.py"
+PROGRAM = ROOT / "plugins" / "module_utils" / "checklists" / "program.py"
 WIDTH = 120
 HEADER = '''# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -56,11 +59,15 @@ def render(texts):
     return "".join(parts)
 
 
+def load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(paths):
-    spec = importlib.util.spec_from_file_location("published", TARGET)
-    current = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(current)
-    texts = dict(current.PUBLISHED)
+    texts = dict(load("published", TARGET).PUBLISHED)
     for path in paths:
         match = re.search(r"(\d+\.\d+)\.ya?ml$", path)
         if not match:
@@ -68,6 +75,9 @@ def main(paths):
         texts[match.group(1)] = Path(path).read_text()
     TARGET.write_text(render(texts))
     print("published.py now holds %s" % ", ".join(sorted(texts)))
+    missing = sorted(set(texts) - set(load("program", PROGRAM).PROGRAM))
+    if missing:
+        print("add a row for %s to %s (the program's rules for that version)" % (", ".join(missing), PROGRAM.relative_to(ROOT)))
 
 
 if __name__ == "__main__":

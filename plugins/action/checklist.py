@@ -12,7 +12,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_native, to_text
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import artifact_set, checklists, report, validation
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import artifact_set, artifacts, checklists, submission
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import Result
 
 ARGUMENT_SPEC = dict(
@@ -64,7 +64,7 @@ class ActionModule(ActionBase):
         if self._task.args.get("preflight"):
             dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
             try:
-                report.preflight(absolute(args["output_dir"]), absolute(args["submission_dir"]))
+                artifacts.preflight(absolute(args["output_dir"]), absolute(args["submission_dir"]))
             except (artifact_set.ArtifactSetError, OSError) as exc:
                 raise AnsibleActionFail(to_text(exc))
             result.update(changed=False, msg="%s can take the artifacts" % absolute(args["output_dir"]))
@@ -76,10 +76,10 @@ class ActionModule(ActionBase):
         dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         try:
             outcome = self._write(args)
-        except (checklists.ChecklistError, report.ReportError, artifact_set.ArtifactSetError, OSError) as exc:
+        except (checklists.ChecklistError, artifacts.ReportError, artifact_set.ArtifactSetError, OSError) as exc:
             raise AnsibleActionFail(to_text(exc))
         result.update(outcome)
-        errors = [v for v in outcome["violations"] if v["severity"] == validation.ERROR]
+        errors = [v for v in outcome["violations"] if v["severity"] == submission.ERROR]
         if args["fail_on_violations"] and errors:
             result["failed"] = True
             result["msg"] = "%d submission-rule violation(s): %s" % (
@@ -88,14 +88,14 @@ class ActionModule(ActionBase):
 
     def _write(self, args):
         checklist = checklists.load(args["checklist_version"])
-        bundle = report.Bundle.build(
+        bundle = artifacts.Bundle.build(
             absolute(args["output_dir"]), checklist, parse_results(args["results"]), args["metadata"], args["evidence_urls"],
             args["notes"], args["cluster"], absolute(args["submission_dir"]), args["product_dir"])
         if args["validate"]:
-            bundle.violations = validation.validate(
+            bundle.violations = submission.validate(
                 bundle.checklist_text, checklist.version, base_dir=bundle.paths["checklist_dir"], check_urls=args["check_urls"],
-                planned_files=report.planned_evidence_files(checklist, bundle.ordered))
-        written = report.write_bundle(bundle, check_mode=self._task.check_mode)
+                planned_files=artifacts.planned_evidence_files(checklist, bundle.ordered))
+        written = artifacts.write_bundle(bundle, check_mode=self._task.check_mode)
         return dict(
             changed=written["changed"],
             paths=written["paths"],

@@ -15,7 +15,7 @@ __metaclass__ = type
 import re
 from typing import Any, Dict, List, Optional
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.facts import accelerator_nodes
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.lookups import accelerator_nodes
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError
 
 # API group -> the component that serves it (what "components found" reports).

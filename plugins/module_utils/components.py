@@ -105,6 +105,17 @@ COMPONENTS: Dict[str, Component] = {c.name: c for c in (
        notes="the CRDs only: the Gateway must be an implementation that supports InferencePool, such as kgateway, Istio, "
              "agentgateway, Envoy AI Gateway, GKE Gateway; each pool needs an endpoint picker",
        provides=("inference.networking.k8s.io/v1 inferencepools",)),
+    _c(name="kata", title="Kata Containers (kata-deploy)", role=COLLECTION + ".sandbox_runtime", version="3.29.0",
+       namespace="kata-system",
+       install=("helm install --wait --timeout 10m kata-deploy oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy "
+                "-n kata-system --create-namespace --version 3.29.0",),
+       source="chart location and version as NVIDIA's Confidential Containers quickstart pins them (docs.nvidia.com "
+              "confidential-containers install-quickstart); chart tools/packaging/kata-deploy/helm-chart/kata-deploy of "
+              "kata-containers/kata-containers (the stored snapshot is older, 3.19.1)",
+       notes="kata-deploy installs the runtime on each node it runs on, labels those nodes katacontainers.io/kata-runtime=true "
+             "and creates RuntimeClasses kata-* whose scheduling.nodeSelector is that label; nodes need hardware "
+             "virtualisation (KVM); gVisor (runsc plus a RuntimeClass with handler runsc) is the alternative without it",
+       provides=("RuntimeClass kata-qemu", "node label katacontainers.io/kata-runtime=true")),
     _c(name="dranet", title="DRANET", role=COLLECTION + ".dranet", version="v1.3.0", namespace="kube-system",
        install=("helm install --wait dranet oci://registry.k8s.io/networking/charts/dranet -n kube-system --version v1.3.0",),
        source="kubernetes-sigs/dranet tag v1.4.0: README.md (Installation, Helm chart)",
@@ -156,6 +167,7 @@ REQUIREMENTS: Dict[str, Tuple[str, ...]] = {
     "ai_inference": ("envoy_gateway", "gateway_api_crds"),
     "advanced_inference_ingress": ("inference_extension", "gateway_api_crds"),
     "high_performance_networking": ("dranet",),
+    "workload_sandboxing": ("kata",),
     "gang_scheduling": ("kueue", "volcano"),
     "pod_autoscaling": ("kube_prometheus_stack", "prometheus_adapter", "gpu_operator"),
     "accelerator_metrics": ("gpu_operator",),
@@ -172,9 +184,6 @@ NO_COMPONENT: Dict[str, str] = {
     "disaggregated_inference": (
         "a prefill/decode serving stack (llm-d, NVIDIA Dynamo, SGLang on RoleBasedGroup) is the site's own model "
         "deployment, sized to its models and accelerators; nothing generic installs it"),
-    "workload_sandboxing": (
-        "a sandboxed runtime (gVisor runsc, Kata Containers) is installed on the nodes by the distribution, and only its "
-        "RuntimeClass is a cluster object"),
 }
 
 

@@ -11,18 +11,22 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import shlex
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field, fields
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import Checklist, ChecklistError, Requirement
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Kube, KubeError
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import api_resources_table, name_of
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.redact import redact
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
     ERROR, SKIPPED, Evidence, Finding, Result,
 )
 
 CheckFunc = Callable[["CheckContext"], Finding]
+Show = Callable[[Any], str]
 REGISTRY: Dict[str, CheckFunc] = {}
 NOT_IMPLEMENTED_NOTE = "check not implemented yet"
 
@@ -39,13 +43,26 @@ def requirement(requirement_id: str) -> Callable[[CheckFunc], CheckFunc]:
 
 @dataclass
 class Options:
-    """What a site tells the checks; defaults are read-only and safe."""
+    """What a site tells the checks (the verify module's options); defaults are read-only and safe.
+
+    ``settings`` (a dict of the same field names) is accepted at construction for callers that
+    still pass one; an unknown name in it is an error."""
 
     probes: bool = False
     audit_workloads: bool = False
     check_timeout: float = 60.0
     concurrency: int = 8
-    settings: Dict[str, Any] = field(default_factory=dict)
+    audit_strategy: str = "auto"  # how audit_workloads reads pods: auto | per-node | stream
+    audit_exempt_namespaces: List[str] = field(default_factory=list)  # pods there are not flagged by the audit
+    custom_metrics_namespace: Optional[str] = None  # where pod_autoscaling reads an accelerator metric when no HPA uses one
+    settings: InitVar[Optional[Dict[str, Any]]] = None
+
+    def __post_init__(self, settings: Optional[Dict[str, Any]]) -> None:
+        names = {f.name for f in fields(self)}
+        for key, value in (settings or {}).items():
+            if key not in names:
+                raise TypeError("unknown option %s; valid: %s" % (key, ", ".join(sorted(names))))
+            setattr(self, key, value)
 
 
 class CheckContext:
@@ -59,8 +76,94 @@ class CheckContext:
         self.evidence: List[Evidence] = []
 
     def record(self, command: str, observed: str, api: str = "", note: str = "") -> None:
-        """Note what was looked at (one runnable kubectl command), what was seen, and what in it mattered."""
-        self.evidence.append(Evidence(command=command, observed=observed.rstrip(), api=api, note=note))
+        """Note what was looked at (one runnable kubectl command), what was seen, and what in it mattered;
+        secrets in any of them are redacted here, where the evidence is made."""
+        self.evidence.append(Evidence(command=redact(command), observed=redact(observed.rstrip()), api=redact(api),
+                                      note=redact(note)))
+
+    # -- calls that record themselves: the kubectl command and the api string come from the call's own arguments
+    @staticmethod
+    def resource(group: str, plural: str) -> str:
+        """The kubectl resource name: ``plural`` for the core group, ``plural.group`` otherwise."""
+        return "%s.%s" % (plural, group) if group else plural
+
+    @staticmethod
+    def api(path: str, query: Optional[Dict[str, Any]] = None) -> str:
+        """'GET <path>[?k=v&...]' for a call kube.py makes to ``path`` (its Kube.path) with ``query``."""
+        pairs = ["%s=%s" % (k, v) for k, v in (query or {}).items() if v not in (None, "")]
+        return "GET %s%s" % (path, "?" + "&".join(pairs) if pairs else "")
+
+    def list_command(self, group: str, version: str, plural: str, namespace: Optional[str] = None,
+                     label_selector: Optional[str] = None, field_selector: Optional[str] = None, args: str = "") -> str:
+        """``kubectl get`` for a list: ``-n NS``, or ``-A`` for a namespaced resource across namespaces."""
+        parts = ["kubectl", "get", self.resource(group, plural)]
+        if namespace:
+            parts += ["-n", shlex.quote(namespace)]
+        elif ((self.kube.discovery().resources(group, version) or {}).get(plural) or {}).get("namespaced"):
+            parts.append("-A")
+        if label_selector:
+            parts += ["-l", shlex.quote(label_selector)]
+        if field_selector:
+            parts += ["--field-selector", shlex.quote(field_selector)]
+        return " ".join(parts + ([args] if args else []))
+
+    def record_list(self, group: str, version: str, plural: str, observed: str, namespace: Optional[str] = None,
+                    label_selector: Optional[str] = None, field_selector: Optional[str] = None, args: str = "",
+                    note: str = "") -> None:
+        """Evidence of a list call made elsewhere (a shared lookup), built from the same arguments as the call."""
+        self.record(self.list_command(group, version, plural, namespace, label_selector, field_selector, args), observed,
+                    api=self.api(Kube.path(group, version, plural, namespace),
+                                 {"labelSelector": label_selector, "fieldSelector": field_selector}), note=note)
+
+    def get(self, group: str, version: str, plural: str, name: str, namespace: Optional[str] = None,
+            show: Optional[Show] = None, note: str = "", args: str = "") -> Optional[Dict[str, Any]]:
+        """One object (None when it does not exist), recorded as ``kubectl get <resource> [-n NS] <name>``."""
+        obj = self.kube.get(group, version, plural, name, namespace)
+        command = ["kubectl", "get", self.resource(group, plural)] + (["-n", shlex.quote(namespace)] if namespace else [])
+        command.append(shlex.quote(name))
+        observed = "NotFound" if obj is None else (show(obj) if show else name)
+        self.record(" ".join(command + ([args] if args else [])), observed,
+                    api=self.api(Kube.path(group, version, plural, namespace, name)), note=note)
+        return obj
+
+    def list(self, group: str, version: str, plural: str, namespace: Optional[str] = None,
+             label_selector: Optional[str] = None, field_selector: Optional[str] = None,
+             show: Optional[Show] = None, note: str = "", args: str = "") -> List[Dict[str, Any]]:
+        """Every object of a (paginated) list, recorded as the ``kubectl get`` that lists the same."""
+        items = self.kube.list_all(group, version, plural, namespace=namespace, label_selector=label_selector,
+                                   field_selector=field_selector)
+        if show:
+            observed = show(items)
+        else:
+            observed = "\n".join(name_of(i) for i in items) or "No resources found"
+        self.record_list(group, version, plural, observed, namespace, label_selector, field_selector, args, note)
+        return items
+
+    def raw(self, path: str, query: Optional[Dict[str, Any]] = None, show: Optional[Show] = None, note: str = "") -> Any:
+        """``kubectl get --raw <path>``: the JSON body of a GET."""
+        body = self.kube.request("GET", path, query={k: v for k, v in (query or {}).items() if v not in (None, "")})
+        api = self.api(path, query)
+        self.record("kubectl get --raw %s" % shlex.quote(api[len("GET "):]), show(body) if show else str(body), api=api, note=note)
+        return body
+
+    def proxy_get(self, namespace: str, service: str, port: Any, path: str, scheme: str = "",
+                  show: Optional[Show] = None, note: str = "") -> str:
+        """A GET through the service proxy, recorded as the ``kubectl get --raw`` of the same proxy path."""
+        text = self.kube.proxy_get(namespace, service, port, path, scheme)
+        target = "%s%s:%s" % (scheme + ":" if scheme else "", service, port)
+        full = "/api/v1/namespaces/%s/services/%s/proxy/%s" % (namespace, target, path.lstrip("/"))
+        self.record("kubectl get --raw %s" % shlex.quote(full), show(text) if show else text, api="GET %s" % full, note=note)
+        return text
+
+    def api_resources(self, group: str, show: Optional[Show] = None, note: str = "") -> List[str]:
+        """The versions of ``group`` served (preferred first), recorded as ``kubectl api-resources --api-group=<group>``
+        (read from the run's one aggregated discovery)."""
+        discovery = self.kube.discovery()
+        versions = discovery.versions(group)
+        self.record("kubectl api-resources --api-group=%s" % shlex.quote(group or "''"),
+                    show(versions) if show else api_resources_table(discovery, group, versions),
+                    api="GET /apis (aggregated discovery)", note=note)
+        return versions
 
 
 def select(checklist: Checklist, requirements: Optional[Iterable[str]] = None, sections: Optional[Iterable[str]] = None,

@@ -8,6 +8,10 @@ configuration code), except that kubeconfig files are found and merged exactly a
 with connect/read timeouts, retries with backoff on 429/5xx/connection resets, aggregated discovery
 fetched once per run, paginated lists with selectors, and errors that name the API call and the
 fix. Secrets never appear in errors.
+
+Writes (create, patch, delete) and ``wait`` serve the functional probes and install roles: a write is
+retried only on 429 or when its connection failed before anything was sent. The readiness section at
+the end has the predicates ``wait`` takes (``deployment_available``, ``condition_is``, ...).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import math
 import socket
 import threading
 import time
@@ -55,6 +60,15 @@ AGGREGATED_DISCOVERY_ACCEPT = ",".join([
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 CONFIG_HINT = ("point kubeconfig/context (or K8S_AUTH_KUBECONFIG / KUBECONFIG / K8S_AUTH_CONTEXT) at a valid cluster, "
                "or give host and api_key")
+
+FIELD_MANAGER = "k8s-ai-conformance"
+PATCH_CONTENT_TYPES = {
+    "merge": "application/merge-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "json": "application/json-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+PROPAGATION_POLICIES = ("Background", "Foreground", "Orphan")
 
 CONNECTION_ARG_SPEC = dict(
     request_timeout=dict(type="float", default=30.0),
@@ -123,6 +137,18 @@ class KubeError(Exception):
 
 class ApiUnreachable(KubeError):
     """The API server could not be reached at all."""
+
+
+class WaitTimeout(KubeError):
+    """A wait that ran out of time: the object, what was awaited, what was last seen, and the fix."""
+
+    def __init__(self, path: str, target: str, awaited: str, observed: str, timeout: float, polls: int, hint: str,
+                 last: Optional[Dict[str, Any]] = None):
+        self.target, self.awaited, self.observed, self.timeout, self.polls = target, awaited, observed, timeout, polls
+        self.last = last  # the last object seen (None: it did not exist)
+        super().__init__("WAIT", path, reason="%s not %s after %gs (%d %s)" % (
+            target, awaited, timeout, polls, "poll" if polls == 1 else "polls"),
+            message="last observed: %s" % observed, hint=hint)
 
 
 def _verb(method: str, path: str) -> str:
@@ -514,6 +540,139 @@ class Kube:
         return self.request("GET", "/api/v1/namespaces/%s/services/%s/proxy/%s" % (namespace, target, path.lstrip("/")),
                             accept="*/*", raw=True, retry_statuses=(429,))
 
+    # -- writes ----------------------------------------------------------------------------
+    def create(self, group: str, version: str, plural: str, body: Dict[str, Any], namespace: Optional[str] = None,
+               dry_run: bool = False) -> Dict[str, Any]:
+        """Create an object in ``namespace`` (default: the body's metadata.namespace); the stored object back.
+
+        ``dry_run``: the server checks and answers as if it created it (dryRun=All) and stores nothing."""
+        if namespace is None:
+            namespace = (body.get("metadata") or {}).get("namespace")
+        return self._write("POST", self.path(group, version, plural, namespace), body, "application/json",
+                           {"fieldManager": FIELD_MANAGER, "dryRun": "All" if dry_run else None})
+
+    def patch(self, group: str, version: str, plural: str, name: str, patch: Any, namespace: Optional[str] = None,
+              patch_type: str = "merge", field_manager: str = FIELD_MANAGER, force: bool = False,
+              dry_run: bool = False) -> Dict[str, Any]:
+        """Patch an object; the patched object back.
+
+        ``patch_type``: "merge" (RFC 7386), "strategic" (built-in kinds only), "json" (RFC 6902, a list of
+        operations) or "apply" (server-side apply: the body is the whole intent with apiVersion and kind,
+        owned by ``field_manager``; creates the object if missing; ``force`` takes over conflicting fields)."""
+        if patch_type not in PATCH_CONTENT_TYPES:
+            raise ValueError("patch_type must be one of %s, not %r" % (", ".join(PATCH_CONTENT_TYPES), patch_type))
+        if force and patch_type != "apply":
+            raise ValueError("force is only valid for patch_type='apply' (server-side apply)")
+        if patch_type == "json" and not isinstance(patch, list):
+            raise ValueError("a JSON patch (patch_type='json') is a list of operations")
+        if patch_type != "json" and not isinstance(patch, dict):
+            raise ValueError("a %s patch is a dict" % patch_type)
+        body = json.dumps(patch) if patch_type == "apply" else patch  # JSON is YAML: the client passes text as is
+        return self._write("PATCH", self.path(group, version, plural, namespace, name), body,
+                           PATCH_CONTENT_TYPES[patch_type],
+                           {"fieldManager": field_manager, "force": "true" if force else None,
+                            "dryRun": "All" if dry_run else None})
+
+    def delete(self, group: str, version: str, plural: str, name: str, namespace: Optional[str] = None,
+               propagation: str = "Background", grace_period_seconds: Optional[int] = None) -> bool:
+        """Delete an object; whether it existed (any 404 is False, not an error). Deletion may still be
+        under way (finalizers, a Terminating namespace): ``wait(..., gone=True)`` waits for the end."""
+        if propagation not in PROPAGATION_POLICIES:
+            raise ValueError("propagation must be one of %s, not %r" % (", ".join(PROPAGATION_POLICIES), propagation))
+        try:
+            self._write("DELETE", self.path(group, version, plural, namespace, name), None, "application/json",
+                        {"propagationPolicy": propagation, "gracePeriodSeconds": grace_period_seconds})
+        except KubeError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def wait(self, group: str, version: str, plural: str, name: str, namespace: Optional[str] = None,
+             predicate: Optional[Callable[[Optional[Dict[str, Any]]], bool]] = None, timeout: float = 60.0,
+             interval: float = 1.0, gone: bool = False) -> Optional[Dict[str, Any]]:
+        """Poll one object until ``predicate(obj)`` holds; that object back. A Predicate is also asked while the
+        object does not exist (obj None: only the gone ones hold), a plain callable only about existing objects.
+
+        ``gone``: until it does not exist (None back; ``predicate``, default ``absent`` or ``namespace_gone``, only
+        describes it). At most ``timeout`` seconds (plus one call) and timeout/interval + 1 GETs, then
+        WaitTimeout; API errors other than 404 end the wait at once."""
+        if gone and predicate is None:
+            predicate = namespace_gone if (group, plural) == ("", "namespaces") else absent
+        if predicate is None:
+            raise ValueError("wait needs a predicate, or gone=True")
+        interval, timeout = max(float(interval), 0.05), max(float(timeout), 0.0)
+        max_polls = int(math.ceil(timeout / interval)) + 1
+        deadline = time.monotonic() + timeout
+        polls = 0
+        while True:
+            obj = self.get(group, version, plural, name, namespace)
+            polls += 1
+            if gone:
+                satisfied = obj is None
+            else:  # a plain callable sees existing objects only; a Predicate says what None means
+                satisfied = predicate(obj) if obj is not None or isinstance(predicate, Predicate) else False
+            if satisfied:
+                return None if gone else obj
+            remaining = deadline - time.monotonic()
+            if polls >= max_polls or remaining <= 0:
+                break
+            time.sleep(min(interval, remaining))
+        resource = "%s.%s" % (plural, group) if group else plural
+        target = "%s %s" % (resource, "%s/%s" % (namespace, name) if namespace else name)
+        command = "kubectl describe %s %s%s" % (resource, name, " -n %s" % namespace if namespace else "")
+        hint = getattr(predicate, "hint", "") or "look at the object's status and events"
+        raise WaitTimeout(self.path(group, version, plural, namespace, name), target,
+                          "gone" if gone else getattr(predicate, "description", None) or getattr(predicate, "__name__", "as awaited"),
+                          observe(predicate, obj), timeout, polls,
+                          "%s (%s); raise the timeout if the cluster is only slow" % (hint, command), last=obj)
+
+    def _write(self, method: str, path: str, body: Any, content_type: str, query: Dict[str, Any]) -> Dict[str, Any]:
+        """One write: retried on 429 (by request) and when the connection failed before anything was sent."""
+        attempt = 0
+        while True:
+            try:
+                return self.request(method, path, query=query, body=body, content_type=content_type, retry_statuses=(429,))
+            except ApiUnreachable as exc:
+                # the original error is the context of request's ApiUnreachable; connect errors mean nothing was sent
+                unsent = isinstance(_cause(exc.__context__), urllib3.exceptions.ConnectTimeoutError)
+                if unsent and attempt < self.retries:
+                    attempt += 1
+                    time.sleep(self._delay(attempt))
+                    continue
+                note = (self._retry_note(attempt) + "; a write is retried only when its connection failed before anything "
+                        "was sent") if unsent else ("not retried: the server may have received it (a write is retried only "
+                                                    "after 429 or a connection that failed before anything was sent); "
+                                                    "check whether it took effect before trying again")
+                raise ApiUnreachable(exc.method, exc.path, reason=exc.reason, hint=exc.hint, retries=attempt, note=note) from None
+            except KubeError as exc:
+                hint = _write_hint(method, exc.status, exc.message, content_type)
+                if not hint:
+                    raise
+                raise KubeError(exc.method, exc.path, exc.status, exc.reason, exc.message, hint=hint, retries=exc.retries,
+                                note=exc.note) from None
+
+
+def _write_hint(method: str, status: int, message: str, content_type: str) -> str:
+    """The fix for a failed write, where the read-oriented hint of KubeError would mislead."""
+    verb = _verb(method, "")
+    if status == 403 and "being terminated" in message:
+        return "the namespace is being deleted; wait until it is gone or use another namespace"
+    if status == 403:
+        return ("grant the identity '%s' on this resource in this namespace: probes and installs write, which the "
+                "read-only ClusterRole ai-conformance-verify of docs/rbac.md does not allow; or run without them" % verb)
+    if status == 404 and method == "POST":
+        return "create the namespace first, or install the API (CRD, APIService) that serves this resource"
+    if status == 404 and method == "PATCH" and content_type != PATCH_CONTENT_TYPES["apply"]:
+        return "the object does not exist: create it, or use patch_type='apply', which creates a missing object"
+    if status == 409:
+        return "an object of that name already exists: delete it first, pick another name, or use patch_type='apply'"
+    if status == 415:
+        return "this resource does not take that patch type (custom resources take no strategic merge): use 'merge'"
+    if status in (400, 422):
+        return "the API server rejected the request body; correct the field the message names"
+    return ""
+
 
 def _explicit_credentials(auth: Dict[str, Any]) -> bool:
     """Whether the parameters alone authenticate (kubernetes.core then loads no kubeconfig)."""
@@ -567,3 +726,156 @@ def _safe(exc: Exception) -> str:
         if marker.lower() in text.lower():
             return exc.__class__.__name__
     return text
+
+
+# -- readiness: predicates for Kube.wait ---------------------------------------------------
+
+class Predicate:
+    """A test of an object for ``Kube.wait``: called with the object (None when it does not exist), it
+    says what it awaits (``description``), what it saw (``observe``) and what to do if it never holds."""
+
+    def __init__(self, description: str, test: Callable[[Dict[str, Any]], bool], hint: str = "",
+                 show: Optional[Callable[[Dict[str, Any]], str]] = None, missing: bool = False):
+        self.description, self.test, self.hint, self.show, self.missing = description, test, hint, show, missing
+
+    def __call__(self, obj: Optional[Dict[str, Any]]) -> bool:
+        return self.missing if obj is None else bool(self.test(obj))
+
+    def observe(self, obj: Optional[Dict[str, Any]]) -> str:
+        if obj is None:
+            return "it does not exist"
+        return (self.show or describe_state)(obj)
+
+    def __repr__(self) -> str:
+        return "Predicate(%s)" % self.description
+
+
+def observe(predicate: Any, obj: Optional[Dict[str, Any]]) -> str:
+    """What ``predicate`` (a Predicate or any callable) saw in ``obj``."""
+    if hasattr(predicate, "observe"):
+        return predicate.observe(obj)
+    return "it does not exist" if obj is None else describe_state(obj)
+
+
+def _generation_text(obj: Dict[str, Any], expected: bool) -> str:
+    generation = (obj.get("metadata") or {}).get("generation")
+    observed = (obj.get("status") or {}).get("observedGeneration")
+    if generation is None or (observed is None and not expected):
+        return ""
+    if observed is None:
+        return "generation=%s, status.observedGeneration unset (no controller has seen it)" % generation
+    stale = " (status is from an older generation)" if observed < generation else ""
+    return "generation=%s observedGeneration=%s%s" % (generation, observed, stale)
+
+
+def _conditions_text(obj: Dict[str, Any]) -> str:
+    generation = (obj.get("metadata") or {}).get("generation")
+    parts = []
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        text = "%s=%s" % (cond.get("type"), cond.get("status"))
+        why = ": ".join(str(cond[k])[:200] for k in ("reason", "message") if cond.get(k))
+        if why:
+            text += " (%s)" % why
+        if generation is not None and cond.get("observedGeneration") is not None and cond["observedGeneration"] < generation:
+            text += " [stale: observedGeneration %s < generation %s]" % (cond["observedGeneration"], generation)
+        parts.append(text)
+    return "conditions: " + "; ".join(parts) if parts else ""
+
+
+def describe_state(obj: Dict[str, Any], counts: Tuple[str, ...] = ()) -> str:
+    """A one-line account of an object's state: generations, phase, deletion, the ``counts`` fields, conditions."""
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+    parts = [_generation_text(obj, expected=bool(counts))]
+    if status.get("phase"):
+        parts.append("phase=%s" % status["phase"])
+    if meta.get("deletionTimestamp"):
+        finalizers = list(meta.get("finalizers") or []) + list((obj.get("spec") or {}).get("finalizers") or [])
+        parts.append("deletionTimestamp=%s finalizers=%s" % (meta["deletionTimestamp"], ",".join(finalizers) or "none"))
+    if counts:
+        parts.append(" ".join("%s=%s" % (c, _field(obj, c)) for c in counts))
+    parts.append(_conditions_text(obj))
+    text = ", ".join(p for p in parts if p)
+    return text or "no status yet"
+
+
+def _field(obj: Dict[str, Any], dotted: str) -> Any:
+    value: Any = obj
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _status_current(obj: Dict[str, Any]) -> bool:
+    """status.observedGeneration is set and not older than metadata.generation."""
+    observed = (obj.get("status") or {}).get("observedGeneration")
+    generation = (obj.get("metadata") or {}).get("generation")
+    return observed is not None and (generation is None or observed >= generation)
+
+
+def condition_is(condition_type: str, status: str = "True") -> Predicate:
+    """The condition ``condition_type`` has ``status`` and is current: its observedGeneration (or, when it has
+    none, status.observedGeneration) is not older than metadata.generation; with neither it counts."""
+    def test(obj):
+        cond = next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == condition_type), None)
+        if cond is None or str(cond.get("status")) != status:
+            return False
+        observed = cond.get("observedGeneration", (obj.get("status") or {}).get("observedGeneration"))
+        generation = (obj.get("metadata") or {}).get("generation")
+        return observed is None or generation is None or observed >= generation
+    return Predicate("%s=%s" % (condition_type, status), test,
+                     hint="see why the %s condition is not %s in the object's conditions and events; the controller "
+                          "that sets it may not be running" % (condition_type, status))
+
+
+DEPLOYMENT_COUNTS = ("spec.replicas", "status.replicas", "status.updatedReplicas", "status.availableReplicas")
+DAEMONSET_COUNTS = ("status.desiredNumberScheduled", "status.numberReady", "status.updatedNumberScheduled")
+
+
+def _deployment_available(obj: Dict[str, Any]) -> bool:
+    want, status = (obj.get("spec") or {}).get("replicas", 1), obj.get("status") or {}
+    return _status_current(obj) and all(status.get(k, 0) == want for k in ("replicas", "updatedReplicas", "availableReplicas"))
+
+
+def _daemonset_ready(obj: Dict[str, Any]) -> bool:
+    status = obj.get("status") or {}
+    desired = status.get("desiredNumberScheduled", 0)
+    return _status_current(obj) and status.get("numberReady", 0) == desired and status.get("updatedNumberScheduled", 0) == desired
+
+
+deployment_available = Predicate(
+    "available (status of the current generation; replicas, updatedReplicas and availableReplicas equal spec.replicas)",
+    _deployment_available, show=lambda obj: describe_state(obj, DEPLOYMENT_COUNTS),
+    hint="look at the Deployment's pods (kubectl get pods -l <its selector>; kubectl describe pod) for image pulls, "
+         "scheduling or readiness failures; a stale observedGeneration means the deployment controller has not seen it")
+daemonset_ready = Predicate(
+    "ready (status of the current generation; numberReady and updatedNumberScheduled equal desiredNumberScheduled)",
+    _daemonset_ready, show=lambda obj: describe_state(obj, DAEMONSET_COUNTS),
+    hint="look at the DaemonSet's pods on the nodes that lack a ready one (kubectl get pods -o wide; kubectl describe pod); "
+         "desiredNumberScheduled=0 counts as ready: check its nodeSelector and tolerations match nodes")
+job_complete = Predicate("Complete", condition_is("Complete"),
+                         hint="the Job's pods did not succeed: read kubectl logs job/<name> and its pods' events")
+job_failed = Predicate("Failed", condition_is("Failed"), hint="the Job has not failed (it may still be running)")
+crd_established = Predicate("Established", condition_is("Established"),
+                            hint="its names may conflict with another CRD (see the NamesAccepted condition)")
+absent = Predicate("gone", lambda obj: False, missing=True,
+                   hint="the object still exists: metadata.finalizers that no controller removes keep it")
+namespace_gone = Predicate(
+    "gone", lambda obj: False, missing=True,
+    hint="a namespace stays Terminating until its objects are deleted and its finalizers removed: read its conditions "
+         "(NamespaceContentRemaining, NamespaceFinalizersRemaining, NamespaceDeletionDiscoveryFailure); an unavailable "
+         "APIService (kubectl get apiservices) or an object whose finalizer no controller removes blocks it")
+
+
+def pod_phase(*phases: str) -> Predicate:
+    """The pod's status.phase is one of ``phases`` (e.g. "Succeeded", "Failed")."""
+    wanted = phases or ("Running",)
+    return Predicate("in phase %s" % " or ".join(wanted), lambda obj: (obj.get("status") or {}).get("phase") in wanted,
+                     hint="see why the pod is not %s in kubectl describe pod (scheduling, image pulls, crashes)" % "/".join(wanted))
+
+
+def any_of(*predicates: Any) -> Predicate:
+    """Holds when one of ``predicates`` does, e.g. ``any_of(job_complete, job_failed)`` to stop waiting on failure."""
+    return Predicate(" or ".join(getattr(p, "description", getattr(p, "__name__", "?")) for p in predicates),
+                     lambda obj: any(p(obj) for p in predicates), missing=any(getattr(p, "missing", False) for p in predicates),
+                     hint="; ".join(getattr(p, "hint", "") for p in predicates if getattr(p, "hint", "")),
+                     show=getattr(predicates[0], "show", None) if predicates else None)

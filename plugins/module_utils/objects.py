@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Small readers of Kubernetes objects and discovery, shared by the section checks."""
+"""Small readers of Kubernetes objects (metadata, spec, conditions, readiness, image tags), tables and discovery, shared by the section checks."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -73,3 +73,53 @@ def conditions_line(obj: Dict[str, Any]) -> str:
             text += " (%s)" % cond["reason"]
         parts.append(text)
     return ", ".join(parts) or "no conditions reported"
+
+
+def meta_of(obj: Dict[str, Any]) -> Dict[str, Any]:
+    return obj.get("metadata") or {}
+
+
+def spec_of(obj: Dict[str, Any]) -> Dict[str, Any]:
+    return obj.get("spec") or {}
+
+
+def status_of(obj: Dict[str, Any]) -> Dict[str, Any]:
+    return obj.get("status") or {}
+
+
+def truthy(value: Any, default: bool) -> bool:
+    """A setting's truth ('true', '1', 'yes', 'on'), or ``default`` when unset."""
+    if value is None:
+        return default
+    return str(value).strip().lower() in ("true", "1", "yes", "on")
+
+
+def pod_ready(pod: Dict[str, Any], running: bool = False) -> bool:
+    """The pod's Ready condition is True (and, with ``running``, its phase is Running)."""
+    return (not running or status_of(pod).get("phase") == "Running") and condition_true(pod, "Ready")
+
+
+def image_tag(dep: Optional[Dict[str, Any]]) -> str:
+    """The version of a Deployment: label app.kubernetes.io/version, else its first container's image tag."""
+    if not dep:
+        return ""
+    labels = meta_of(dep).get("labels") or {}
+    if labels.get("app.kubernetes.io/version"):
+        return labels["app.kubernetes.io/version"]
+    for container in (spec_of(dep).get("template") or {}).get("spec", {}).get("containers") or []:
+        image = container.get("image") or ""
+        tail = image.rsplit("/", 1)[-1]
+        if "@" in tail:
+            tail = tail.split("@", 1)[0]
+        if ":" in tail:
+            return tail.rsplit(":", 1)[1]
+    return ""
+
+
+def table(rows: List[List[str]], max_rows: int = 20) -> str:
+    """Rows (the first a header) as aligned columns; long tables cut to ``max_rows`` with a count."""
+    extra = len(rows) - 1 - max_rows
+    rows = rows[:max_rows + 1]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    text = "\n".join("   ".join(str(c).ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows)
+    return text + ("\n... %d more" % extra if extra > 0 else "")

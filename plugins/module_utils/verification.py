@@ -12,6 +12,7 @@ from typing import Any, Dict, Iterable, Optional
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import checklists, cluster_facts, engine
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections import CHECKS
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.redact import redact_data
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import summarize
 
 
@@ -30,7 +31,8 @@ def verify(kube, checklist_version: Optional[str] = None, requirements: Optional
            sections: Optional[Iterable[str]] = None, exclude_requirements: Optional[Iterable[str]] = None,
            exclude_sections: Optional[Iterable[str]] = None, options: Optional[engine.Options] = None) -> Dict[str, Any]:
     """Verify the cluster behind ``kube``; raises KubeError when the API cannot be reached or read,
-    ChecklistError for an unknown version or requirement name."""
+    ChecklistError for an unknown version or requirement name. Results and cluster facts come back redacted
+    (module results and play output are as clean as the files written from them)."""
     started = time.monotonic()
     server = kube.version()
     version = checklists.select_version(server.get("gitVersion"), checklist_version)
@@ -41,8 +43,8 @@ def verify(kube, checklist_version: Optional[str] = None, requirements: Optional
     return {
         "checklist_version": checklist.version,
         "kubernetes_version": server.get("gitVersion", ""),
-        "cluster": _cluster_facts(kube, server),
-        "results": [r.to_dict() for r in results],
+        "cluster": redact_data(_cluster_facts(kube, server)),
+        "results": redact_data([r.to_dict() for r in results]),
         "summary": summarize(results, checklist.ids, checklists.MUST_NOT_APPLICABLE_ACCEPTED),
         "api_requests": kube.request_count,
         "duration_s": round(time.monotonic() - started, 3),

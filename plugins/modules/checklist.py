@@ -22,12 +22,17 @@ description:
     machine-readable), C(ai-conformance-checks.junit.xml) (one test case per requirement) and
     C(evidence/<id>.md) (per requirement, the kubectl-equivalent commands and what they showed).
   - The JUnit file is deliberately not named C(junit.xml), and nothing is named C(results.json) or
-    C(e2e.log) - those are the official suite's artifacts, which the program's validator parses from
-    1.37 on and fails a submission on any failing test in them.
+    C(e2e.log) - those are the official suite's artifacts, which the program's validator parses when
+    evidence cites them and fails a submission on any failing test in them.
   - With O(submission_dir), also lays out C(<submission_dir>/v<version>/<product>/PRODUCT.yaml) with the
     evidence files beside it, as a pull request to cncf/k8s-ai-conformance expects.
   - Checks the checklist against the program's submission rules (the checks of its C(scripts/validate.go)
     plus the written rules) and returns every violation with its fix; C(report.md) lists them too.
+  - From checklist 1.37 on, evidence citing the official suite's C(junit.xml), C(results.json) (C(go test -json))
+    or C(e2e.log) (C(go test -v)) in the submission's product directory is parsed as the validator parses
+    it - any failing test is an error, and the entry's C(#TestName), else the requirement's own test
+    (C(TestSecureAcceleratorAccess), C(TestGangScheduling), C(TestAcceleratorClusterAutoscaling)), must be
+    present and pass; a skipped one is an error only when the item is C(Implemented).
   - Each directory's files are written as one set - rendered into a fresh temporary directory and
     swapped into place - so an interruption at any instant (Ctrl-C, a full disk) leaves either the
     complete previous set or the complete new one. Files an earlier run wrote that this run does not
@@ -75,14 +80,17 @@ options:
         (C(https://github.com/cncf/k8s-conformance/tree/master/vX.Y/<product>)).
       - snake_case keys such as C(website_url) are accepted. Fields not given keep the template's
         C([placeholder]), which the submission rules flag. C(kubernetesVersion) defaults to C(v<version>).
-      - The 1.36 template has no C(k8sConformanceUrl) although the program's validator requires it; it is
-        written after C(contactEmailAddress) for 1.35 and later.
+      - The 1.36 and 1.37 templates have no C(k8sConformanceUrl) although the program's validator requires
+        it; it is written after C(contactEmailAddress) for 1.35 and later (for 1.33 and 1.34 only when given;
+        missing, it is a warning there).
     type: dict
     default: {}
   evidence_urls:
     description:
       - Extra evidence per requirement id - public URLs (or paths relative to the checklist file) listed
         after the C(evidence/<id>.md) transcript.
+      - From 1.37 on also C(file://<path>[#TestName]), such as C(file://junit.xml#TestGangScheduling) for the
+        official suite's results put in the submission's product directory (files there are kept).
     type: dict
     default: {}
   notes:
@@ -246,8 +254,9 @@ violations:
       description:
         - A stable id such as V(metadata.placeholder), V(metadata.required), V(metadata.k8s_conformance_url),
           V(spec.missing_item), V(spec.changed_field), V(status.must_not_implemented),
-          V(status.must_not_applicable), V(status.na_without_notes), V(evidence.file_missing) or
-          V(artifact.canonical_name).
+          V(status.must_not_applicable), V(status.na_without_notes), V(evidence.file_missing),
+          V(artifact.canonical_name), or for the official suite's artifacts (1.37 on) V(artifact.unparsable),
+          V(artifact.failing_tests), V(artifact.test_missing), V(artifact.test_failed) and V(artifact.test_skipped).
       type: str
     path:
       description: Where in the checklist, such as V(spec.networking[0].status).

@@ -81,6 +81,13 @@ options:
     type: list
     elements: str
     default: []
+  custom_metrics_namespace:
+    description:
+      - A namespace whose pods have an accelerator metric in the custom metrics API. When no
+        HorizontalPodAutoscaler uses an accelerator metric yet, the C(pod_autoscaling) check reads that
+        metric's values for the pods of this namespace, to show the adapter serves them. Unset, the
+        metric's presence alone is reported.
+    type: str
   check_timeout:
     description:
       - Seconds one check may take before its requirement is reported V(error).
@@ -288,6 +295,7 @@ def argspec():
         audit_workloads=dict(type="bool", default=False),
         audit_strategy=dict(type="str", default="auto", choices=["auto", "per-node", "stream"]),
         audit_exempt_namespaces=dict(type="list", elements="str", default=[]),
+        custom_metrics_namespace=dict(type="str"),
         check_timeout=dict(type="float", default=60.0),
         concurrency=dict(type="int", default=8),
     )
@@ -311,8 +319,8 @@ def main():
             params["exclude_requirements"], params["exclude_sections"],
             Options(probes=params["probes"], audit_workloads=params["audit_workloads"],
                     check_timeout=params["check_timeout"], concurrency=params["concurrency"],
-                    settings=dict(audit_strategy=params["audit_strategy"],
-                                  audit_exempt_namespaces=params["audit_exempt_namespaces"])),
+                    audit_strategy=params["audit_strategy"], audit_exempt_namespaces=params["audit_exempt_namespaces"],
+                    custom_metrics_namespace=params["custom_metrics_namespace"]),
         )
     except (kube_utils.KubeError, ChecklistError) as exc:
         module.fail_json(msg=str(exc))

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import checklists, report
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import artifacts as report, checklists
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Kube
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import OUTCOMES, UNDECIDED
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify

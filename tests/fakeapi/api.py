@@ -17,6 +17,8 @@ JSON = "application/json"
 # Go version and build date of each minor's first patch releases (shown by /version).
 RELEASES = {32: ("go1.23.4", "2024-12-11"), 33: ("go1.24.2", "2025-04-23"), 34: ("go1.24.6", "2025-08-27"),
             35: ("go1.25.5", "2025-12-17"), 36: ("go1.25.8", "2026-04-22")}
+# Strategic merge patches are applied as JSON merge patches: lists are replaced whole, never merged
+# by key, and $patch/$retainKeys directives are not understood.
 PATCH_TYPES = {
     "application/json-patch+json": "json",
     "application/merge-patch+json": "merge",
@@ -133,6 +135,8 @@ class KubeApi:
         params = {k: v[-1] for k, v in parse_qs(query).items()}
         if params.get("watch") in ("true", "1"):
             raise errors.bad_request("watch is not supported by this simulated API server")
+        if params.get("dryRun", "All") != "All":
+            raise errors.ApiError(422, "Invalid", f'dryRun: Unsupported value: "{params["dryRun"]}": supported values: "All"')
         return self._dispatch(method, target, params, headers, body, params.get("dryRun") == "All")
 
     def _canned(self, path, query):
@@ -194,16 +198,17 @@ class KubeApi:
     def _dispatch(self, method, target, params, headers, body, dry_run):
         resource, namespace, name, subresource, subpath = target
         store = self.store
+        manager = params.get("fieldManager")
         if subresource == "status" and resource.has_status and not subpath:
             if method == "GET":
                 return self._object(resource, store.read(resource, namespace, name))
             if method == "PUT":
                 return self._object(resource, store.update(resource, namespace, name, _object_body(headers, body),
-                                                           dry_run, "status"))
+                                                           dry_run, "status", manager))
             if method == "PATCH":
-                patch_type, patch = self._patch_body(resource, headers, body, params)
+                patch_type, patch = self._patch_body(resource, headers, body, params, name)
                 return self._object(resource, store.patch(resource, namespace, name, patch_type, patch, dry_run,
-                                                          "status"))
+                                                          "status", manager))
             raise errors.method_not_allowed()
         if subresource == "proxy" and any(s.name == "proxy" for s in resource.subresources):
             target_name = name.split(":")[1 if name.count(":") == 2 else 0]  # [scheme:]name[:port]
@@ -221,22 +226,26 @@ class KubeApi:
                 return self._list(resource, namespace, params)
             if method == "POST":
                 return self._object(resource, store.create(resource, namespace, _object_body(headers, body),
-                                                           dry_run), 201)
+                                                           dry_run, manager), 201)
             if method == "DELETE":
-                return self._delete_collection(resource, namespace, params, dry_run)
+                propagation, body_dry_run = _delete_options(params, body)
+                return self._delete_collection(resource, namespace, params, dry_run or body_dry_run, propagation)
             raise errors.method_not_allowed()
         if method == "GET":
             return self._object(resource, store.read(resource, namespace, name))
         if method == "PUT":
             return self._object(resource, store.update(resource, namespace, name, _object_body(headers, body),
-                                                       dry_run))
+                                                       dry_run, field_manager=manager))
         if method == "PATCH":
-            patch_type, patch = self._patch_body(resource, headers, body, params)
+            patch_type, patch = self._patch_body(resource, headers, body, params, name)
             created = patch_type == "apply" and not _exists(store, resource, namespace, name)
-            obj = store.patch(resource, namespace, name, patch_type, patch, dry_run)
+            obj = store.patch(resource, namespace, name, patch_type, patch, dry_run, field_manager=manager)
             return self._object(resource, obj, 201 if created else 200)
         if method == "DELETE":
-            obj = store.delete(resource, namespace, name, dry_run)
+            propagation, body_dry_run = _delete_options(params, body)
+            obj = store.delete(resource, namespace, name, dry_run or body_dry_run, propagation)
+            if obj["metadata"].get("deletionTimestamp"):  # still there (a Terminating namespace): the object
+                return self._object(resource, obj)
             return encode({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                            "details": {**errors.details(resource, name), "uid": obj["metadata"].get("uid")}})
         raise errors.method_not_allowed()
@@ -282,27 +291,38 @@ class KubeApi:
         return {"kind": f"{resource.kind}List", "apiVersion": resource.api_version, "metadata": metadata,
                 "items": items}
 
-    def _delete_collection(self, resource, namespace, params, dry_run):
+    def _delete_collection(self, resource, namespace, params, dry_run, propagation=None):
         items = self.store.list(resource, namespace, params.get("labelSelector", ""),
                                 params.get("fieldSelector", ""))[0]
         for obj in items:
-            self.store.delete(resource, obj["metadata"].get("namespace", ""), obj["metadata"]["name"], dry_run)
+            if _exists(self.store, resource, obj["metadata"].get("namespace", ""), obj["metadata"]["name"]):
+                self.store.delete(resource, obj["metadata"].get("namespace", ""), obj["metadata"]["name"], dry_run,
+                                  propagation)
         return encode(self._list_body(resource, items, self.store.resource_version))
 
     @staticmethod
-    def _patch_body(resource, headers, body, params):
+    def _patch_body(resource, headers, body, params, name):
         content_type = (headers.get("Content-Type") or "").split(";")[0].strip()
         patch_type = PATCH_TYPES.get(content_type)
         if patch_type is None or (patch_type == "strategic" and resource.custom):
             accepted = [t for t, k in PATCH_TYPES.items() if not (k == "strategic" and resource.custom)]
             raise errors.unsupported_media_type(", ".join(accepted))
+        if params.get("force") not in (None, "false", "False") and patch_type != "apply":
+            raise errors.bad_request("force flag can only be used with apply patches")
         if patch_type == "apply":
             if not params.get("fieldManager"):
                 raise errors.bad_request("PATCH requests with apply content type require fieldManager")
             try:
-                return "apply", yaml.safe_load(body or b"{}")
+                patch = yaml.safe_load(body or b"{}")
             except yaml.YAMLError as err:
                 raise errors.bad_request(f"error decoding YAML: {err}") from err
+            if not isinstance(patch, dict) or not patch.get("apiVersion") or not patch.get("kind"):
+                raise errors.bad_request("an apply patch must be an object with apiVersion and kind")
+            applied_name = (patch.get("metadata") or {}).get("name")
+            if applied_name != name:
+                raise errors.bad_request(
+                    f"the name of the object ({applied_name or ''}) does not match the name on the URL ({name})")
+            return "apply", patch
         return ("merge" if patch_type == "strategic" else patch_type), _json(body)
 
 
@@ -312,6 +332,23 @@ def _exists(store, resource, namespace, name):
         return True
     except errors.ApiError:
         return False
+
+
+def _delete_options(params, body):
+    """(propagationPolicy, dryRun=All) of a DELETE from its query or DeleteOptions body (the body wins);
+    gracePeriodSeconds is checked and otherwise ignored (objects go at once)."""
+    options = _json(body) if body else {}
+    if not isinstance(options, dict):
+        raise errors.bad_request("the body of a DELETE must be a DeleteOptions object")
+    grace = options.get("gracePeriodSeconds", params.get("gracePeriodSeconds"))
+    if grace is not None:
+        try:
+            int(grace)
+        except (TypeError, ValueError) as err:
+            raise errors.bad_request(f"invalid gracePeriodSeconds: {grace!r}") from err
+    if options.get("dryRun") not in (None, [], ["All"]):
+        raise errors.ApiError(422, "Invalid", f'dryRun: Unsupported value: {options["dryRun"]!r}: supported values: "All"')
+    return options.get("propagationPolicy") or params.get("propagationPolicy"), options.get("dryRun") == ["All"]
 
 
 def _object_body(headers, body):

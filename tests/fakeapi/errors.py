@@ -75,3 +75,12 @@ def forbidden(resource, verb, user, namespace=None, name=None, subresource=None)
     return ApiError(403, "Forbidden", (
         f'{subject} is forbidden: User "{user}" cannot {verb} resource "{target}" '
         f'in API group "{resource.group}" {scope}'), details(resource, name))
+
+
+def namespace_terminating(resource, name, namespace):
+    """A create in a namespace being deleted, refused as the NamespaceLifecycle admission plugin does."""
+    return ApiError(403, "Forbidden", (
+        f'{resource.qualified} "{name}" is forbidden: unable to create new content in namespace {namespace} '
+        "because it is being terminated"),
+        {**details(resource, name), "causes": [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                                                "message": f"namespace {namespace} is being terminated"}]})

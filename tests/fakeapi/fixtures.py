@@ -11,7 +11,7 @@ import yaml
 FIXTURES_DIR = Path(__file__).resolve().parents[1] / "fixtures"
 DEFAULT_USER = "system:serviceaccount:ci:auditor"
 CLUSTER_KEYS = {"description", "kubernetesVersion", "components", "forbidden", "proxy", "aggregated",
-                "runtimeConfig", "user", "rbacRules"}
+                "runtimeConfig", "user", "rbacRules", "namespaceTerminationSeconds"}
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -58,7 +58,8 @@ class Cluster:
     None, is the ClusterRole rules (dicts with apiGroups, resources, verbs, resourceNames,
     nonResourceURLs) bound to ``user``: every request, discovery included, that no rule allows
     is answered 403 Forbidden (add ``rbac.SYSTEM_DISCOVERY_RULES`` for what every authenticated
-    user may read on a real cluster).
+    user may read on a real cluster). ``namespace_termination_seconds`` keeps a deleted namespace
+    Terminating that long before it and its objects are gone (0: at once).
     """
 
     name: str = "custom"
@@ -71,14 +72,17 @@ class Cluster:
     runtime_config: tuple = ()
     user: str = DEFAULT_USER
     rbac_rules: Optional[tuple] = None
+    namespace_termination_seconds: float = 0.0
 
     @classmethod
     def from_objects(cls, version="v1.35.2", objects=(), forbidden=(), proxy=None, aggregated=None, *,
-                     name="custom", description="", runtime_config=(), user=DEFAULT_USER, rbac_rules=None):
+                     name="custom", description="", runtime_config=(), user=DEFAULT_USER, rbac_rules=None,
+                     namespace_termination_seconds=0.0):
         """A cluster built in code; proxy/aggregated values are anything ``Canned.from_spec`` takes."""
         return cls(name=name, version=version, objects=list(objects), description=description,
                    forbidden=tuple(forbidden), runtime_config=tuple(runtime_config), user=user,
                    rbac_rules=None if rbac_rules is None else tuple(rbac_rules),
+                   namespace_termination_seconds=float(namespace_termination_seconds),
                    proxy={p: Canned.from_spec(s) for p, s in (proxy or {}).items()},
                    aggregated={p: Canned.from_spec(s) for p, s in (aggregated or {}).items()})
 
@@ -163,6 +167,7 @@ def load_cluster(name_or_path, fixtures_dir=FIXTURES_DIR):
         forbidden=tuple(config.get("forbidden") or ()), runtime_config=tuple(config.get("runtimeConfig") or ()),
         user=config.get("user", DEFAULT_USER),
         rbac_rules=None if config.get("rbacRules") is None else tuple(config["rbacRules"]),
+        namespace_termination_seconds=float(config.get("namespaceTerminationSeconds") or 0),
         proxy={p: Canned.from_spec(s, base_dirs) for p, s in (config.get("proxy") or {}).items()},
         aggregated={p: Canned.from_spec(s, base_dirs) for p, s in (config.get("aggregated") or {}).items()})
 

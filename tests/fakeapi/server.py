@@ -79,6 +79,7 @@ class FakeKubeServer:
 
     ``store`` (an ObjectStore) holds the objects; ``requests`` records every request with its
     RBAC attributes. ``cluster.rbac_rules`` (read per request) turns on RBAC enforcement.
+    ``store.namespace_termination_seconds`` (from the cluster) may be changed while serving.
     Use as a context manager, or call ``start()`` and ``stop()``.
     """
 
@@ -86,6 +87,7 @@ class FakeKubeServer:
         self.cluster = cluster or Cluster()
         self.store = ObjectStore(self.cluster.version, self.cluster.runtime_config,
                                  self.cluster.aggregated_discovery())
+        self.store.namespace_termination_seconds = self.cluster.namespace_termination_seconds
         present = {o["metadata"]["name"] for o in self.cluster.objects if o.get("kind") == "Namespace"}
         self.store.add_objects([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
                                 for name in STANDARD_NAMESPACES if name not in present]

@@ -11,6 +11,7 @@ import binascii
 import json
 import random
 import threading
+import time
 import uuid
 from bisect import bisect_left, bisect_right, insort
 from datetime import datetime, timezone
@@ -25,6 +26,7 @@ APISERVICES = ("apiregistration.k8s.io", "apiservices")
 NAMESPACES = ("", "namespaces")
 PODS = ("", "pods")
 NODE_NAME = ("spec", "nodeName")
+PROPAGATION_POLICIES = ("Background", "Foreground", "Orphan")
 _NAME_SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
@@ -110,6 +112,11 @@ class ObjectStore:
     Test helpers: ``add_objects``, ``get``, ``objects``. The API layer uses
     ``read``/``list``/``create``/``update``/``patch``/``delete``, which take a
     Resource and return bare objects or raise ``errors.ApiError``.
+
+    Writes given a ``field_manager`` record it in ``metadata.managedFields`` (manager, operation,
+    apiVersion, time, subresource; no ``fieldsV1`` field sets). ``namespace_termination_seconds``
+    (0: a deleted namespace is gone at once) keeps a deleted namespace ``Terminating``, refusing new
+    content, for that long; then it and its objects are removed.
     """
 
     def __init__(self, kubernetes_version="v1.35.2", runtime_config=(), aggregated_discovery=None):
@@ -120,6 +127,8 @@ class ObjectStore:
         self._schema_dirty = False
         self._uid_prefix = str(uuid.uuid4())[:24]
         self._uids = 0
+        self.namespace_termination_seconds = 0.0
+        self._terminating = {}  # namespace name -> time.monotonic() when it is gone
 
     @property
     def resource_version(self):
@@ -242,10 +251,13 @@ class ObjectStore:
     # API operations.
 
     def namespace_exists(self, namespace):
+        self._reap()
         bucket = self._buckets.get(NAMESPACES)
         return bool(bucket and ("", namespace) in bucket.objects)
 
     def read(self, resource, namespace, name):
+        if self._terminating:
+            self._reap()
         bucket = self._buckets.get(resource.key)
         obj = bucket.objects.get((namespace or "", name)) if bucket else None
         if obj is None:
@@ -267,6 +279,7 @@ class ObjectStore:
         start_after = decode_continue(continue_token) if continue_token else None
         has_selectors = bool(labels or terms)
         with self._lock:
+            self._reap()
             rv = self._rv
             bucket = self._buckets.get(resource.key)
             if bucket is None:
@@ -315,12 +328,14 @@ class ObjectStore:
             return keys, bisect_left(keys, (namespace,)), bisect_left(keys, (namespace + "\0",)), remaining
         return keys, 0, len(keys), remaining
 
-    def create(self, resource, namespace, body, dry_run=False):
+    def create(self, resource, namespace, body, dry_run=False, field_manager=None, operation="Update"):
         """Create from a request body (owned by the store from now on)."""
         meta = _prepare_body(resource, namespace, body)
         with self._lock:
             if resource.namespaced and not self.namespace_exists(namespace):
                 raise errors.not_found(self.registry.by_kind("v1", "Namespace"), namespace)
+            if resource.namespaced and namespace in self._terminating:
+                raise errors.namespace_terminating(resource, meta.get("name") or "", namespace)
             if not meta.get("name"):
                 if not meta.get("generateName"):
                     raise errors.invalid(resource, "", "metadata.name",
@@ -333,13 +348,15 @@ class ObjectStore:
             meta.update(uid=self._next_uid(), creationTimestamp=now(), generation=1)
             for field in ("resourceVersion", "deletionTimestamp", "managedFields"):
                 meta.pop(field, None)
+            if field_manager:
+                meta["managedFields"] = _managed_fields([], field_manager, operation, resource.api_version, None, True)
             _server_defaults(resource, body)
             if not dry_run:
                 meta["resourceVersion"] = self._next_rv()
                 self._put(resource, key, body)
             return body
 
-    def update(self, resource, namespace, name, body, dry_run=False, subresource=None):
+    def update(self, resource, namespace, name, body, dry_run=False, subresource=None, field_manager=None):
         """PUT: replace (or, for the status subresource, replace only the status)."""
         meta = _prepare_body(resource, namespace, body)
         if meta.get("name") != name:
@@ -350,17 +367,22 @@ class ObjectStore:
             rv = meta.get("resourceVersion")
             if rv and rv != old["metadata"].get("resourceVersion"):
                 raise errors.conflict(resource, name)
-            return self._write(resource, old, body, dry_run, subresource)
+            return self._write(resource, old, body, dry_run, subresource, field_manager)
 
-    def patch(self, resource, namespace, name, patch_type, patch, dry_run=False, subresource=None):
-        """PATCH with patch_type "json", "merge" or "apply" (apply creates a missing object)."""
+    def patch(self, resource, namespace, name, patch_type, patch, dry_run=False, subresource=None, field_manager=None):
+        """PATCH with patch_type "json", "merge" or "apply" (apply creates a missing object).
+
+        Apply is create-or-merge: fields a manager stops applying are not removed, and there are
+        no conflicts between managers (``force`` changes nothing)."""
+        operation = "Apply" if patch_type == "apply" else "Update"
         with self._lock:
+            self._reap()
             bucket = self._buckets.get(resource.key)
             old = bucket.objects.get((namespace or "", name)) if bucket else None
             if old is None:
                 if patch_type != "apply" or subresource:
                     raise errors.not_found(resource, name)
-                return self.create(resource, namespace, patch, dry_run)
+                return self.create(resource, namespace, patch, dry_run, field_manager, operation)
             full = {"apiVersion": resource.api_version, "kind": resource.kind, **old}
             try:
                 new = json_patch(full, patch) if patch_type == "json" else merge_patch(full, patch)
@@ -369,9 +391,9 @@ class ObjectStore:
             if not isinstance(new, dict):
                 raise errors.bad_request("the patch did not produce an object")
             _prepare_body(resource, namespace, new)
-            return self._write(resource, old, new, dry_run, subresource)
+            return self._write(resource, old, new, dry_run, subresource, field_manager, operation)
 
-    def _write(self, resource, old, new, dry_run, subresource):
+    def _write(self, resource, old, new, dry_run, subresource, field_manager=None, operation="Update"):
         """Store ``new`` over ``old`` keeping server-owned fields; a no-op keeps resourceVersion."""
         old_meta = old["metadata"]
         if subresource == "status":
@@ -383,13 +405,19 @@ class ObjectStore:
                 if "status" in old:
                     new["status"] = old["status"]
             new["metadata"] = meta = {**new["metadata"]}
-            for field in ("name", "namespace", "uid", "creationTimestamp", "generation", "resourceVersion"):
+            for field in ("name", "namespace", "uid", "creationTimestamp", "generation", "resourceVersion",
+                          "managedFields", "deletionTimestamp"):
                 if field in old_meta:
                     meta[field] = old_meta[field]
                 else:
                     meta.pop(field, None)
             if _content(new) != _content(old):
                 meta["generation"] = old_meta.get("generation", 0) + 1
+        if field_manager:
+            fields = _managed_fields(old_meta.get("managedFields") or [], field_manager, operation,
+                                     resource.api_version, subresource, new != old)
+            if fields != old_meta.get("managedFields"):
+                new = {**new, "metadata": {**new["metadata"], "managedFields": fields}}
         if new == old:
             return old
         if dry_run:
@@ -398,28 +426,112 @@ class ObjectStore:
         self._put(resource, (old_meta.get("namespace", ""), old_meta["name"]), new)
         return new
 
-    def delete(self, resource, namespace, name, dry_run=False):
-        """Delete one object (a Namespace takes its objects along, a CRD its custom resources)."""
+    def delete(self, resource, namespace, name, dry_run=False, propagation=None):
+        """Delete one object: a Namespace takes its objects along (after namespace_termination_seconds),
+        a CRD its custom resources; dependents (ownerReferences) go at once with the Background and
+        Foreground policies, and lose their reference to it with Orphan.
+
+        Returns the deleted object, or the Terminating namespace."""
+        propagation = propagation or "Background"
+        if propagation not in PROPAGATION_POLICIES:
+            raise errors.ApiError(422, "Invalid", f'propagationPolicy: Unsupported value: "{propagation}": '
+                                  f'supported values: {", ".join(repr(p) for p in PROPAGATION_POLICIES)}')
         with self._lock:
             obj = self.read(resource, namespace, name)
             if dry_run:
                 return obj
-            self._bucket(resource.key).remove((namespace or "", name))
-            if resource.key in (CRDS, APISERVICES):
-                self._schema_dirty = True
-            if resource.key == CRDS:
-                spec = obj.get("spec") or {}
-                self._buckets.pop((spec.get("group"), (spec.get("names") or {}).get("plural")), None)
-            elif resource.key == NAMESPACES:
-                for bucket in self._buckets.values():
-                    bucket.drop_namespace(name)
+            if resource.key == NAMESPACES and self.namespace_termination_seconds > 0:
+                return self._terminate(obj)
+            self._remove(resource.key, (namespace or "", name), propagation)
             self._rv += 1
             return obj
+
+    def _remove(self, resource_key, key, propagation):
+        """Remove a stored object with what goes with it (a CRD's objects, a namespace's, its dependents)."""
+        obj = self._buckets[resource_key].remove(key)
+        if resource_key in (CRDS, APISERVICES):
+            self._schema_dirty = True
+        if resource_key == CRDS:
+            spec = obj.get("spec") or {}
+            self._buckets.pop((spec.get("group"), (spec.get("names") or {}).get("plural")), None)
+        elif resource_key == NAMESPACES:
+            self._terminating.pop(key[1], None)
+            for bucket in self._buckets.values():
+                bucket.drop_namespace(key[1])
+        uid = obj["metadata"].get("uid")
+        for dependent_key, dependent in self._dependents(uid, key[0]) if uid else ():
+            bucket = self._buckets.get(dependent_key)
+            if bucket is None or dependent not in bucket.objects:  # already gone with another one
+                continue
+            if propagation == "Orphan":
+                current = bucket.objects[dependent]
+                refs = [r for r in current["metadata"]["ownerReferences"] if r.get("uid") != uid]
+                meta = {**current["metadata"], "ownerReferences": refs, "resourceVersion": self._next_rv()}
+                if not refs:
+                    del meta["ownerReferences"]
+                bucket.put(dependent, {**current, "metadata": meta})
+            else:
+                self._remove(dependent_key, dependent, propagation)
+        return obj
+
+    def _dependents(self, uid, namespace):
+        """(bucket key, object key) of the objects with an ownerReference to ``uid``: in ``namespace``,
+        or anywhere for a cluster-scoped owner."""
+        found = []
+        for resource_key, bucket in self._buckets.items():
+            keys = bucket.keys()
+            lo, hi = (bisect_left(keys, (namespace,)), bisect_left(keys, (namespace + "\0",))) if namespace else (0, len(keys))
+            for key in keys[lo:hi]:
+                refs = bucket.objects[key]["metadata"].get("ownerReferences")
+                if refs and any(ref.get("uid") == uid for ref in refs):
+                    found.append((resource_key, key))
+        return found
+
+    def _terminate(self, namespace):
+        """Mark a namespace Terminating (once); it is removed when its time is up."""
+        name = namespace["metadata"]["name"]
+        if name in self._terminating:
+            return namespace
+        self._terminating[name] = time.monotonic() + self.namespace_termination_seconds
+        condition = {"type": "NamespaceContentRemaining", "status": "True", "reason": "SomeResourcesRemain",
+                     "message": "Some resources are remaining", "lastTransitionTime": now()}
+        terminating = {**namespace,
+                       "metadata": {**namespace["metadata"], "deletionTimestamp": now(), "resourceVersion": self._next_rv()},
+                       "status": {**(namespace.get("status") or {}), "phase": "Terminating", "conditions": [condition]}}
+        self._bucket(NAMESPACES).put(("", name), terminating)
+        return terminating
+
+    def _reap(self):
+        """Remove the Terminating namespaces whose time is up, with their objects."""
+        if not self._terminating:
+            return
+        with self._lock:
+            moment = time.monotonic()
+            for name, deadline in list(self._terminating.items()):
+                if deadline <= moment:
+                    self._terminating.pop(name, None)
+                    if ("", name) in self._bucket(NAMESPACES).objects:
+                        self._remove(NAMESPACES, ("", name), "Background")
+                        self._rv += 1
 
 
 def _key_of(obj):
     meta = obj["metadata"]
     return (meta.get("namespace", ""), meta["name"])
+
+
+def _managed_fields(fields, manager, operation, api_version, subresource, changed):
+    """managedFields with ``manager``'s entry for this operation added, or its time renewed on a change."""
+    entry = {"manager": manager, "operation": operation, "apiVersion": api_version, "time": now()}
+    if subresource:
+        entry["subresource"] = subresource
+    same = [i for i, f in enumerate(fields) if (f.get("manager"), f.get("operation"), f.get("subresource")) ==
+            (manager, operation, subresource)]
+    if not same:
+        return list(fields) + [entry]
+    if not changed:
+        return fields
+    return [entry if i == same[0] else f for i, f in enumerate(fields)]
 
 
 def _prepare_body(resource, namespace, body):

@@ -26,6 +26,7 @@ PLAYBOOK = """
         checklist_version: "{{ args.checklist_version }}"
         output_dir: "{{ args.output_dir }}"
         metadata: "{{ args.metadata | default(omit) }}"
+        evidence_urls: "{{ args.evidence_urls | default(omit) }}"
         cluster: "{{ args.cluster | default(omit) }}"
         submission_dir: "{{ args.submission_dir | default(omit) }}"
         fail_on_violations: "{{ args.fail_on_violations | default(omit) }}"
@@ -54,11 +55,11 @@ METADATA = {
 }
 
 
-def result_dicts(outcome="pass"):
-    """verify's results for the 1.35 checklist, as the dicts a playbook passes on."""
+def result_dicts(outcome="pass", version="1.35"):
+    """verify's results for a checklist (1.35 unless told), as the dicts a playbook passes on."""
     return [Result(r.id, r.section, r.level, outcome, "checked: %s" % r.id,
                    evidence=[Evidence("kubectl get x", "x", "GET /x")], duration_s=0.5).to_dict()
-            for r in checklists.load("1.35").requirements]
+            for r in checklists.load(version).requirements]
 
 
 @pytest.fixture
@@ -143,7 +144,7 @@ def test_violations_are_reported_and_fail_only_when_asked(play, tmp_path):
 @pytest.mark.parametrize("args, expected", [
     (dict(results="not a list", checklist_version="1.35"), "results must be a list"),
     (dict(results=[{"id": "ai_inference"}], checklist_version="1.35"), "results[0] is not a verify result"),
-    (dict(results=[], checklist_version="1.20"), "1.33, 1.34, 1.35, 1.36"),
+    (dict(results=[], checklist_version="1.20"), "1.33, 1.34, 1.35, 1.36, 1.37"),
     (dict(results=[], checklist_version="1.35", metadata={"websiteURL2": "x"}), "not a checklist metadata field"),
 ])
 def test_bad_arguments_give_clear_errors(play, tmp_path, args, expected):
@@ -151,3 +152,32 @@ def test_bad_arguments_give_clear_errors(play, tmp_path, args, expected):
     assert outcome["failed"] is True
     assert expected in outcome["msg"]
     assert not (tmp_path / "out").exists()
+
+
+SUBMISSIONS = ROOT / "tests" / "fixtures" / "published" / "submissions"
+SUITE_EVIDENCE = {"gang_scheduling": ["file://junit.xml#TestGangScheduling", "file://results.json#TestGangScheduling", "file://e2e.log"],
+                  "secure_accelerator_access": ["file://v1.37/turbo-encabulator/junit.xml#TestSecureAcceleratorAccess"],
+                  "cluster_autoscaling": ["file://results.json"]}
+
+
+@pytest.mark.parametrize("run, rejected", [("v1.37/gke", False), ("official-suite-failing-run", True)])
+def test_1_37_submission_citing_the_official_suites_artifacts(play, tmp_path, run, rejected):
+    product = tmp_path / "k8s-ai-conformance" / "v1.37" / "turbo-encabulator"
+    product.mkdir(parents=True)
+    for name in ("junit.xml", "results.json", "e2e.log"):  # the vendor's own run, kept beside our files
+        (product / name).write_bytes((SUBMISSIONS / run / name).read_bytes())
+    metadata = dict(METADATA, k8s_conformance_url=METADATA["k8s_conformance_url"].replace("v1.35", "v1.37"))
+    outcome = play(results=result_dicts(version="1.37"), checklist_version="1.37", output_dir=str(tmp_path / "out"),
+                   metadata=metadata, evidence_urls=SUITE_EVIDENCE, submission_dir=str(tmp_path / "k8s-ai-conformance"),
+                   fail_on_violations=True)
+    assert {"junit.xml", "results.json", "e2e.log", "PRODUCT.yaml"} <= set(files_under(product))
+    doc = yaml.safe_load((product / "PRODUCT.yaml").read_text())
+    gang = next(i for i in doc["spec"]["schedulingOrchestration"] if i["id"] == "gang_scheduling")
+    assert gang["evidence"] == ["evidence/gang_scheduling.md"] + SUITE_EVIDENCE["gang_scheduling"]
+    if not rejected:
+        assert not outcome.get("failed"), outcome.get("msg")
+        assert outcome["violations"] == []
+        return
+    assert outcome["failed"] is True and "artifact.failing_tests" in outcome["msg"]
+    assert {v["rule"] for v in outcome["violations"]} == {"artifact.failing_tests", "artifact.test_failed", "artifact.test_missing"}
+    assert "artifact.failing_tests" in (tmp_path / "out" / "report.md").read_text()

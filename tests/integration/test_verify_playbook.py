@@ -4,7 +4,7 @@ import json
 
 import yaml
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.validation import validate
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.submission import validate
 from tests.integration.conftest import run_playbook
 
 METADATA = {
@@ -197,4 +197,37 @@ def test_kubeconfig_errors_name_the_file_and_the_valid_contexts(fake_cluster, tm
     proc = run_playbook("playbooks/verify.yml", tmp_path, dict(ai_conformance_kubeconfig=str(kubeconfig), ai_conformance_context="typo",
                                                                ai_conformance_output_dir=str(tmp_path / "out")))
     assert proc.returncode != 0 and "typo" in proc.stdout and "the-real-one" in proc.stdout and str(kubeconfig) in proc.stdout
+    assert server.request_count == 0
+
+
+# ---------------------------------------------------------------------------- the role's variables
+
+
+def test_a_misspelled_variable_fails_before_any_request_and_names_it(fake_cluster, tmp_path):
+    server = fake_cluster("rke2-gpu")
+    proc = run_playbook("playbooks/verify.yml", tmp_path, playbook_vars(server, tmp_path, ai_conformance_outptu_dir=str(tmp_path / "x")))
+    assert proc.returncode != 0
+    assert "Unknown variable ai_conformance_outptu_dir" in proc.stdout, proc.stdout[-3000:]
+    assert "did you mean ai_conformance_output_dir?" in proc.stdout and "docs/variables.md" in proc.stdout
+    assert server.request_count == 0
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x").exists()
+
+
+def test_a_misspelled_variable_with_no_close_name_lists_the_known_ones(fake_cluster, tmp_path):
+    server = fake_cluster("rke2-gpu")
+    proc = run_playbook("playbooks/verify.yml", tmp_path, playbook_vars(server, tmp_path, ai_conformance_zz_top=1))
+    assert proc.returncode != 0 and "Unknown variable ai_conformance_zz_top" in proc.stdout, proc.stdout[-3000:]
+    assert "ai_conformance_fail_on_must" in proc.stdout and "ai_conformance_audit_strategy" in proc.stdout
+    assert server.request_count == 0
+
+
+def test_a_mistyped_variable_fails_before_any_request_and_names_it(fake_cluster, tmp_path):
+    server = fake_cluster("rke2-gpu")
+    for name, value, says in (("ai_conformance_audit_strategy", "bogus", "auto, per-node, stream"),
+                              ("ai_conformance_fail_on_must", "sometimes", "bool"),
+                              ("ai_conformance_sections", {"not": "a list"}, "list")):
+        proc = run_playbook("playbooks/verify.yml", tmp_path, playbook_vars(server, tmp_path, **{name: value}))
+        assert proc.returncode != 0, proc.stdout[-3000:]
+        assert name in proc.stdout and says in proc.stdout, proc.stdout[-3000:]
+        assert "Traceback" not in proc.stdout + proc.stderr
     assert server.request_count == 0

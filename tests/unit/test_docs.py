@@ -1,29 +1,87 @@
 """Docs that must stay in step with the code: every play variable documented, every documented one used."""
 
+import importlib.util
 import re
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
-# Set by the playbook itself (registered results, play vars), not by users.
-INTERNAL = {"ai_conformance", "ai_conformance_artifacts", "ai_conformance_report_dir"}
+ROLE = ROOT / "roles" / "verify"
+NAME = re.compile(r"\b(ai_conformance(?:_[a-z0-9]+)*)\b")
 
 
-def playbook_variables():
+def load_yaml(path):
+    return yaml.safe_load(path.read_text())
+
+
+def spec_options():
+    return load_yaml(ROLE / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+
+
+def role_vars():
+    return load_yaml(ROLE / "vars" / "main.yml")
+
+
+def internal_names():
+    """Set by the playbook and role themselves (registered results, the role's own lists), not by users."""
+    return {"ai_conformance"} | set(role_vars()["ai_conformance_internal_variables"])
+
+
+def used_names():
     names = set()
-    for playbook in (ROOT / "playbooks").glob("*.yml"):
-        names.update(re.findall(r"\b(ai_conformance(?:_[a-z0-9]+)*)\b", playbook.read_text()))
-    return names - INTERNAL
+    for path in list((ROOT / "playbooks").glob("*.yml")) + list(ROLE.rglob("*.yml")):
+        names.update(NAME.findall(path.read_text()))
+    return names - internal_names()
 
 
-def test_every_play_variable_is_documented_and_every_documented_one_is_used():
+def variables_doc():
+    spec = importlib.util.spec_from_file_location("variables_doc", ROOT / "scripts" / "variables_doc.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_committed_variables_doc_is_what_the_script_writes():
+    assert (ROOT / "docs" / "variables.md").read_text() == variables_doc().render(), \
+        "docs/variables.md is out of date: run .venv/bin/python scripts/variables_doc.py"
+
+
+def test_the_known_variables_are_the_argument_spec_and_the_api_host():
+    known = role_vars()["ai_conformance_known_variables"]
+    assert len(known) == len(set(known))
+    assert set(known) == set(spec_options()) | {"ai_conformance_api_host"}
+
+
+def test_every_variable_used_in_playbooks_and_roles_is_declared():
+    declared = set(spec_options()) | {"ai_conformance_api_host"}
+    assert used_names() - declared == set(), "declare these in roles/verify/meta/argument_specs.yml"
+    assert declared - used_names() == set(), "the argument spec declares variables no task reads"
+
+
+def test_every_declared_variable_is_documented():
     documented = set(re.findall(r"^\| `(ai_conformance_[a-z0-9_]+)` \|", (ROOT / "docs" / "variables.md").read_text(), re.M))
-    used = playbook_variables()
-    assert used - documented == set(), "document these in docs/variables.md"
-    assert documented - used == set(), "docs/variables.md lists variables no playbook reads"
+    assert documented == set(spec_options()) | {"ai_conformance_api_host"}
+
+
+def test_the_argument_spec_is_typed_and_its_defaults_are_the_role_defaults():
+    defaults = load_yaml(ROLE / "defaults" / "main.yml")
+    for name, option in spec_options().items():
+        assert option.get("type") in {"str", "bool", "int", "float", "path", "list", "dict", "raw"}, name
+        assert option.get("description"), name
+        if option["type"] == "list":
+            assert option.get("elements"), name
+        if "default" in option:
+            assert defaults.get(name, object()) == option["default"], "%s: defaults/main.yml differs from the spec" % name
+        else:
+            assert name not in defaults, "%s has no spec default, so it stays undefined (default(omit))" % name
+            assert any(line.startswith("Unset: ") for line in option["description"]), name
+    assert set(defaults) <= set(spec_options())
+    assert spec_options()["ai_conformance_audit_strategy"]["choices"] == ["auto", "per-node", "stream"]
 
 
 def test_the_example_group_vars_name_only_real_variables():
     text = (ROOT / "inventories" / "example" / "group_vars" / "all" / "ai_conformance.yml").read_text()
-    assert set(re.findall(r"\b(ai_conformance_[a-z0-9_]+)\b", text)) <= playbook_variables()
+    assert set(re.findall(r"\b(ai_conformance_[a-z0-9_]+)\b", text)) <= set(role_vars()["ai_conformance_known_variables"])
     for doc in re.findall(r"\b(docs/[\w./-]+\.md)\b", text):
         assert (ROOT / doc).is_file(), doc

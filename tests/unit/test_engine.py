@@ -91,3 +91,67 @@ def test_summary_counts_and_must_rule():
     assert summary["verdict"] == "undecided" and summary["conformant"] is False and summary["passed"] is False
     assert summary["headline"].startswith("Undecided: 2 of 3 MUST requirements met (1 N/A with justification); could not decide: d (error)")
     assert Result.from_dict(results[1].to_dict()).status == "N/A"
+
+
+def test_evidence_is_redacted_where_it_is_recorded():
+    token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW0ifQ.c2lnbmF0dXJl"
+
+    def leaky(ctx):
+        ctx.record("kubectl get secret -n ns s -o yaml", "token: %s\nAuthorization: Bearer abcdefghijklmnopqrstuvwxyz" % token,
+                   api="GET /api/v1/namespaces/ns/secrets/s", note="password=hunter2hunter2")
+        return Finding(PASS, "read it")
+
+    evidence = run({"dra_support": leaky})["dra_support"].evidence[0]
+    assert token not in evidence.observed and "abcdefghijklmnopqrstuvwxyz" not in evidence.observed
+    assert "hunter2" not in evidence.note and "<redacted>" in evidence.observed and "<redacted>" in evidence.note
+
+
+def test_redact_data_hides_secret_keys_and_values():
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils.redact import redact_data
+
+    assert redact_data({"token": "x", "notes": ["Bearer abcdefghijklmnopqrstuvwxyz"], "count": 3}) == \
+        {"token": "<redacted>", "notes": ["Bearer <redacted>"], "count": 3}
+
+
+class _StubDiscovery:
+    def resources(self, group, version):
+        return {"deployments": {"namespaced": True}} if group == "apps" else {"nodes": {"namespaced": False}}
+
+
+class _StubKube:
+    def __init__(self):
+        self.calls = []
+
+    def discovery(self):
+        return _StubDiscovery()
+
+    def get(self, group, version, plural, name, namespace=None):
+        self.calls.append(("get", group, version, plural, name, namespace))
+        return None
+
+    def list_all(self, group, version, plural, namespace=None, label_selector=None, field_selector=None):
+        self.calls.append(("list", group, version, plural, namespace, label_selector, field_selector))
+        return [{"metadata": {"namespace": "ns", "name": "d"}}]
+
+
+def test_context_calls_record_the_command_and_path_they_made():
+    kube = _StubKube()
+    ctx = engine.CheckContext(kube, engine.Options(), CHECKLIST, CHECKLIST.requirements[0])
+    assert ctx.get("apps", "v1", "deployments", "kueue", "kueue-system") is None
+    ctx.list("apps", "v1", "deployments", label_selector="app in (a,b)")
+    ctx.list("", "v1", "nodes", field_selector="spec.unschedulable=false")
+    first, second, third = ctx.evidence
+    assert (first.command, first.observed, first.api) == (
+        "kubectl get deployments.apps -n kueue-system kueue", "NotFound", "GET /apis/apps/v1/namespaces/kueue-system/deployments/kueue")
+    assert (second.command, second.observed, second.api) == (
+        "kubectl get deployments.apps -A -l 'app in (a,b)'", "ns/d", "GET /apis/apps/v1/deployments?labelSelector=app in (a,b)")
+    assert (third.command, third.api) == (
+        "kubectl get nodes --field-selector spec.unschedulable=false", "GET /api/v1/nodes?fieldSelector=spec.unschedulable=false")
+    assert [c[0] for c in kube.calls] == ["get", "list", "list"]
+
+
+def test_options_are_typed_and_a_settings_dict_is_checked():
+    options = engine.Options(settings={"audit_strategy": "stream", "custom_metrics_namespace": "ml"})
+    assert (options.audit_strategy, options.custom_metrics_namespace, options.audit_exempt_namespaces) == ("stream", "ml", [])
+    with pytest.raises(TypeError):
+        engine.Options(settings={"audit_stratgy": "stream"})

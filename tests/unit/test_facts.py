@@ -1,8 +1,8 @@
-"""Unit tests of facts.py: node reading, the DRA inventory (pool completeness, attribute shapes), DeviceClass drivers."""
+"""Unit tests of lookups.py: node reading, the DRA inventory (pool completeness, attribute shapes), DeviceClass drivers."""
 
 import threading
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import facts
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import lookups
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Discovery
 
 
@@ -51,7 +51,7 @@ def test_pool_complete_only_with_all_slices_of_the_newest_generation():
         rslice("a-2", "gpu.nvidia.com", "n1", 2, 2, devices=[gpu("gpu-1")]),
         rslice("b-1", "gpu.nvidia.com", "n2", 1, 2, node="n2", devices=[gpu("gpu-0")]),
     ])
-    inventory = facts.dra_inventory(kube)
+    inventory = lookups.dra_inventory(kube)
     pools = inventory["drivers"]["gpu.nvidia.com"]["pools"]
     assert pools["n1"]["complete"] and pools["n1"]["slices"] == 2 and pools["n1"]["stale_slices"] == 1
     assert [d["name"] for d in pools["n1"]["devices"]] == ["gpu-0", "gpu-1"]
@@ -59,7 +59,7 @@ def test_pool_complete_only_with_all_slices_of_the_newest_generation():
     assert inventory["drivers"]["gpu.nvidia.com"]["nodes"] == ["n1", "n2"]
     assert inventory["drivers"]["gpu.nvidia.com"]["vendor"] == "nvidia"
     assert inventory["api_version"] == "resource.k8s.io/v1" and inventory["slice_count"] == 4
-    facts.dra_inventory(kube)
+    lookups.dra_inventory(kube)
     assert kube.calls == [("resource.k8s.io", "v1", "resourceslices")], "listed once per run"
 
 
@@ -69,7 +69,7 @@ def test_attributes_are_read_from_v1_and_v1beta1_shapes_and_qualified_names_shor
     beta = {"name": "gpu-1", "basic": {"attributes": {"driverVersion": {"version": "580.126.20"}, "type": {"string": "mig"}},
                                        "capacity": {"memory": {"value": "10Gi"}}, "consumesCounters": [{"counterSet": "x"}]}}
     kube = FakeKube([rslice("s", "gpu.nvidia.com", "p", 1, 1, devices=[v1, beta])])
-    devices = facts.dra_inventory(kube)["drivers"]["gpu.nvidia.com"]["pools"]["p"]["devices"]
+    devices = lookups.dra_inventory(kube)["drivers"]["gpu.nvidia.com"]["pools"]["p"]["devices"]
     assert devices[0]["attributes"] == {"driverVersion": "580.126.20", "productName": "NVIDIA L40S",
                                         "resource.kubernetes.io/pciBusID": "0000:4a:00.0", "index": 0}
     assert devices[1]["attributes"]["type"] == "mig" and devices[1]["capacity"] == {"memory": "10Gi"}
@@ -81,7 +81,7 @@ def test_device_location_and_blocking_taints():
                                          {"key": "info", "effect": "None"}])
     kube = FakeKube([rslice("s1", "tpu.google.com", "p", 1, 1, node=None, allNodes=True, devices=[tainted]),
                      rslice("s2", "dra.net", "q", 1, 1, node=None, nodeSelector={"nodeSelectorTerms": []}, devices=[gpu("eth1")])])
-    drivers = facts.dra_inventory(kube)["drivers"]
+    drivers = lookups.dra_inventory(kube)["drivers"]
     device = drivers["tpu.google.com"]["pools"]["p"]["devices"][0]
     assert device["node"] == "*" and device["taints"] == ["gpu.nvidia.com/unhealthy=:NoSchedule"]
     assert drivers["dra.net"]["pools"]["q"]["devices"][0]["node"] == "(node selector)"
@@ -91,16 +91,16 @@ def test_device_location_and_blocking_taints():
 def test_no_dra_api_means_an_empty_inventory_without_requests():
     kube = FakeKube([])
     kube._discovery = Discovery({})
-    assert facts.dra_inventory(kube) == {"api_version": "", "slice_count": 0, "drivers": {}}
-    assert facts.device_classes(kube) == [] and kube.calls == []
+    assert lookups.dra_inventory(kube) == {"api_version": "", "slice_count": 0, "drivers": {}}
+    assert lookups.device_classes(kube) == [] and kube.calls == []
 
 
 def test_device_class_drivers_from_cel():
     dc = {"spec": {"selectors": [{"cel": {"expression": "device.driver == 'gpu.nvidia.com' && "
                                                         "device.attributes['gpu.nvidia.com'].type == 'gpu'"}},
                                  {"cel": {"expression": 'device.driver=="gpu.amd.com"'}}]}}
-    assert facts.device_class_drivers(dc) == ["gpu.amd.com", "gpu.nvidia.com"]
-    assert facts.device_class_drivers({"spec": {"selectors": [{"cel": {"expression": "true"}}]}}) == []
+    assert lookups.device_class_drivers(dc) == ["gpu.amd.com", "gpu.nvidia.com"]
+    assert lookups.device_class_drivers({"spec": {"selectors": [{"cel": {"expression": "true"}}]}}) == []
 
 
 def test_node_reading_keeps_runtime_handlers_and_other_vendor_resources():
@@ -111,7 +111,7 @@ def test_node_reading_keeps_runtime_handlers_and_other_vendor_resources():
                                    "allocatable": {"cpu": "8", "nvidia.com/gpu": "2", "nvidia.com/GRID_L40S-12Q": "4",
                                                    "amd.com/xgmi": "0"},
                                    "runtimeHandlers": [{"name": ""}, {"name": "nvidia"}, {"name": "runc"}]}}
-    acc = facts.to_accelerator_node(node, "nvidia")
+    acc = lookups.to_accelerator_node(node, "nvidia")
     assert acc.resources == {"nvidia.com/gpu": "2"} and acc.other_resources == {"nvidia.com/GRID_L40S-12Q": "4"}
     assert acc.runtime_handlers == ["nvidia", "runc"] and acc.driver_version == "580.126.20"
     assert "kubernetes.io/os" not in acc.labels and acc.to_dict()["vgpu"] is False

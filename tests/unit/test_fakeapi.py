@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -400,6 +401,93 @@ def test_namespace_delete_removes_its_objects(server):
     core.delete_namespace("team")
     assert error_of(lambda: core.read_namespaced_config_map("c", "team"))[0] == 404
     assert "team" not in {n.metadata.name for n in core.list_namespace().items}
+
+
+def test_field_managers_are_recorded_in_managed_fields(server):
+    path = "/api/v1/namespaces/default/configmaps"
+    created = raw(server, "POST", path, body=configmap("m"), query=[("fieldManager", "maker")])[2]
+    assert [(f["manager"], f["operation"]) for f in created["metadata"]["managedFields"]] == [("maker", "Update")]
+    applied = raw(server, "PATCH", path + "/m", body=configmap("m", {"k": "2"}),
+                  headers={"Content-Type": "application/apply-patch+yaml"}, query=[("fieldManager", "applier")])[2]
+    assert [(f["manager"], f["operation"]) for f in applied["metadata"]["managedFields"]] == [
+        ("maker", "Update"), ("applier", "Apply")]
+    again = raw(server, "PATCH", path + "/m", body=configmap("m", {"k": "2"}),
+                headers={"Content-Type": "application/apply-patch+yaml"}, query=[("fieldManager", "applier")])[2]
+    assert again["metadata"] == applied["metadata"], "an unchanged apply changes nothing, resourceVersion included"
+    replaced = raw(server, "PUT", path + "/m", body=configmap("m", {"k": "3"}))[2]
+    assert replaced["metadata"]["managedFields"] == applied["metadata"]["managedFields"], "server-owned: kept on PUT"
+    plain = raw(server, "POST", path, body={**configmap("plain"), "metadata": {"name": "plain", "managedFields": [{}]}})[2]
+    assert "managedFields" not in plain["metadata"], "a client cannot set managedFields; no fieldManager, no entry"
+
+
+def test_apply_and_force_are_checked_like_a_real_server(server):
+    apply = {"Content-Type": "application/apply-patch+yaml"}
+    path = "/api/v1/namespaces/default/configmaps/a"
+    manager = [("fieldManager", "t")]
+    status, body = error_of(lambda: raw(server, "PATCH", path, body={"metadata": {"name": "a"}}, headers=apply, query=manager))
+    assert status == 400 and "apiVersion and kind" in body["message"]
+    status, body = error_of(lambda: raw(server, "PATCH", path, body=configmap("b"), headers=apply, query=manager))
+    assert status == 400 and "does not match the name on the URL (a)" in body["message"]
+    assert raw(server, "PATCH", path, body=configmap("a"), headers=apply, query=manager + [("force", "true")])[0] == 201
+    status, body = error_of(lambda: raw(server, "PATCH", path, body={"data": {}}, query=[("force", "true")],
+                                        headers={"Content-Type": "application/merge-patch+json"}))
+    assert status == 400 and "only be used with apply" in body["message"]
+
+
+def test_dry_run_values_other_than_all_are_refused(server):
+    status, body = error_of(lambda: raw(server, "POST", "/api/v1/namespaces/default/configmaps", body=configmap("d"),
+                                        query=[("dryRun", "true")]))
+    assert (status, body["reason"]) == (422, "Invalid")
+    assert server.store.get("v1", "ConfigMap", "d", namespace="default") is None
+    raw(server, "POST", "/api/v1/namespaces/default/configmaps", body=configmap("d"))
+    raw(server, "DELETE", "/api/v1/namespaces/default/configmaps/d", body={"dryRun": ["All"]})
+    assert server.store.get("v1", "ConfigMap", "d", namespace="default") is not None
+
+
+def owned(name, owner, namespace="default"):
+    body = configmap(name, namespace=namespace)
+    body["metadata"]["ownerReferences"] = [{"apiVersion": "v1", "kind": "ConfigMap", "name": owner.metadata.name,
+                                            "uid": owner.metadata.uid}]
+    return body
+
+
+def test_delete_propagation_follows_owner_references(server):
+    core = client.CoreV1Api(api_client(server))
+    owner = core.create_namespaced_config_map("default", configmap("owner"))
+    child = core.create_namespaced_config_map("default", owned("child", owner))
+    core.create_namespaced_config_map("default", owned("grandchild", child))
+    core.delete_namespaced_config_map("owner", "default", body=client.V1DeleteOptions(propagation_policy="Foreground"))
+    assert {c.metadata.name for c in core.list_namespaced_config_map("default").items} & {"child", "grandchild"} == set()
+    owner = core.create_namespaced_config_map("default", configmap("owner"))
+    core.create_namespaced_config_map("default", owned("kept", owner))
+    core.delete_namespaced_config_map("owner", "default", propagation_policy="Orphan")
+    kept = core.read_namespaced_config_map("kept", "default")
+    assert kept.metadata.owner_references is None
+    status, body = error_of(lambda: core.delete_namespaced_config_map("kept", "default", propagation_policy="Cascade"))
+    assert status == 422 and "Unsupported value" in body["message"]
+    status, body = error_of(lambda: raw(server, "DELETE", "/api/v1/namespaces/default/configmaps/kept",
+                                        query=[("gracePeriodSeconds", "soon")]))
+    assert status == 400
+
+
+def test_a_deleted_namespace_stays_terminating_for_the_configured_time():
+    with FakeKubeServer(Cluster.from_objects(namespace_termination_seconds=0.3)) as fake:
+        core = client.CoreV1Api(api_client(fake))
+        core.create_namespace({"metadata": {"name": "team"}})
+        core.create_namespaced_config_map("team", configmap("c", namespace="team"))
+        answer = raw(fake, "DELETE", "/api/v1/namespaces/team")[2]
+        assert answer["kind"] == "Namespace" and answer["status"]["phase"] == "Terminating"
+        assert core.read_namespace("team").metadata.deletion_timestamp is not None
+        assert core.read_namespaced_config_map("c", "team").data == {"k": "v"}, "content goes when the namespace does"
+        status, body = error_of(lambda: core.create_namespaced_config_map("team", configmap("d", namespace="team")))
+        assert (status, body["details"]["causes"][0]["reason"]) == (403, "NamespaceTerminating")
+        time.sleep(0.35)
+        assert error_of(lambda: core.read_namespace("team"))[0] == 404
+        assert error_of(lambda: core.read_namespaced_config_map("c", "team"))[0] == 404
+        fake.store.namespace_termination_seconds = 0
+        core.create_namespace({"metadata": {"name": "team"}})
+        core.delete_namespace("team")
+        assert error_of(lambda: core.read_namespace("team"))[0] == 404
 
 
 # Request recording, store helpers, fixtures, CLI.

@@ -1,6 +1,9 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The program's checklists as data: parse a published version, choose one for a cluster."""
+"""The program's checklists as data: parse a published version, choose one for a cluster.
+
+The program's rules per version (metadata, artifacts, evidence paths, accepted N/A) are in ``program.py``.
+"""
 
 from __future__ import absolute_import, division, print_function
 
@@ -16,12 +19,14 @@ try:
 except ImportError:  # the module reports it through missing_required_lib
     HAS_YAML = False
 
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import program
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists.published import PUBLISHED
 
 STATUSES = ("Implemented", "Not Implemented", "Partially Implemented", "N/A")
 LEVELS = ("MUST", "SHOULD")
 # The MUSTs whose N/A the program's validator accepts (with a warning); N/A on any other MUST is an error.
-MUST_NOT_APPLICABLE_ACCEPTED = ("cluster_autoscaling",)
+# The program table (program.py) holds it per version; this is every version's, for callers without one.
+MUST_NOT_APPLICABLE_ACCEPTED = program.MUST_NOT_APPLICABLE_ACCEPTED
 
 
 class ChecklistError(ValueError):

@@ -3,7 +3,7 @@
 """Checklist section `accelerators`: DRA, driver/runtime management, GPU sharing, vGPU.
 
 Every check reads shared, once-per-run lookups from ``facts`` (accelerator nodes by label selector,
-the ResourceSlices listed once and digested by ``facts.dra_inventory``, DeviceClasses, the GPU
+the ResourceSlices listed once and digested by ``lookups.dra_inventory``, DeviceClasses, the GPU
 operator's ClusterPolicy, RuntimeClasses, the operator namespace's DaemonSets) plus at most a
 ConfigMap GET (the device plugin's sharing configuration) and, only when something is not ready,
 a label-selected pod list naming the nodes concerned. Nothing lists every node or every pod.
@@ -14,7 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import shlex
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 try:
     import yaml
@@ -22,16 +22,15 @@ try:
 except ImportError:  # Ansible itself needs PyYAML; without it the sharing ConfigMap is only named
     HAS_YAML = False
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import components, facts
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import components, lookups
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
-    api_resources_table, condition, condition_true, conditions_line, daemonset_summary,
+    api_resources_table, condition, condition_true, conditions_line, daemonset_summary, spec_of, table, truthy,
 )
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
     FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding,
 )
 
-DRA_GROUP = facts.DRA_GROUP
 DRA_RESOURCES = ("deviceclasses", "resourceclaims", "resourceclaimtemplates", "resourceslices")
 # The DRA API version each checklist asks for: GA resource.k8s.io/v1 from Kubernetes 1.34;
 # 1.33 (dra_support was a SHOULD) served the beta versions.
@@ -75,16 +74,6 @@ def time_slicing_fix(namespace: str, policy_name: str, mig_nodes: List[str]) -> 
 
 
 # ================================================================================================ helpers
-def _spec(obj: Dict[str, Any]) -> Dict[str, Any]:
-    return obj.get("spec") or {}
-
-
-def _truthy(value: Any, default: bool) -> bool:
-    if value is None:
-        return default
-    return str(value).strip().lower() in ("true", "1", "yes", "on")
-
-
 def _names(items, limit: int = 8) -> str:
     items = list(items)
     if len(items) <= limit:
@@ -94,11 +83,7 @@ def _names(items, limit: int = 8) -> str:
 
 def _table(rows: List[List[str]]) -> str:
     """Rows (the first a header) as aligned columns; long tables cut to TABLE_ROWS with a count."""
-    extra = len(rows) - 1 - TABLE_ROWS
-    rows = rows[:TABLE_ROWS + 1]
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    text = "\n".join("   ".join(str(c).ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows)
-    return text + ("\n... %d more" % extra if extra > 0 else "")
+    return table(rows, TABLE_ROWS)
 
 
 def _version_key(version: str) -> str:
@@ -109,40 +94,10 @@ def _version_key(version: str) -> str:
     return ".".join(parts)
 
 
-def _selector_matches(selector: str, labels: Dict[str, str]) -> bool:
-    key, sep, value = selector.partition("=")
-    return labels.get(key) == value if sep else key in labels
-
-
-def _accelerator_rows(nodes) -> str:
-    rows = [["NAME", "VENDOR", "READY", "PRODUCT", "RESOURCES"]]
-    rows += [[n.name, n.vendor, "Ready" if n.ready else "NotReady", n.product or "-",
-              ",".join("%s=%s" % kv for kv in n.resources.items()) or "-"] for n in nodes]
-    return _table(rows)
-
-
-def record_accelerator_nodes(ctx, nodes, show: Optional[Callable[[list], str]] = None) -> None:
-    """Evidence for the shared accelerator-node lookup: one entry per label-selected node list it made, and the
-    full node list when no node carried an accelerator label (then nodes are picked by their resources)."""
-    show = show or _accelerator_rows
-    labelled = []
-    for selector, vendor in facts.ACCELERATOR_SELECTORS:
-        found = [n for n in nodes if _selector_matches(selector, n.labels)]
-        labelled += [n for n in found if n not in labelled]
-        ctx.record("kubectl get nodes -l %s" % shlex.quote(selector), show(found) if found else "No resources found",
-                   api="GET /api/v1/nodes?labelSelector=%s" % selector,
-                   note="nodes labelled as %s accelerator nodes" % vendor)
-    if not labelled:
-        ctx.record("kubectl get nodes -o wide", show(nodes) if nodes else "No accelerator nodes found",
-                   api="GET /api/v1/nodes (paginated)",
-                   note="no node carries an accelerator label, so every node's status.allocatable was read for "
-                        "accelerator resources (%s)" % ", ".join(p for p, _v in facts.ACCELERATOR_RESOURCE_PREFIXES))
-
-
 def _pool_node_readiness(ctx, node_names: List[str]) -> Dict[str, bool]:
     """node -> Ready and schedulable, for the nodes DRA pools name: from the shared accelerator-node lookup,
     else one GET per node (at most NODE_GET_CAP; the rest stay unknown)."""
-    known = {n.name: n.ready and n.schedulable for n in facts.accelerator_nodes(ctx.kube)}
+    known = {n.name: n.ready and n.schedulable for n in lookups.accelerator_nodes(ctx.kube)}
     out, fetched = {}, []
     for name in node_names:
         if name in known:
@@ -150,7 +105,7 @@ def _pool_node_readiness(ctx, node_names: List[str]) -> Dict[str, bool]:
         elif len(fetched) < NODE_GET_CAP:
             node = ctx.kube.get("", "v1", "nodes", name)
             fetched.append(name)
-            out[name] = bool(node) and condition_true(node, "Ready") and not _spec(node).get("unschedulable", False)
+            out[name] = bool(node) and condition_true(node, "Ready") and not spec_of(node).get("unschedulable", False)
     if fetched:
         ctx.record("kubectl get nodes %s" % " ".join(fetched),
                    "\n".join("%s  %s" % (n, "Ready" if out[n] else "NotReady/unschedulable/absent") for n in fetched),
@@ -161,9 +116,9 @@ def _pool_node_readiness(ctx, node_names: List[str]) -> Dict[str, bool]:
 
 # ================================================================================================ dra_support
 def _record_dra_objects(ctx, classes, inventory) -> None:
-    version = inventory["api_version"] or "%s/v1" % DRA_GROUP
+    version = inventory["api_version"] or "%s/v1" % lookups.DRA_GROUP
     ctx.record("kubectl get deviceclasses",
-               "\n".join("%s  (selects driver %s)" % (dc["metadata"]["name"], ", ".join(facts.device_class_drivers(dc)) or "?")
+               "\n".join("%s  (selects driver %s)" % (dc["metadata"]["name"], ", ".join(lookups.device_class_drivers(dc)) or "?")
                          for dc in classes) or "No resources found",
                api="GET /apis/%s/deviceclasses" % version)
     rows = [["NAME", "DRIVER", "POOL", "GENERATION", "SLICES", "NODE", "DEVICES"]]
@@ -187,15 +142,15 @@ def dra_usability(ctx) -> Dict[str, Any]:
     """Per DRA driver: its DeviceClasses, complete/incomplete pools and allocatable devices on Ready nodes
     (the official suite's precheck). Records its evidence."""
     kube = ctx.kube
-    classes = facts.device_classes(kube)
-    inventory = facts.dra_inventory(kube)
+    classes = lookups.device_classes(kube)
+    inventory = lookups.dra_inventory(kube)
     _record_dra_objects(ctx, classes, inventory)
-    unattributed = [dc["metadata"]["name"] for dc in classes if not facts.device_class_drivers(dc)]
+    unattributed = [dc["metadata"]["name"] for dc in classes if not lookups.device_class_drivers(dc)]
     pool_nodes = sorted({n for info in inventory["drivers"].values() for n in info["nodes"] if n not in ("*", "(node selector)")})
     readiness = _pool_node_readiness(ctx, pool_nodes)
     drivers = {}
     for driver, info in inventory["drivers"].items():
-        driver_classes = [dc["metadata"]["name"] for dc in classes if driver in facts.device_class_drivers(dc)]
+        driver_classes = [dc["metadata"]["name"] for dc in classes if driver in lookups.device_class_drivers(dc)]
         complete, incomplete, allocatable, ready_nodes, not_ready = [], [], 0, set(), set()
         for pool_name, pool in info["pools"].items():
             if not pool["complete"]:
@@ -225,7 +180,7 @@ def dra_usability(ctx) -> Dict[str, Any]:
 def allocation_mode(kube, usability: Dict[str, Any]) -> Tuple[str, Dict[str, Any]]:
     """'DRA', 'device plugin', 'DRA and device plugin' or 'none', with what showed it."""
     dra = [d for d in usability["usable_drivers"] if usability["drivers"][d]["vendor"]]
-    plugin = {n.name: n.resources for n in facts.accelerator_nodes(kube) if n.resources}
+    plugin = {n.name: n.resources for n in lookups.accelerator_nodes(kube) if n.resources}
     mode = " and ".join(m for m, on in (("DRA", dra), ("device plugin", plugin)) if on) or "none"
     return mode, {"dra_drivers": dra, "device_plugin_nodes": plugin}
 
@@ -276,17 +231,17 @@ def dra_support(ctx):
     KAR-0051), plus whether DRA is usable and how accelerators are allocated (in notes and details)."""
     discovery = ctx.kube.discovery()
     wanted = DRA_VERSIONS.get(ctx.checklist.version, DRA_GA)
-    served_versions = discovery.versions(DRA_GROUP)
-    ctx.record("kubectl api-resources --api-group=%s" % DRA_GROUP,
-               api_resources_table(discovery, DRA_GROUP, served_versions), api="GET /apis (aggregated discovery)")
-    version = next((v for v in wanted if all(discovery.served(DRA_GROUP, v, r) for r in DRA_RESOURCES)), None)
+    served_versions = discovery.versions(lookups.DRA_GROUP)
+    ctx.record("kubectl api-resources --api-group=%s" % lookups.DRA_GROUP,
+               api_resources_table(discovery, lookups.DRA_GROUP, served_versions), api="GET /apis (aggregated discovery)")
+    version = next((v for v in wanted if all(discovery.served(lookups.DRA_GROUP, v, r) for r in DRA_RESOURCES)), None)
     if version is None:
         version = wanted[0]
-        missing = [r for r in DRA_RESOURCES if not discovery.served(DRA_GROUP, version, r)]
+        missing = [r for r in DRA_RESOURCES if not discovery.served(lookups.DRA_GROUP, version, r)]
         return Finding(
             FAIL,
             "%s/%s is not fully served: missing %s (served versions: %s)."
-            % (DRA_GROUP, version, ", ".join(missing), ", ".join(served_versions) or "none"),
+            % (lookups.DRA_GROUP, version, ", ".join(missing), ", ".join(served_versions) or "none"),
             remediation="Enable the DRA API: on Kubernetes 1.34+ resource.k8s.io/v1 is on by default unless disabled with "
                         "--runtime-config; on RKE2 remove any 'runtime-config=resource.k8s.io/v1=false' from "
                         "kube-apiserver-arg and restart the servers.",
@@ -298,10 +253,10 @@ def dra_support(ctx):
     if plugin_nodes:
         resources = sorted({k for r in plugin_nodes.values() for k in r})
         mode_text += " (device plugin resources %s on %s)" % (", ".join(resources), _names(sorted(plugin_nodes)))
-    notes = " ".join(["%s/%s serves %s." % (DRA_GROUP, version, ", ".join(DRA_RESOURCES))]
+    notes = " ".join(["%s/%s serves %s." % (lookups.DRA_GROUP, version, ", ".join(DRA_RESOURCES))]
                      + _usability_sentences(usability) + [mode_text + "."])
     return Finding(PASS, notes, details={
-        "api_version": "%s/%s" % (DRA_GROUP, version), "served_versions": served_versions,
+        "api_version": "%s/%s" % (lookups.DRA_GROUP, version), "served_versions": served_versions,
         "dra_usable": bool(usability["usable_drivers"]), "allocation_mode": mode,
         "device_classes": usability["device_classes"], "resource_slices": usability["slice_count"],
         "drivers": usability["drivers"], "device_plugin_nodes": plugin_nodes,
@@ -312,7 +267,7 @@ def dra_support(ctx):
 def _dra_versions_by_node(kube, driver: str) -> Dict[str, Dict[str, set]]:
     """node -> {"driverVersion": {...}, "cudaDriverVersion": {...}} from the driver's ResourceSlice attributes."""
     out: Dict[str, Dict[str, set]] = {}
-    info = facts.dra_inventory(kube)["drivers"].get(driver)
+    info = lookups.dra_inventory(kube)["drivers"].get(driver)
     for pool in (info or {}).get("pools", {}).values():
         for device in pool["devices"]:
             entry = out.setdefault(device["node"], {"driverVersion": set(), "cudaDriverVersion": set()})
@@ -324,21 +279,21 @@ def _dra_versions_by_node(kube, driver: str) -> Dict[str, Dict[str, set]]:
 
 def _selector_misses(ds: Dict[str, Any], nodes) -> List[str]:
     """Accelerator nodes the DaemonSet's vendor-label nodeSelector leaves out."""
-    selector = ((_spec(ds).get("template") or {}).get("spec") or {}).get("nodeSelector") or {}
-    vendor_keys = {k: v for k, v in selector.items() if k.startswith(facts.NVIDIA_LABEL_PREFIXES)}
+    selector = ((spec_of(ds).get("template") or {}).get("spec") or {}).get("nodeSelector") or {}
+    vendor_keys = {k: v for k, v in selector.items() if k.startswith(lookups.NVIDIA_LABEL_PREFIXES)}
     return [n.name for n in nodes if any(n.labels.get(k) != v for k, v in vendor_keys.items())]
 
 
 def _unready_pods(ctx, ds: Dict[str, Any], namespace: str) -> List[Tuple[str, str]]:
     """(node, pod) of this DaemonSet's pods that are not Ready (one label-selected pod list; only called on trouble)."""
-    labels = ((_spec(ds).get("selector") or {}).get("matchLabels") or {})
+    labels = ((spec_of(ds).get("selector") or {}).get("matchLabels") or {})
     if not labels:
         return []
     selector = ",".join("%s=%s" % kv for kv in sorted(labels.items()))
     pods = ctx.kube.list_all("", "v1", "pods", namespace=namespace, label_selector=selector)
-    bad = sorted({(_spec(p).get("nodeName", "?"), p["metadata"]["name"]) for p in pods if not condition_true(p, "Ready")})
+    bad = sorted({(spec_of(p).get("nodeName", "?"), p["metadata"]["name"]) for p in pods if not condition_true(p, "Ready")})
     ctx.record("kubectl get pods -n %s -l %s -o wide" % (namespace, shlex.quote(selector)),
-               "\n".join("%s  %s  %s" % (p["metadata"]["name"], _spec(p).get("nodeName", "-"),
+               "\n".join("%s  %s  %s" % (p["metadata"]["name"], spec_of(p).get("nodeName", "-"),
                                          "Ready" if condition_true(p, "Ready") else (p.get("status") or {}).get("phase", "?"))
                          for p in pods) or "No resources found",
                api="GET /api/v1/namespaces/%s/pods?labelSelector=%s" % (namespace, selector))
@@ -403,7 +358,7 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms, fixes) ->
                note="GPU feature discovery's driver and CUDA version labels, and status.runtimeHandlers, of every NVIDIA "
                     "accelerator node")
     if dra:
-        version = facts.dra_inventory(kube)["api_version"] or "%s/v1" % DRA_GROUP
+        version = lookups.dra_inventory(kube)["api_version"] or "%s/v1" % lookups.DRA_GROUP
         ctx.record("kubectl get resourceslices --field-selector spec.driver=gpu.nvidia.com -o jsonpath="
                    "'{range .items[*]}{.spec.nodeName}{\": \"}{..driverVersion}{\" \"}{..cudaDriverVersion}{\"\\n\"}{end}'",
                    "\n".join("%s: driverVersion %s, cudaDriverVersion %s" % (
@@ -439,15 +394,15 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms, fixes) ->
         mechanisms.append("GPU feature discovery labels: driver %s, CUDA %s on every accelerator node"
                           % (drivers[0], ", ".join(cudas) or "?"))
 
-    policies = facts.cluster_policies(kube)
+    policies = lookups.cluster_policies(kube)
     runtime_class_name, handler = "nvidia", "nvidia"
     toolkit_managed = False
     if policies:
         policy = policies[0]
-        spec, status = _spec(policy), policy.get("status") or {}
+        spec, status = spec_of(policy), policy.get("status") or {}
         name, namespace = policy["metadata"]["name"], status.get("namespace") or "gpu-operator"
         state = status.get("state", "")
-        enabled = {key: _truthy((spec.get(key) or {}).get("enabled"), True) for _label, key, _p in OPERANDS}
+        enabled = {key: truthy((spec.get(key) or {}).get("enabled"), True) for _label, key, _p in OPERANDS}
         toolkit_managed = enabled["toolkit"]
         runtime_class_name = (spec.get("operator") or {}).get("runtimeClass") or "nvidia"
         ctx.record("kubectl get clusterpolicies.nvidia.com %s" % name,
@@ -465,7 +420,7 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms, fixes) ->
                          "clusterpolicies.nvidia.com %s; kubectl logs -n %s deployment/gpu-operator" % (name, namespace))
         else:
             mechanisms.append("GPU operator ClusterPolicy %s ready" % name)
-        daemonsets = facts.namespace_daemonsets(kube, namespace)
+        daemonsets = lookups.namespace_daemonsets(kube, namespace)
         relevant = [ds for ds_name, ds in sorted(daemonsets.items())
                     if ds_name.startswith(tuple(p for _l, _k, prefixes in OPERANDS for p in prefixes)) or ds_name == "nvidia-operator-validator"]
         ctx.record("kubectl get daemonsets -n %s" % namespace,
@@ -500,7 +455,7 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms, fixes) ->
             fixes.append("install the DRA driver: %s; or turn the device plugin on: kubectl patch clusterpolicies.nvidia.com/%s "
                          "--type merge -p '{\"spec\":{\"devicePlugin\":{\"enabled\":true}}}'"
                          % (components.install_hint("dra_driver"), name))
-        if no_version and _truthy((spec.get("gfd") or {}).get("enabled"), True):
+        if no_version and truthy((spec.get("gfd") or {}).get("enabled"), True):
             fixes.append("check GPU feature discovery on %s: kubectl get pods -n %s -l app=gpu-feature-discovery -o wide"
                          % (_names(no_version), namespace))
     else:
@@ -512,7 +467,7 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms, fixes) ->
             fixes.append("publish the driver version: install the NVIDIA GPU operator (its GPU feature discovery labels the "
                          "nodes), %s" % components.install_hint("gpu_operator"))
 
-    classes = facts.runtime_classes(kube)
+    classes = lookups.runtime_classes(kube)
     ctx.record("kubectl get runtimeclasses", "\n".join("%s  handler=%s" % kv for kv in sorted(classes.items()))
                or "No resources found", api="GET /apis/node.k8s.io/v1/runtimeclasses")
     if runtime_class_name in classes:
@@ -578,8 +533,8 @@ def _amd_driver_runtime(ctx, nodes, problems, unknowns, mechanisms, fixes) -> Di
 def driver_runtime_management(ctx):
     """Compatible drivers and container runtime configuration on every accelerator node, shown by a
     verifiable mechanism (operator state, operand DaemonSets, version labels, DRA attributes, RuntimeClass)."""
-    nodes = facts.accelerator_nodes(ctx.kube)
-    record_accelerator_nodes(ctx, nodes)
+    nodes = lookups.accelerator_nodes(ctx.kube)
+    lookups.record_accelerator_nodes(ctx, nodes)
     if not nodes:
         return Finding(NOT_APPLICABLE, "Not applicable: %s, so there are no accelerator drivers or runtimes to manage."
                        % NO_ACCELERATORS)
@@ -617,7 +572,7 @@ def _sharing_config(ctx, policy: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """The device plugin's sharing configuration named by ClusterPolicy spec.devicePlugin.config (one GET)."""
     if not policy:
         return {}
-    config = (_spec(policy).get("devicePlugin") or {}).get("config") or {}
+    config = (spec_of(policy).get("devicePlugin") or {}).get("config") or {}
     name = config.get("name")
     if not name:
         return {}
@@ -675,7 +630,7 @@ def _node_sharing(n) -> List[Dict[str, Any]]:
 def _dra_sharing(kube) -> Dict[str, Dict[str, Any]]:
     """node -> DRA partitions on it: MIG-type devices and partitionable devices (consumesCounters)."""
     out: Dict[str, Dict[str, Any]] = {}
-    for driver, info in facts.dra_inventory(kube)["drivers"].items():
+    for driver, info in lookups.dra_inventory(kube)["drivers"].items():
         for pool in info["pools"].values():
             for device in pool["devices"]:
                 kind = ("MIG" if str(device["attributes"].get("type", "")).lower() == "mig"
@@ -691,9 +646,9 @@ def gpu_sharing(ctx):
     """At least one static GPU sharing strategy on the accelerator nodes: MIG partitions as schedulable
     resources, time-slicing/MPS oversubscription, or DRA partitions; which one, on which nodes."""
     kube = ctx.kube
-    nodes = facts.accelerator_nodes(kube)
+    nodes = lookups.accelerator_nodes(kube)
     if not nodes:
-        record_accelerator_nodes(ctx, nodes)
+        lookups.record_accelerator_nodes(ctx, nodes)
         return Finding(NOT_APPLICABLE, "Not applicable: %s, so there are no GPUs to share." % NO_ACCELERATORS)
     nvidia = [n for n in nodes if n.vendor == "nvidia"]
     others = [n for n in nodes if n.vendor != "nvidia"]
@@ -709,22 +664,22 @@ def gpu_sharing(ctx):
                api="GET /api/v1/nodes?labelSelector=nvidia.com/gpu.present (the shared accelerator-node lookup)",
                note="GPU feature discovery's sharing and MIG labels, and the accelerator resources in status.allocatable")
 
-    policies = facts.cluster_policies(kube) if nvidia else []
+    policies = lookups.cluster_policies(kube) if nvidia else []
     policy = policies[0] if policies else None
     config = _sharing_config(ctx, policy)
     dra = _dra_sharing(kube) if nvidia else {}
-    classes = [dc["metadata"]["name"] for dc in facts.device_classes(kube)] if nvidia else []
+    classes = [dc["metadata"]["name"] for dc in lookups.device_classes(kube)] if nvidia else []
     if dra or "mig.nvidia.com" in classes:
-        inventory = facts.dra_inventory(kube)
+        inventory = lookups.dra_inventory(kube)
         ctx.record("kubectl get resourceslices -o yaml",
                    "\n".join("%s: %d MIG device(s), %d partitionable device(s) (driver %s)" % (node, e["MIG"], e["partitionable"], e["driver"])
                              for node, e in sorted(dra.items())) or "no MIG or partitionable DRA devices published",
-                   api="GET /apis/%s/resourceslices (the shared list)" % (inventory["api_version"] or DRA_GROUP + "/v1"),
+                   api="GET /apis/%s/resourceslices (the shared list)" % (inventory["api_version"] or lookups.DRA_GROUP + "/v1"),
                    note="devices whose attribute type is mig, and devices that consume shared counters (partitionable)")
     if "mig.nvidia.com" in classes:
-        version = ctx.kube.discovery().serving_version(DRA_GROUP, "deviceclasses") or "v1"
+        version = ctx.kube.discovery().serving_version(lookups.DRA_GROUP, "deviceclasses") or "v1"
         ctx.record("kubectl get deviceclass mig.nvidia.com", "mig.nvidia.com exists",
-                   api="GET /apis/%s/%s/deviceclasses (the shared list)" % (DRA_GROUP, version))
+                   api="GET /apis/%s/%s/deviceclasses (the shared list)" % (lookups.DRA_GROUP, version))
 
     by_strategy: Dict[str, Dict[str, Any]] = {}
     problems: List[str] = []
@@ -736,7 +691,7 @@ def gpu_sharing(ctx):
     namespace = ((policy or {}).get("status") or {}).get("namespace") or "gpu-operator"
     fixes: List[str] = []
     if "MPS" in by_strategy and policy:
-        daemon = facts.namespace_daemonsets(kube, namespace).get(MPS_DAEMON)
+        daemon = lookups.namespace_daemonsets(kube, namespace).get(MPS_DAEMON)
         status = (daemon or {}).get("status") or {}
         if not daemon or status.get("numberReady", 0) < len(by_strategy["MPS"]):
             problems.append("MPS is configured on %s but the MPS control daemon %s/%s is %s" % (
@@ -748,7 +703,7 @@ def gpu_sharing(ctx):
     configured = sorted({s for c in (config.get("configs") or {}).values() for s in c})
     details = {"strategies": {s: sorted(v) for s, v in by_strategy.items()},
                "per_node": dict(by_strategy), "device_plugin_config": config,
-               "cluster_policy_mig_strategy": ((_spec(policy).get("mig") or {}).get("strategy", "") if policy else ""),
+               "cluster_policy_mig_strategy": ((spec_of(policy).get("mig") or {}).get("strategy", "") if policy else ""),
                "dra_device_classes": classes}
     if by_strategy:
         parts = []
@@ -812,9 +767,9 @@ def virtualized_accelerator(ctx):
     """vGPUs exposed and managed like physical GPUs: nodes that run on vGPUs (GFD vgpu labels), or hosts
     whose vGPU manager / device manager / sandbox device plugin expose vGPU types to VMs."""
     kube = ctx.kube
-    nodes = facts.accelerator_nodes(kube)
+    nodes = lookups.accelerator_nodes(kube)
     if not nodes:
-        record_accelerator_nodes(ctx, nodes)
+        lookups.record_accelerator_nodes(ctx, nodes)
         return Finding(NOT_APPLICABLE, "Not applicable: %s, so there are no virtualized accelerators." % NO_ACCELERATORS)
     nvidia = [n for n in nodes if n.vendor == "nvidia"]
     rows = [["NODE", "VGPU.PRESENT", "VGPU.HOST-DRIVER", "WORKLOAD.CONFIG", "PRODUCT", "RESOURCES"]]
@@ -829,9 +784,9 @@ def virtualized_accelerator(ctx):
     guests = [n for n in nvidia if n.labels.get("nvidia.com/vgpu.present") == "true"]
     hosts = [n for n in nvidia if n.labels.get("nvidia.com/gpu.workload.config") == "vm-vgpu"]
     details: Dict[str, Any] = {"vgpu_guest_nodes": [n.name for n in guests], "vgpu_host_nodes": [n.name for n in hosts]}
-    policies = facts.cluster_policies(kube) if nvidia else []
+    policies = lookups.cluster_policies(kube) if nvidia else []
     policy = policies[0] if policies else None
-    spec = _spec(policy) if policy else {}
+    spec = spec_of(policy) if policy else {}
     sandbox = spec.get("sandboxWorkloads") or {}
     parts, problems, fixes = [], [], []
     namespace = ((policy or {}).get("status") or {}).get("namespace") or "gpu-operator"
@@ -851,8 +806,8 @@ def virtualized_accelerator(ctx):
                          "app=nvidia-device-plugin-daemonset -o wide --field-selector spec.nodeName=%s"
                          % (_names(unmanaged), namespace, unmanaged[0]))
         details["vgpu_host_driver_versions"] = host_drivers
-    if hosts or (_truthy(sandbox.get("enabled"), False) and _truthy((spec.get("vgpuManager") or {}).get("enabled"), False)):
-        daemonsets = facts.namespace_daemonsets(kube, namespace)
+    if hosts or (truthy(sandbox.get("enabled"), False) and truthy((spec.get("vgpuManager") or {}).get("enabled"), False)):
+        daemonsets = lookups.namespace_daemonsets(kube, namespace)
         ctx.record("kubectl get daemonsets -n %s nvidia-vgpu-manager-daemonset nvidia-vgpu-device-manager "
                    "nvidia-sandbox-device-plugin-daemonset" % namespace,
                    "\n".join(daemonset_summary(daemonsets[name]) if name in daemonsets else "%s NotFound" % name

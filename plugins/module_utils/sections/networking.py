@@ -33,10 +33,11 @@ import re
 import shlex
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import components, facts
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import components, lookups
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
-    api_resources_table, condition_true, conditions_line, daemonset_ready, daemonset_summary, name_of,
+    api_resources_table, condition_true, conditions_line, daemonset_ready, daemonset_summary, meta_of, name_of, pod_ready,
+    spec_of, status_of,
 )
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import FAIL, NOT_APPLICABLE, PASS, Finding
 
@@ -79,7 +80,6 @@ def install_gaie() -> str:
 
 
 # -- High-performance networking -------------------------------------------------------------------
-DRA_GROUP = "resource.k8s.io"
 DRANET_DRIVER = "dra.net"
 DRANET_DS = ("kube-system", "dranet")
 NETWORK_DRA_DRIVERS = (DRANET_DRIVER, "sriovnetwork.k8snetworkplumbingwg.io")
@@ -150,25 +150,13 @@ def _parent_true(parent_status: Dict[str, Any], cond_type: str) -> bool:
     return condition_true({"status": parent_status}, cond_type)
 
 
-def _meta(obj: Dict[str, Any]) -> Dict[str, Any]:
-    return obj.get("metadata") or {}
-
-
-def _spec(obj: Dict[str, Any]) -> Dict[str, Any]:
-    return obj.get("spec") or {}
-
-
-def _status(obj: Dict[str, Any]) -> Dict[str, Any]:
-    return obj.get("status") or {}
-
-
 # ================================================================================================
 # ai_inference
 # ================================================================================================
 def _feature_names(gateway_class: Dict[str, Any]) -> List[str]:
     """supportedFeatures as names: v1.1 lists strings, v1.2+ lists {name: ...}."""
     names = []
-    for feature in _status(gateway_class).get("supportedFeatures") or []:
+    for feature in status_of(gateway_class).get("supportedFeatures") or []:
         name = feature.get("name") if isinstance(feature, dict) else feature
         if name:
             names.append(str(name))
@@ -177,15 +165,15 @@ def _feature_names(gateway_class: Dict[str, Any]) -> List[str]:
 
 def _implementation(gc: Dict[str, Any]) -> Dict[str, Any]:
     features = _feature_names(gc)
-    controller = _spec(gc).get("controllerName", "")
+    controller = spec_of(gc).get("controllerName", "")
     missing = [f for f in ROUTING_FEATURES if f not in features]
     mesh = []
     if MESH_FEATURE in features:
         mesh.append("reports the Mesh feature (GAMMA)")
-    if _meta(gc).get("name") in ISTIO_MESH_CLASSES or controller.startswith("istio.io/"):
+    if meta_of(gc).get("name") in ISTIO_MESH_CLASSES or controller.startswith("istio.io/"):
         mesh.append("Istio service mesh controller %s" % controller)
     return {
-        "gateway_class": _meta(gc).get("name", ""),
+        "gateway_class": meta_of(gc).get("name", ""),
         "controller": controller,
         "accepted": condition_true(gc, "Accepted"),
         "supported_features": features,
@@ -198,21 +186,21 @@ def _implementation(gc: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _listeners(gw: Dict[str, Any]) -> str:
-    attached = {l.get("name"): l.get("attachedRoutes", 0) for l in _status(gw).get("listeners") or []}
+    attached = {l.get("name"): l.get("attachedRoutes", 0) for l in status_of(gw).get("listeners") or []}
     return ", ".join("%s %s:%s (attachedRoutes=%s)" % (l.get("name"), l.get("protocol"), l.get("port"),
                                                        attached.get(l.get("name"), "?"))
-                     for l in _spec(gw).get("listeners") or []) or "no listeners"
+                     for l in spec_of(gw).get("listeners") or []) or "no listeners"
 
 
 def _route_shape(route: Dict[str, Any]) -> Dict[str, Any]:
     weighted = header = False
-    for rule in _spec(route).get("rules") or []:
+    for rule in spec_of(route).get("rules") or []:
         refs = rule.get("backendRefs") or []
         if len(refs) > 1 and any("weight" in r for r in refs):
             weighted = True
         if any(m.get("headers") for m in rule.get("matches") or []):
             header = True
-    parents = _status(route).get("parents") or []
+    parents = status_of(route).get("parents") or []
     accepted = [p for p in parents if _parent_true(p, "Accepted")]
     return {"name": name_of(route), "weighted": weighted, "header_match": header,
             "accepted_by": ["%s (%s)" % ((p.get("parentRef") or {}).get("name", ""), p.get("controllerName", ""))
@@ -244,13 +232,13 @@ def ai_inference(ctx):
     ctx.record("kubectl get gatewayclasses -o 'custom-columns=NAME:.metadata.name,CONTROLLER:.spec.controllerName,"
                "STATUS:.status.conditions,FEATURES:.status.supportedFeatures[*].name'",
                "\n".join("%s  controller=%s  %s  features=%s" % (
-                   _meta(c).get("name"), i["controller"], conditions_line(c), ",".join(i["supported_features"]) or "(not reported)")
+                   meta_of(c).get("name"), i["controller"], conditions_line(c), ",".join(i["supported_features"]) or "(not reported)")
                    for c, i in zip(classes, impls)) or "No resources found",
                api="GET /apis/%s/v1/gatewayclasses" % GATEWAY_GROUP)
     accepted = [i for i in impls if i["accepted"]]
     if not accepted:
         return Finding(FAIL, "Gateway API is served but no GatewayClass is Accepted by a controller (%d found%s)." % (
-            len(classes), ": " + ", ".join("%s %s" % (_meta(c).get("name"), conditions_line(c)) for c in classes) if classes else ""),
+            len(classes), ": " + ", ".join("%s %s" % (meta_of(c).get("name"), conditions_line(c)) for c in classes) if classes else ""),
             remediation=(("Start (or fix) the controller the GatewayClass names so that it accepts it: kubectl describe "
                           "gatewayclass %s (controllerName %s) and read that controller's log. Or install another "
                           "implementation: " % (impls[0]["gateway_class"], impls[0]["controller"] or "unset")) if impls
@@ -269,11 +257,11 @@ def ai_inference(ctx):
 
     all_gateways = gateways(kube)
     class_names = {i["gateway_class"] for i in routing}
-    served = [g for g in all_gateways if _spec(g).get("gatewayClassName") in class_names]
+    served = [g for g in all_gateways if spec_of(g).get("gatewayClassName") in class_names]
     ctx.record("kubectl get gateways -A", "\n".join(
-        "%s  class=%s  %s  listeners: %s" % (name_of(g), _spec(g).get("gatewayClassName"), conditions_line(g), _listeners(g))
+        "%s  class=%s  %s  listeners: %s" % (name_of(g), spec_of(g).get("gatewayClassName"), conditions_line(g), _listeners(g))
         for g in served) or "No Gateways use the accepted classes yet", api="GET /apis/%s/v1/gateways" % GATEWAY_GROUP)
-    gateway_info = [{"name": name_of(g), "gateway_class": _spec(g).get("gatewayClassName"),
+    gateway_info = [{"name": name_of(g), "gateway_class": spec_of(g).get("gatewayClassName"),
                      "accepted": condition_true(g, "Accepted"), "programmed": condition_true(g, "Programmed"),
                      "listeners": _listeners(g)} for g in served]
     programmed = [g for g in gateway_info if g["programmed"]]
@@ -285,9 +273,9 @@ def ai_inference(ctx):
                        remediation="Read the Gateway's conditions and events (kubectl describe gateway -n %s %s) and the "
                                    "log of its controller %s; the usual cause is a Service of type LoadBalancer that gets "
                                    "no address (no load-balancer provider on the cluster)." % (
-                                       _meta(served[0]).get("namespace", "default"), _meta(served[0]).get("name", ""),
+                                       meta_of(served[0]).get("namespace", "default"), meta_of(served[0]).get("name", ""),
                                        next((i["controller"] for i in routing
-                                             if i["gateway_class"] == _spec(served[0]).get("gatewayClassName")), "")),
+                                             if i["gateway_class"] == spec_of(served[0]).get("gatewayClassName")), "")),
                        details=details)
 
     routes = [_route_shape(r) for r in kube.list_all(GATEWAY_GROUP, "v1", "httproutes")]
@@ -336,12 +324,12 @@ def ai_inference(ctx):
 # advanced_inference_ingress (1.36)
 # ================================================================================================
 def _pool_parents(pool: Dict[str, Any]) -> List[Dict[str, Any]]:
-    status = _status(pool)
+    status = status_of(pool)
     return list(status.get("parents") or status.get("parent") or [])  # v1: parents; v1alpha2: parent
 
 
 def _epp_ref(pool: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    spec = _spec(pool)
+    spec = spec_of(pool)
     ref = spec.get("endpointPickerRef")
     if ref:
         return {"name": ref.get("name", ""), "kind": ref.get("kind") or "Service",
@@ -355,13 +343,7 @@ def _epp_ref(pool: Dict[str, Any]) -> Optional[Dict[str, Any]]:
 
 def _ready_endpoints(kube, namespace: str, service: str) -> Tuple[int, int]:
     """(ready, total) endpoints of a Service from its EndpointSlices."""
-    ready = total = 0
-    for eps in kube.list_all("discovery.k8s.io", "v1", "endpointslices", namespace=namespace,
-                             label_selector="kubernetes.io/service-name=%s" % service):
-        for endpoint in eps.get("endpoints") or []:
-            total += 1
-            if (endpoint.get("conditions") or {}).get("ready", True) is not False:
-                ready += 1
+    ready, total, _lines, _slices = lookups.endpoint_slices_ready(kube, namespace, service)
     return ready, total
 
 
@@ -393,7 +375,7 @@ def advanced_inference_ingress(ctx):
     plural_group = api_version.split("/")[0]
     evaluated = []
     for pool in pools:
-        namespace = _meta(pool).get("namespace", "")
+        namespace = meta_of(pool).get("namespace", "")
         parents = _pool_parents(pool)
         accepted = [p for p in parents if _parent_true(p, "Accepted") and _parent_true(p, "ResolvedRefs")]
         evaluated.append({"pool": name_of(pool), "namespace": namespace, "epp": _epp_ref(pool),
@@ -460,7 +442,7 @@ def advanced_inference_ingress(ctx):
 # ================================================================================================
 def _class_drivers(device_class: Dict[str, Any]) -> List[str]:
     drivers = []
-    for selector in _spec(device_class).get("selectors") or []:
+    for selector in spec_of(device_class).get("selectors") or []:
         expression = (selector.get("cel") or {}).get("expression", "")
         drivers.extend(CEL_DRIVER.findall(expression))
         for driver in NETWORK_DRA_DRIVERS:
@@ -472,7 +454,7 @@ def _class_drivers(device_class: Dict[str, Any]) -> List[str]:
 def _network_devices(slices: List[Dict[str, Any]], drivers: List[str]) -> Dict[str, Any]:
     nodes, devices, rdma, attributes = set(), 0, 0, set()
     for rs in slices:
-        spec = _spec(rs)
+        spec = spec_of(rs)
         driver = spec.get("driver", "")
         if driver not in drivers:
             continue
@@ -492,23 +474,23 @@ def _network_devices(slices: List[Dict[str, Any]], drivers: List[str]) -> Dict[s
 def _hpn_dra(ctx, mechanisms: List[Dict[str, Any]]) -> None:
     kube = ctx.kube
     discovery = kube.discovery()
-    version = discovery.serving_version(DRA_GROUP, "deviceclasses")
+    version = discovery.serving_version(lookups.DRA_GROUP, "deviceclasses")
     if not version:
         return
-    classes = facts.device_classes(kube)
+    classes = lookups.device_classes(kube)
     network = {}
     for dc in classes:
         drivers = [d for d in _class_drivers(dc) if d in NETWORK_DRA_DRIVERS]
         if drivers:
-            network[_meta(dc).get("name", "")] = drivers
+            network[meta_of(dc).get("name", "")] = drivers
     ctx.record("kubectl get deviceclasses -o yaml",
-               "\n".join("%s  drivers=%s" % (_meta(dc).get("name"), ",".join(_class_drivers(dc)) or "-") for dc in classes)
-               or "No resources found", api="GET /apis/%s/%s/deviceclasses" % (DRA_GROUP, version),
+               "\n".join("%s  drivers=%s" % (meta_of(dc).get("name"), ",".join(_class_drivers(dc)) or "-") for dc in classes)
+               or "No resources found", api="GET /apis/%s/%s/deviceclasses" % (lookups.DRA_GROUP, version),
                note="DeviceClasses whose CEL selectors name a network DRA driver (%s)" % ", ".join(NETWORK_DRA_DRIVERS))
     if not network:
         return
     drivers = sorted({d for ds in network.values() for d in ds})
-    slices = facts.resource_slices(kube)
+    slices = lookups.resource_slices(kube)
     found = _network_devices(slices, drivers)
     for driver in drivers:
         one = _network_devices(slices, [driver])
@@ -517,7 +499,7 @@ def _hpn_dra(ctx, mechanisms: List[Dict[str, Any]]) -> None:
                        one["devices"], len(one["nodes"]), ", ".join(one["nodes"][:5]), one["rdma_devices"],
                        ", ".join(one["attributes"]) or "-"),
                    api="GET /apis/%s/%s/resourceslices (the shared list, read for driver %s)"
-                       % (DRA_GROUP, facts.dra_version(kube) or version, driver),
+                       % (lookups.DRA_GROUP, lookups.dra_version(kube) or version, driver),
                    note="devices with network attributes (%s)" % ", ".join(NETWORK_ATTRIBUTES))
     problem = "" if found["devices"] else "DeviceClass(es) %s select %s but no ResourceSlice publishes network devices for it" % (
         ", ".join(sorted(network)), ",".join(drivers))
@@ -540,7 +522,7 @@ def _hpn_multus(ctx, mechanisms: List[Dict[str, Any]]) -> None:
     nads = kube.list_all(NAD_GROUP, NAD_VERSION, NAD_PLURAL)
     ctx.record("kubectl get network-attachment-definitions -A", "\n".join(name_of(n) for n in nads[:10]) or "No resources found",
                api="GET /apis/%s/%s/%s" % (NAD_GROUP, NAD_VERSION, NAD_PLURAL))
-    daemonsets = [d for d in kube.list_all("apps", "v1", "daemonsets", namespace="kube-system") if "multus" in _meta(d).get("name", "")]
+    daemonsets = [d for d in kube.list_all("apps", "v1", "daemonsets", namespace="kube-system") if "multus" in meta_of(d).get("name", "")]
     ctx.record("kubectl get daemonsets -n kube-system",
                "\n".join(daemonset_summary(d) for d in daemonsets) or "no Multus DaemonSet in kube-system",
                api="GET /apis/apps/v1/namespaces/kube-system/daemonsets", note="DaemonSets whose name contains multus")
@@ -562,7 +544,7 @@ def _hpn_operators(ctx, mechanisms: List[Dict[str, Any]]) -> None:
     discovery = kube.discovery()
     if discovery.served(SRIOV_GROUP, SRIOV_VERSION, "sriovnetworks"):
         networks = kube.list_all(SRIOV_GROUP, SRIOV_VERSION, "sriovnetworks")
-        ctx.record("kubectl get sriovnetworks -A", "\n".join("%s  resourceName=%s" % (name_of(n), _spec(n).get("resourceName", ""))
+        ctx.record("kubectl get sriovnetworks -A", "\n".join("%s  resourceName=%s" % (name_of(n), spec_of(n).get("resourceName", ""))
                                                              for n in networks[:10]) or "No resources found",
                    api="GET /apis/%s/%s/sriovnetworks" % (SRIOV_GROUP, SRIOV_VERSION))
         mechanisms.append({"mechanism": "SR-IOV network operator", "networks": [name_of(n) for n in networks[:20]],
@@ -570,14 +552,14 @@ def _hpn_operators(ctx, mechanisms: List[Dict[str, Any]]) -> None:
                                                                                    "no SriovNetwork is defined"})
     if discovery.served(NICOP_GROUP, NICOP_VERSION, NICOP_PLURAL):
         policies = kube.list_all(NICOP_GROUP, NICOP_VERSION, NICOP_PLURAL)
-        ctx.record("kubectl get nicclusterpolicies", "\n".join("%s  state=%s" % (name_of(p), _status(p).get("state", "?"))
+        ctx.record("kubectl get nicclusterpolicies", "\n".join("%s  state=%s" % (name_of(p), status_of(p).get("state", "?"))
                                                                for p in policies) or "No resources found",
                    api="GET /apis/%s/%s/%s" % (NICOP_GROUP, NICOP_VERSION, NICOP_PLURAL))
-        ready = [p for p in policies if _status(p).get("state") == "ready"]
-        mechanisms.append({"mechanism": "NVIDIA network operator", "policies": ["%s state=%s" % (name_of(p), _status(p).get("state", "?"))
+        ready = [p for p in policies if status_of(p).get("state") == "ready"]
+        mechanisms.append({"mechanism": "NVIDIA network operator", "policies": ["%s state=%s" % (name_of(p), status_of(p).get("state", "?"))
                                                                                 for p in policies],
                            "ready": bool(ready), "problem": "" if ready else "NicClusterPolicy %s" % (
-                               ", ".join("%s is %s" % (name_of(p), _status(p).get("state", "not reported")) for p in policies)
+                               ", ".join("%s is %s" % (name_of(p), status_of(p).get("state", "not reported")) for p in policies)
                                or "does not exist")})
 
 
@@ -589,9 +571,9 @@ def _hpn_node_resources(ctx) -> Dict[str, Any]:
     more = bool((page.get("metadata") or {}).get("continue"))
     resources: Dict[str, List[str]] = {}
     for node in nodes:
-        for key, value in (_status(node).get("allocatable") or {}).items():
+        for key, value in (status_of(node).get("allocatable") or {}).items():
             if any(h in key.lower() for h in NETWORK_RESOURCE_HINTS) and str(value) not in ("0", ""):
-                resources.setdefault(key, []).append(_meta(node).get("name", ""))
+                resources.setdefault(key, []).append(meta_of(node).get("name", ""))
     ctx.record("kubectl get nodes -l %s -o yaml" % RDMA_NODE_LABEL,
                ("%d node(s)%s; %s" % (len(nodes), "+ (first page)" if more else "", "; ".join(
                    "%s on %s" % (k, ",".join(v[:5])) for k, v in sorted(resources.items())) or "no RDMA/SR-IOV resources advertised"))
@@ -648,29 +630,25 @@ def high_performance_networking(ctx):
 # ================================================================================================
 # disaggregated_inference (1.36)
 # ================================================================================================
-def _pod_ready(pod: Dict[str, Any]) -> bool:
-    return _status(pod).get("phase") == "Running" and condition_true(pod, "Ready")
-
-
 def _llmd(ctx) -> List[Dict[str, Any]]:
     kube = ctx.kube
     page = kube.request("GET", kube.path("", "v1", "pods"), query={"labelSelector": LLMD_SELECTOR, "limit": POD_PAGE})
     pods = page.get("items") or []
     groups: Dict[Tuple[str, str], Dict[str, Any]] = {}
     for pod in pods:
-        labels = _meta(pod).get("labels") or {}
-        key = (_meta(pod).get("namespace", ""), labels.get(LLMD_MODEL, ""))
+        labels = meta_of(pod).get("labels") or {}
+        key = (meta_of(pod).get("namespace", ""), labels.get(LLMD_MODEL, ""))
         group = groups.setdefault(key, {"solution": "llm-d", "name": "%s%s" % (key[0], "/" + key[1] if key[1] else ""),
                                         "namespace": key[0], "labels": labels,
                                         "roles": {"prefill": [0, 0], "decode": [0, 0]}, "nodes": set()})
         role = group["roles"][labels.get(LLMD_ROLE)]
         role[1] += 1
-        if _pod_ready(pod):
+        if pod_ready(pod, running=True):
             role[0] += 1
-        group["nodes"].add(_spec(pod).get("nodeName", ""))
-    lines = ["%s  role=%s  %s  node=%s" % (name_of(p), (_meta(p).get("labels") or {}).get(LLMD_ROLE),
-                                           "Ready" if _pod_ready(p) else _status(p).get("phase", "?"),
-                                           _spec(p).get("nodeName", "-")) for p in pods[:10]]
+        group["nodes"].add(spec_of(pod).get("nodeName", ""))
+    lines = ["%s  role=%s  %s  node=%s" % (name_of(p), (meta_of(p).get("labels") or {}).get(LLMD_ROLE),
+                                           "Ready" if pod_ready(p, running=True) else status_of(p).get("phase", "?"),
+                                           spec_of(p).get("nodeName", "-")) for p in pods[:10]]
     if len(pods) > 10:
         lines.append("... %d more" % (len(pods) - 10))
     ctx.record("kubectl get pods -A -l %s -o wide" % shlex.quote(LLMD_SELECTOR), "\n".join(lines) or "No resources found",
@@ -688,10 +666,6 @@ def _pd_line(found: Dict[str, Any]) -> str:
         found["name"], found["state"], roles["prefill"][0], roles["prefill"][1], roles["decode"][0], roles["decode"][1])
 
 
-def _served_any(discovery, group: str, plural: str) -> bool:
-    return any(discovery.served(group, v, plural) for v in discovery.versions(group))
-
-
 def _dynamo(ctx) -> List[Dict[str, Any]]:
     kube = ctx.kube
     discovery = kube.discovery()
@@ -702,8 +676,8 @@ def _dynamo(ctx) -> List[Dict[str, Any]]:
     found = []
     for dgd in graphs:
         roles = {"prefill": [0, 0], "decode": [0, 0]}
-        services = _status(dgd).get("services") or {}
-        for name, svc in (_spec(dgd).get("services") or {}).items():
+        services = status_of(dgd).get("services") or {}
+        for name, svc in (spec_of(dgd).get("services") or {}).items():
             svc = svc or {}
             kinds = " ".join(str(svc.get(k, "")) for k in ("componentType", "subComponentType")).lower() + " " + name.lower()
             for role in roles:
@@ -712,7 +686,7 @@ def _dynamo(ctx) -> List[Dict[str, Any]]:
                     roles[role][1] += int(state.get("replicas", svc.get("replicas", 1)) or 0)
                     roles[role][0] += int(state.get("readyReplicas") or 0)
         found.append({"solution": "NVIDIA Dynamo", "name": name_of(dgd), "roles": roles,
-                      "state": "%s, %s" % (_status(dgd).get("state", "?"), conditions_line(dgd))})
+                      "state": "%s, %s" % (status_of(dgd).get("state", "?"), conditions_line(dgd))})
     ctx.record("kubectl get dynamographdeployments -A", "\n".join(_pd_line(f) for f in found) or "No resources found",
                api="GET /apis/%s/%s/%s" % (DYNAMO_GROUP, version, DYNAMO_PLURAL))
     return found
@@ -727,7 +701,7 @@ def _rbg(ctx) -> List[Dict[str, Any]]:
     found = []
     for rbg in kube.list_all(RBG_GROUP, version, RBG_PLURAL):
         roles = {"prefill": [0, 0], "decode": [0, 0]}
-        for status in _status(rbg).get("roleStatuses") or []:
+        for status in status_of(rbg).get("roleStatuses") or []:
             for role in roles:
                 if role in str(status.get("name", "")).lower():
                     roles[role][0] += int(status.get("readyReplicas") or 0)
@@ -745,9 +719,9 @@ def _pool_for(kube, group: Dict[str, Any]) -> str:
         return ""
     labels = group.get("labels") or {}
     for pool in inference_pools(kube)[1]:
-        if _meta(pool).get("namespace") != group.get("namespace"):
+        if meta_of(pool).get("namespace") != group.get("namespace"):
             continue
-        selector = _spec(pool).get("selector") or {}
+        selector = spec_of(pool).get("selector") or {}
         match = selector.get("matchLabels") if isinstance(selector.get("matchLabels"), dict) else selector
         if match and all(labels.get(k) == v for k, v in match.items()):
             return name_of(pool)
@@ -760,9 +734,9 @@ def disaggregated_inference(ctx):
     kube = ctx.kube
     discovery = kube.discovery()
     installed = []
-    if _served_any(discovery, DYNAMO_GROUP, DYNAMO_PLURAL):
+    if discovery.serving_version(DYNAMO_GROUP, DYNAMO_PLURAL):
         installed.append("NVIDIA Dynamo CRDs (nvidia.com dynamographdeployments)")
-    if _served_any(discovery, RBG_GROUP, RBG_PLURAL):
+    if discovery.serving_version(RBG_GROUP, RBG_PLURAL):
         installed.append("SGLang RBG CRDs (workloads.x-k8s.io rolebasedgroups)")
     if discovery.versions(VLLM_STACK_GROUP):
         installed.append("vLLM production stack CRDs (production-stack.vllm.ai)")

@@ -33,14 +33,13 @@ import json
 import shlex
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import components, facts, promtext
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import components, lookups, promtext
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import ApiUnreachable, KubeError
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
-    api_resources_table, condition, condition_true, daemonset_summary, name_of,
+    api_resources_table, condition, daemonset_summary, meta_of, name_of, pod_ready,
 )
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections.accelerators import record_accelerator_nodes
 
 # -- accelerator metrics exporters, per vendor --------------------------------------------------------
 EXPORTERS: Dict[str, Dict[str, Any]] = {
@@ -116,7 +115,7 @@ def monitoring_fix() -> str:
 
 def nvidia_exporter_fix(kube) -> str:
     """Turn the DCGM exporter on: through the GPU operator's ClusterPolicy when it runs, else install the operator."""
-    policies = facts.cluster_policies(kube)
+    policies = lookups.cluster_policies(kube)
     if policies:
         name = policies[0]["metadata"]["name"]
         return ("Turn the GPU operator's DCGM exporter on (dcgmExporter.enabled=true in ClusterPolicy %s): kubectl patch "
@@ -143,10 +142,6 @@ def services_in(kube, namespace: str) -> List[Dict[str, Any]]:
 # ================================================================================================
 # helpers
 # ================================================================================================
-def _meta(obj: Dict[str, Any]) -> Dict[str, Any]:
-    return obj.get("metadata") or {}
-
-
 def _template(obj: Dict[str, Any]) -> Dict[str, Any]:
     return ((obj.get("spec") or {}).get("template") or {})
 
@@ -164,10 +159,6 @@ def _selector_string(selector: Optional[Dict[str, Any]]) -> str:
         parts.append({"In": "%s in (%s)" % (key, values), "NotIn": "%s notin (%s)" % (key, values),
                       "Exists": key, "DoesNotExist": "!%s" % key}.get(op, key))
     return ",".join(parts)
-
-
-def _pod_ready(pod: Dict[str, Any]) -> bool:
-    return condition_true(pod, "Ready")
 
 
 def _pod_problem(pod: Dict[str, Any]) -> str:
@@ -206,7 +197,7 @@ def _device_key(labels: Dict[str, str], keys: Tuple[str, ...]) -> Optional[str]:
 
 def _service_for(services: List[Dict[str, Any]], daemonset: Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], Any]:
     """The Service selecting the DaemonSet's pods, and the service port that reaches the exporter."""
-    pod_labels = _meta(_template(daemonset)).get("labels") or {}
+    pod_labels = meta_of(_template(daemonset)).get("labels") or {}
     container_ports = [p for c in _containers(daemonset) for p in c.get("ports") or []]
     numbers = {p.get("containerPort") for p in container_ports}
     names = {p.get("name") for p in container_ports if p.get("name")}
@@ -228,7 +219,7 @@ def _exporter_daemonsets(daemonsets: List[Dict[str, Any]], vendor: str) -> List[
     spec = EXPORTERS[vendor]
     found = []
     for ds in daemonsets:
-        name = _meta(ds).get("name", "").lower()
+        name = meta_of(ds).get("name", "").lower()
         images = " ".join(c.get("image", "") for c in _containers(ds)).lower()
         if any(n in name for n in spec["names"]) or any(i in images for i in spec["images"]):
             found.append(ds)
@@ -319,7 +310,7 @@ def _check_vendor(ctx, vendor: str, nodes, daemonsets: List[Dict[str, Any]]) -> 
         fixes.append(nvidia_exporter_fix(kube) if vendor == "nvidia" else spec["remediation"])
         return result
     ds = candidates[0]
-    namespace, ds_name = _meta(ds).get("namespace", ""), _meta(ds).get("name", "")
+    namespace, ds_name = meta_of(ds).get("namespace", ""), meta_of(ds).get("name", "")
     status = ds.get("status") or {}
     desired, ready = status.get("desiredNumberScheduled", 0), status.get("numberReady", 0)
     details.update({"daemonset": name_of(ds), "desired": desired, "ready": ready,
@@ -333,11 +324,11 @@ def _check_vendor(ctx, vendor: str, nodes, daemonsets: List[Dict[str, Any]]) -> 
         on_node = {}
         for pod in pods:
             node = (pod.get("spec") or {}).get("nodeName")
-            if node and (node not in on_node or _pod_ready(pod)):
+            if node and (node not in on_node or pod_ready(pod)):
                 on_node[node] = pod
         ctx.record("kubectl get pods -n %s -l %s -o wide" % (namespace, shlex.quote(selector)),
-                   "\n".join("%s node=%s ready=%s%s" % (_meta(p).get("name"), node, _pod_ready(p),
-                                                        "" if _pod_ready(p) else " (%s)" % _pod_problem(p))
+                   "\n".join("%s node=%s ready=%s%s" % (meta_of(p).get("name"), node, pod_ready(p),
+                                                        "" if pod_ready(p) else " (%s)" % _pod_problem(p))
                              for node, p in sorted(on_node.items())) or "No resources found",
                    api="GET /api/v1/namespaces/%s/pods?labelSelector=%s" % (namespace, selector))
         missing, unscheduled, failing = [], [], []
@@ -346,11 +337,11 @@ def _check_vendor(ctx, vendor: str, nodes, daemonsets: List[Dict[str, Any]]) -> 
             if pod is None:
                 missing.append("%s (no exporter pod scheduled%s)" % (node.name, "" if node.ready else "; node NotReady"))
                 unscheduled.append(node.name)
-            elif not _pod_ready(pod):
-                missing.append("%s (pod %s %s)" % (node.name, _meta(pod).get("name"), _pod_problem(pod)))
+            elif not pod_ready(pod):
+                missing.append("%s (pod %s %s)" % (node.name, meta_of(pod).get("name"), _pod_problem(pod)))
                 failing.append(pod)
         for pod in failing[:2]:
-            pod_name, why = _meta(pod).get("name"), _pod_problem(pod)
+            pod_name, why = meta_of(pod).get("name"), _pod_problem(pod)
             fixes.append("read why exporter pod %s/%s is %s: kubectl describe pod -n %s %s; kubectl logs -n %s %s%s" % (
                 namespace, pod_name, why, namespace, pod_name, namespace, pod_name,
                 " --previous" if why == "CrashLoopBackOff" else ""))
@@ -377,7 +368,7 @@ def _check_vendor(ctx, vendor: str, nodes, daemonsets: List[Dict[str, Any]]) -> 
         fixes.append("Create a Service selecting the %s pods on the exporter's metrics port (the GPU operator and the "
                      "exporter charts create one), then re-run" % name_of(ds))
         return result
-    svc_name = _meta(svc)["name"]
+    svc_name = meta_of(svc)["name"]
     path = _proxy_path(namespace, svc_name, port, "metrics")
     details["endpoint"] = path
     text, why = _proxy(kube, namespace, svc_name, port, "metrics")
@@ -437,8 +428,8 @@ def accelerator_metrics(ctx):
     """An accelerator metrics exporter ready on every accelerator node, scraped through the service proxy,
     with per-device utilization and memory."""
     kube = ctx.kube
-    nodes = facts.accelerator_nodes(kube)
-    record_accelerator_nodes(ctx, nodes, _nodes_line)
+    nodes = lookups.accelerator_nodes(kube)
+    lookups.record_accelerator_nodes(ctx, nodes, _nodes_line)
     if not nodes:
         return Finding(NOT_APPLICABLE,
                        "No accelerators: the requirement applies to supported accelerator types, and no node carries "
@@ -603,7 +594,7 @@ def _prometheus_operator(ctx, problems: List[str], fixes: List[str], details: Di
     if not ready:
         problems.append("no Prometheus is ready (%s)" % "; ".join(r.split(";")[0] for r in rows))
         first = proms[0]
-        namespace, name = _meta(first).get("namespace", ""), _meta(first).get("name", "")
+        namespace, name = meta_of(first).get("namespace", ""), meta_of(first).get("name", "")
         fixes.append("Read why Prometheus %s/%s is not available: kubectl describe prometheus -n %s %s; kubectl get pods -n %s "
                      "-l operator.prometheus.io/name=%s -o wide, then kubectl describe pod on the one not ready"
                      % (namespace, name, namespace, name, namespace, name))
@@ -611,14 +602,14 @@ def _prometheus_operator(ctx, problems: List[str], fixes: List[str], details: Di
     for prom in ready[:MAX_PROMETHEUSES]:
         spec = prom.get("spec") or {}
         scheme = "https" if (spec.get("web") or {}).get("tlsConfig") else ""
-        summary, why = _read_targets(ctx, _meta(prom)["namespace"], OPERATED_SERVICE, OPERATED_PORT,
+        summary, why = _read_targets(ctx, meta_of(prom)["namespace"], OPERATED_SERVICE, OPERATED_PORT,
                                      spec.get("routePrefix") or "", scheme)
         if summary is None:
             problems.append("Prometheus %s is ready but its targets could not be read: %s" % (name_of(prom), why))
             fixes.append("Make %s/%s:%s answer (kubectl get endpointslices -n %s -l kubernetes.io/service-name=%s; "
                          "kubectl get pods -n %s -l operator.prometheus.io/name=%s)"
-                         % (_meta(prom)["namespace"], OPERATED_SERVICE, OPERATED_PORT, _meta(prom)["namespace"],
-                            OPERATED_SERVICE, _meta(prom)["namespace"], _meta(prom)["name"]))
+                         % (meta_of(prom)["namespace"], OPERATED_SERVICE, OPERATED_PORT, meta_of(prom)["namespace"],
+                            OPERATED_SERVICE, meta_of(prom)["namespace"], meta_of(prom)["name"]))
             continue
         details["targets"] = {k: summary[k] for k in ("endpoint", "active", "up", "monitor_pools", "monitor_pools_up",
                                                       "kubernetes_sd_pools_up")}
@@ -658,10 +649,10 @@ def _other_collectors(ctx, problems: List[str], fixes: List[str], details: Dict[
         for obj in kube.list_all("apps", "v1", plural, label_selector=COLLECTOR_SELECTOR):
             workloads.append(dict(obj, kind=kind))
     for ds in all_daemonsets(kube):
-        if (_meta(ds).get("labels") or {}).get("app.kubernetes.io/name") in COLLECTOR_NAMES:
+        if (meta_of(ds).get("labels") or {}).get("app.kubernetes.io/name") in COLLECTOR_NAMES:
             workloads.append(dict(ds, kind="DaemonSet"))
     # the Prometheus Operator's own StatefulSets were judged through their Prometheus resource
-    workloads = [w for w in workloads if not any(o.get("kind") == "Prometheus" for o in _meta(w).get("ownerReferences") or [])]
+    workloads = [w for w in workloads if not any(o.get("kind") == "Prometheus" for o in meta_of(w).get("ownerReferences") or [])]
     ctx.record("kubectl get deployments,statefulsets,daemonsets -A -l %s" % shlex.quote(COLLECTOR_SELECTOR),
                "\n".join("%s/%s %s" % (w["kind"], name_of(w), _ready_workload(w)[1]) for w in workloads)
                or "No resources found",
@@ -670,20 +661,20 @@ def _other_collectors(ctx, problems: List[str], fixes: List[str], details: Dict[
                    % (COLLECTOR_SELECTOR, COLLECTOR_SELECTOR, POD_PAGE),
                note="collectors other than the Prometheus Operator's own StatefulSets")
     for w in workloads:
-        app = (_meta(w).get("labels") or {}).get("app.kubernetes.io/name")
+        app = (meta_of(w).get("labels") or {}).get("app.kubernetes.io/name")
         ok, text = _ready_workload(w)
         if not ok:
             problems.append("%s %s is not ready (%s)" % (w["kind"], name_of(w), text))
             fixes.append("Read why %s %s is not ready: kubectl describe %s -n %s %s" % (
-                w["kind"], name_of(w), w["kind"].lower(), _meta(w).get("namespace", ""), _meta(w).get("name", "")))
+                w["kind"], name_of(w), w["kind"].lower(), meta_of(w).get("namespace", ""), meta_of(w).get("name", "")))
             continue
-        namespace = _meta(w)["namespace"]
+        namespace = meta_of(w)["namespace"]
         if app == "prometheus":
             svc, port = _service_for(services_in(kube, namespace), w)
             if svc is None:
                 problems.append("Prometheus %s is ready but no Service exposes it" % name_of(w))
                 continue
-            summary, why = _read_targets(ctx, namespace, _meta(svc)["name"], port)
+            summary, why = _read_targets(ctx, namespace, meta_of(svc)["name"], port)
             if summary is None:
                 problems.append(why)
                 continue
@@ -708,7 +699,7 @@ def _other_collectors(ctx, problems: List[str], fixes: List[str], details: Dict[
                            note="the Alloy components that discover Kubernetes targets (%s)" % ", ".join(ALLOY_DISCOVERY))
             else:
                 ctx.record("kubectl get %s -n %s %s -o jsonpath='{.spec.template.spec.volumes}'"
-                           % (w["kind"].lower(), namespace, _meta(w).get("name", "")),
+                           % (w["kind"].lower(), namespace, meta_of(w).get("name", "")),
                            "no volume named config from a ConfigMap", api="(read from the workload list above)",
                            note="where Alloy's configuration comes from")
             if (used and "prometheus.scrape" in text_) or any(c.startswith("prometheus.operator") for c in used):
@@ -749,7 +740,7 @@ def _other_collectors(ctx, problems: List[str], fixes: List[str], details: Dict[
             problems.append("no OpenTelemetry Collector is ready with a discovering Prometheus receiver")
             fixes.append("Give an OpenTelemetry Collector a prometheus receiver with kubernetes_sd_configs (or the target "
                          "allocator with prometheusCR.enabled) and get it ready: kubectl describe opentelemetrycollector "
-                         "-n %s %s" % (_meta(collectors[0]).get("namespace", ""), _meta(collectors[0]).get("name", "")))
+                         "-n %s %s" % (meta_of(collectors[0]).get("namespace", ""), meta_of(collectors[0]).get("name", "")))
     return None
 
 

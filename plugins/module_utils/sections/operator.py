@@ -6,10 +6,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import shlex
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import components
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import components, lookups
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
     condition_true, conditions_line, deployment_ready, deployment_summary, name_of,
@@ -17,7 +16,6 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import FAIL, PASS, Finding
 
 CRD_GROUP, CRD_VERSION, CRD_PLURAL = "apiextensions.k8s.io", "v1", "customresourcedefinitions"
-ADMISSION = "admissionregistration.k8s.io"
 
 # Operators in order of preference. Names and labels from the projects' own manifests and charts:
 # kubeflow/training-operator v1.9 (manifests/overlays/standalone), kubeflow/trainer v2 (chart kubeflow-trainer and
@@ -50,44 +48,20 @@ def install_operator() -> str:
 
 def _served(discovery, op) -> Tuple[Optional[str], List[str]]:
     """(version serving the primary resource, the operator's resources served) from discovery."""
-    for version in discovery.versions(op["group"]):
-        table = discovery.resources(op["group"], version)
-        if op["primary"] in table:
-            return version, [r for r in op["resources"] if r in table]
-    return None, []
-
-
-def admission_webhooks(kube) -> List[Tuple[str, Dict[str, Any], Dict[str, Any]]]:
-    """(kind, configuration, webhook) for every validating and mutating webhook (two lists, once per run)."""
-    def lookup():
-        found = []
-        for kind, plural in (("ValidatingWebhookConfiguration", "validatingwebhookconfigurations"),
-                             ("MutatingWebhookConfiguration", "mutatingwebhookconfigurations")):
-            for config in kube.list(ADMISSION, "v1", plural):
-                for hook in config.get("webhooks") or []:
-                    found.append((kind, config, hook))
-        return found
-    return kube.once("admission_webhooks", lookup)
-
-
-def _webhooks_for(kube, group: str):
-    return [(kind, config, hook) for kind, config, hook in admission_webhooks(kube)
-            if any(group in (rule.get("apiGroups") or []) for rule in hook.get("rules") or [])]
+    version = discovery.serving_version(op["group"], op["primary"])
+    if not version:
+        return None, []
+    table = discovery.resources(op["group"], version)
+    return version, [r for r in op["resources"] if r in table]
 
 
 def _deployment(ctx, op) -> Optional[Dict[str, Any]]:
-    kube = ctx.kube
     for namespace, name in op["deployments"]:
-        dep = kube.get("apps", "v1", "deployments", name, namespace)
-        ctx.record("kubectl get deployment -n %s %s" % (namespace, name),
-                   deployment_summary(dep) if dep else "NotFound",
-                   api="GET /apis/apps/v1/namespaces/%s/deployments/%s" % (namespace, name))
+        dep = ctx.get("apps", "v1", "deployments", name, namespace, show=deployment_summary)
         if dep:
             return dep
-    found = kube.list_all("apps", "v1", "deployments", label_selector=op["selector"])
-    ctx.record("kubectl get deployments -A -l %s" % shlex.quote(op["selector"]),
-               "\n".join(deployment_summary(d) for d in found) or "No resources found",
-               api="GET /apis/apps/v1/deployments?labelSelector=%s" % op["selector"])
+    found = ctx.list("apps", "v1", "deployments", label_selector=op["selector"],
+                     show=lambda items: "\n".join(deployment_summary(d) for d in items) or "No resources found")
     ready = [d for d in found if deployment_ready(d)]
     return (ready or found or [None])[0]
 
@@ -96,20 +70,10 @@ def _endpoints_ready(ctx, namespace: str, service: str) -> Tuple[int, int]:
     """(ready, total) endpoints of a Service, from its EndpointSlices (Endpoints when no slice exists)."""
     kube = ctx.kube
     selector = "kubernetes.io/service-name=%s" % service
-    slices = kube.list_all("discovery.k8s.io", "v1", "endpointslices", namespace=namespace, label_selector=selector)
-    ready = total = 0
-    lines = []
-    for eps in slices:
-        for ep in eps.get("endpoints") or []:
-            total += 1
-            # conditions.ready: nil means unknown, which consumers treat as ready.
-            is_ready = (ep.get("conditions") or {}).get("ready") is not False
-            ready += is_ready
-            lines.append("%s %s" % (",".join(ep.get("addresses") or []), "ready" if is_ready else "not ready"))
+    ready, total, lines, slices = lookups.endpoint_slices_ready(kube, namespace, service)
     if slices:
-        ctx.record("kubectl get endpointslices -n %s -l %s" % (namespace, selector),
-                   "%d/%d endpoints ready: %s" % (ready, total, "; ".join(lines) or "none"),
-                   api="GET /apis/discovery.k8s.io/v1/namespaces/%s/endpointslices?labelSelector=%s" % (namespace, selector))
+        ctx.record_list("discovery.k8s.io", "v1", "endpointslices", "%d/%d endpoints ready: %s" % (ready, total, "; ".join(lines) or "none"),
+                        namespace=namespace, label_selector=selector)
         return ready, total
     endpoints = kube.get("", "v1", "endpoints", service, namespace) or {}
     for subset in endpoints.get("subsets") or []:
@@ -147,7 +111,7 @@ def _evaluate(ctx, op, version: str, served: List[str]) -> Dict[str, Any]:
         fixes.append("read why controller %s/%s is not ready: kubectl describe deployment -n %s %s; kubectl logs -n %s "
                      "deployment/%s" % (namespace, name, namespace, name, namespace, name))
 
-    hooks = _webhooks_for(kube, op["group"])
+    hooks = lookups.webhooks_for(kube, (op["group"],))
     services: Dict[Tuple[str, str], List[str]] = {}
     hook_lines = []
     for kind, config, hook in hooks:
@@ -168,7 +132,7 @@ def _evaluate(ctx, op, version: str, served: List[str]) -> Dict[str, Any]:
     ctx.record("kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations -o yaml",
                "\n".join(hook_lines) or "none registered",
                api="GET /apis/%s/v1/validatingwebhookconfigurations; GET /apis/%s/v1/mutatingwebhookconfigurations"
-               % (ADMISSION, ADMISSION), note="webhooks with a rule for apiGroup %s, their Service and caBundle" % op["group"])
+               % (lookups.ADMISSION_GROUP, lookups.ADMISSION_GROUP), note="webhooks with a rule for apiGroup %s, their Service and caBundle" % op["group"])
     endpoints = {}
     for (namespace, service), names in sorted(services.items()):
         ready, total = _endpoints_ready(ctx, namespace, service)

@@ -11,7 +11,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
-import shlex
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
@@ -21,35 +20,16 @@ try:
 except ImportError:
     HAS_YAML = False
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import components, facts
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import components, lookups
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.components import install_hint
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
-    condition, condition_true, conditions_line, deployment_ready, deployment_summary, name_of,
+    condition, condition_true, conditions_line, deployment_ready, deployment_summary, image_tag, name_of,
 )
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
     FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding,
 )
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections.accelerators import record_accelerator_nodes
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections.operator import admission_webhooks
-
-
-def _image_tag(dep: Optional[Dict[str, Any]]) -> str:
-    """The version of a Deployment: label app.kubernetes.io/version, else its first container's image tag."""
-    if not dep:
-        return ""
-    labels = (dep.get("metadata") or {}).get("labels") or {}
-    if labels.get("app.kubernetes.io/version"):
-        return labels["app.kubernetes.io/version"]
-    for container in ((dep.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
-        image = container.get("image") or ""
-        tail = image.rsplit("/", 1)[-1]
-        if "@" in tail:
-            tail = tail.split("@", 1)[0]
-        if ":" in tail:
-            return tail.rsplit(":", 1)[1]
-    return ""
 
 
 def _served_resources(discovery, group: str) -> Tuple[Optional[str], List[str]]:
@@ -62,11 +42,8 @@ def _served_resources(discovery, group: str) -> Tuple[Optional[str], List[str]]:
 
 
 def _record_deployments(ctx, deployments: List[Dict[str, Any]], namespace: Optional[str], selector: str) -> None:
-    where = "-n %s" % namespace if namespace else "-A"
-    api = ("GET /apis/apps/v1/namespaces/%s/deployments?labelSelector=%s" % (namespace, selector) if namespace
-           else "GET /apis/apps/v1/deployments?labelSelector=%s" % selector)
-    ctx.record("kubectl get deployments %s -l %s" % (where, shlex.quote(selector)),
-               "\n".join(deployment_summary(d) for d in deployments) or "No resources found", api=api)
+    ctx.record_list("apps", "v1", "deployments", "\n".join(deployment_summary(d) for d in deployments) or "No resources found",
+                    namespace=namespace, label_selector=selector)
 
 
 def _find_deployments(ctx, namespace: str, selector: str) -> List[Dict[str, Any]]:
@@ -89,9 +66,8 @@ def _deployment_fix(dep: Dict[str, Any]) -> str:
 def _webhooks_for(ctx, groups: Tuple[str, ...]) -> List[str]:
     """'<config>/<webhook>' of admission webhooks with rules for any of ``groups`` (shared lists, once per run)."""
     names = []
-    for kind, config, hook in admission_webhooks(ctx.kube):
-        if any(set(groups) & set(rule.get("apiGroups") or []) for rule in hook.get("rules") or []):
-            names.append("%s %s webhook %s" % (kind, name_of(config), hook.get("name")))
+    for kind, config, hook in lookups.webhooks_for(ctx.kube, groups):
+        names.append("%s %s webhook %s" % (kind, name_of(config), hook.get("name")))
     ctx.record("kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations", "\n".join(names) or "none registered",
                api="GET /apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations; "
                    "GET /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
@@ -180,7 +156,7 @@ def _volcano(ctx) -> Optional[Dict[str, Any]]:
         fixes.append("open the default Queue: kubectl describe queues.scheduling.volcano.sh default shows why it is %s"
                      % (state or "without a state"))
     scheduler = next((d for d in deployments if d.get("metadata", {}).get("labels", {}).get("app") == "volcano-scheduler"), None)
-    return {"name": "Volcano", "version": _image_tag(scheduler) or _image_tag(deployments[0] if deployments else None),
+    return {"name": "Volcano", "version": image_tag(scheduler) or image_tag(deployments[0] if deployments else None),
             "api": ["scheduling.volcano.sh/%s" % sched_version if sched_version else "",
                     "batch.volcano.sh/%s" % batch_version if batch_version else ""],
             "components": components, "webhooks": len(webhooks), "default_queue": state or None,
@@ -282,7 +258,7 @@ def _kueue(ctx) -> Optional[Dict[str, Any]]:
                 "all-or-nothing placement needs waitForPodsReady.enable=true in %s" % KUEUE_CONFIG)
     else:
         mode = "waitForPodsReady not visible (ConfigMap %s not readable)" % KUEUE_CONFIG
-    return {"name": "Kueue", "version": _image_tag(dep), "api": ["kueue.x-k8s.io/%s" % version],
+    return {"name": "Kueue", "version": image_tag(dep), "api": ["kueue.x-k8s.io/%s" % version],
             "controller": name_of(dep) if dep else None, "controller_ready": bool(dep and deployment_ready(dep)),
             "cluster_queues": [name_of(q) for q in cluster_queues], "active_cluster_queues": active,
             "local_queues": [name_of(q) for q in local_queues], "webhooks": len(webhooks), "config": config,
@@ -311,7 +287,7 @@ def _coscheduling(ctx) -> Optional[Dict[str, Any]]:
         elif not any(deployment_ready(d) for d in deps):
             problems.append("%s is not ready" % ", ".join(deployment_summary(d) for d in deps))
             fixes.append(_deployment_fix(deps[0]))
-    return {"name": "scheduler-plugins coscheduling", "version": _image_tag((scheduler or [None])[0]),
+    return {"name": "scheduler-plugins coscheduling", "version": image_tag((scheduler or [None])[0]),
             "api": ["scheduling.x-k8s.io/%s" % version], "scheduler": [name_of(d) for d in scheduler],
             "controller": [name_of(d) for d in controller], "problems": problems, "fixes": fixes,
             "proof": "PodGroup CRD scheduling.x-k8s.io/%s served, second scheduler %s and controller %s ready" % (
@@ -338,7 +314,7 @@ def _kai(ctx) -> Optional[Dict[str, Any]]:
             fixes.append(_deployment_fix(dep))
     if deps and not schedulers:
         problems.append("no KAI scheduler Deployment in %s" % KAI_NAMESPACE)
-    return {"name": "KAI scheduler", "version": _image_tag(operator or (deps or [None])[0]),
+    return {"name": "KAI scheduler", "version": image_tag(operator or (deps or [None])[0]),
             "api": ["scheduling.run.ai/%s" % version], "deployments": [name_of(d) for d in deps], "problems": problems,
             "fixes": fixes,
             "proof": "scheduling.run.ai/%s served (%s), Deployments %s ready" % (
@@ -422,7 +398,7 @@ AUTOSCALER_REMEDIATION = (
 
 def autoscaler_fix(kube) -> str:
     """AUTOSCALER_REMEDIATION, plus where the GPU stack of new nodes comes from when no GPU operator runs."""
-    if facts.cluster_policies(kube):
+    if lookups.cluster_policies(kube):
         return AUTOSCALER_REMEDIATION + "; the GPU operator's DaemonSets then prepare each new node"
     return AUTOSCALER_REMEDIATION + "; new nodes get their GPU stack from the NVIDIA GPU operator: " + install_hint("gpu_operator")
 
@@ -542,7 +518,7 @@ def _karpenter(ctx, accel_groups: Dict[str, List[str]]) -> Optional[Dict[str, An
         problems.append("accelerator NodePool(s) %s are not Ready" % ", ".join(p["name"] for p in gpu_pools))
         fixes.append("read why NodePool %s is not Ready: kubectl describe nodepools.karpenter.sh %s"
                      % (gpu_pools[0]["name"], gpu_pools[0]["name"]))
-    return {"name": "Karpenter", "version": _image_tag((deps or [None])[0]),
+    return {"name": "Karpenter", "version": image_tag((deps or [None])[0]),
             "controller": ("%s (managed by the provider: no in-cluster controller, NodePools report their own conditions)"
                            % "control plane" if managed else ", ".join(deployment_summary(d) for d in deps)),
             "node_groups": [p["metadata"]["name"] for p in pools], "accelerator_groups": ready_gpu or gpu_pools,
@@ -592,9 +568,9 @@ def _capi(ctx, accel_groups: Dict[str, List[str]]) -> Optional[Dict[str, Any]]:
 
 def _accelerator_node_groups(ctx) -> Tuple[List[Any], Dict[str, List[str]]]:
     """Accelerator nodes (shared lookup) and the node-group labels of the first one (one GET)."""
-    nodes = facts.accelerator_nodes(ctx.kube)
-    record_accelerator_nodes(ctx, nodes, lambda found: "\n".join("%s %s %s x%s" % (n.name, n.vendor, n.product or "-", n.count)
-                                                                 for n in found))
+    nodes = lookups.accelerator_nodes(ctx.kube)
+    lookups.record_accelerator_nodes(ctx, nodes, lambda found: "\n".join(
+        "%s %s %s x%s" % (n.name, n.vendor, n.product or "-", n.count) for n in found))
     groups: Dict[str, List[str]] = {}
     if not nodes:
         return nodes, groups
@@ -653,7 +629,7 @@ def _cluster_autoscaler(ctx, status, deployments, accel_nodes, accel_groups, cap
     provider = next((a.split("=", 1)[1] for a in args if a.startswith("--cloud-provider=")), "")
     where = (", ".join(deployment_summary(d) for d in deployments) if deployments
              else "no in-cluster Deployment: managed by the provider (status ConfigMap %s/%s)" % (CA_STATUS_NAMESPACE, CA_STATUS_CONFIGMAP))
-    return {"name": "cluster-autoscaler", "version": _image_tag((deployments or [None])[0]), "cloud_provider": provider,
+    return {"name": "cluster-autoscaler", "version": image_tag((deployments or [None])[0]), "cloud_provider": provider,
             "controller": where, "node_groups": list(dict.fromkeys(names)), "accelerator_groups": accel,
             "problems": problems, "fixes": fixes}
 
@@ -847,7 +823,7 @@ def pod_autoscaling(ctx):
         note="HPAs whose Pods or Object metrics are the accelerator metrics above, and their ScalingActive condition")
     details["hpas"] = [{"hpa": name_of(h), "type": k, "metric": m, "scaling_active": condition_true(h, "ScalingActive")}
                        for h, k, m, _d in users]
-    namespace = (ctx.options.settings or {}).get("custom_metrics_namespace")
+    namespace = ctx.options.custom_metrics_namespace
     if users:
         hpa, kind, metric, described = users[0]
         target = (hpa["metadata"]["namespace"], kind, metric, described)

@@ -16,11 +16,10 @@ import shlex
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import facts
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import lookups
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.components import install_hint, join_fixes
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import daemonset_summary
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections.accelerators import record_accelerator_nodes
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import daemonset_summary, truthy
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
     FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding,
 )
@@ -37,11 +36,6 @@ ENVVAR_UNPRIVILEGED = "ACCEPT_NVIDIA_VISIBLE_DEVICES_ENVVAR_WHEN_UNPRIVILEGED"
 AS_VOLUME_MOUNTS = "ACCEPT_NVIDIA_VISIBLE_DEVICES_AS_VOLUME_MOUNTS"
 RUNTIME_DEFAULT_ENVS = ("NVIDIA_RUNTIME_SET_AS_DEFAULT", "CONTAINERD_SET_AS_DEFAULT")
 CDI_STRATEGIES = ("cdi-annotations", "cdi-cri")
-# DRA drivers by accelerator vendor (ResourceSlice spec.driver).
-DRA_DRIVERS = {"nvidia": ("gpu.nvidia.com",), "amd": ("gpu.amd.com",), "intel": ("gpu.intel.com",),
-               "google": ("tpu.google.com",)}
-DRA_GROUP = "resource.k8s.io"
-
 HELM_RELEASE_ANNOTATION = "meta.helm.sh/release-name"
 
 
@@ -86,12 +80,6 @@ PAGE_SIZE = 500
 UNFINISHED = "status.phase!=Succeeded,status.phase!=Failed"
 
 
-def _truthy(value: Any, default: bool) -> bool:
-    if value is None:
-        return default
-    return str(value).strip().lower() in ("true", "1", "yes", "on")
-
-
 def _env(items: Optional[List[Dict[str, Any]]]) -> Dict[str, str]:
     """name -> literal value of an env list (valueFrom entries have no literal value)."""
     return {e.get("name", ""): e.get("value") for e in items or [] if isinstance(e, dict) and "value" in e}
@@ -123,14 +111,14 @@ def _dra_slices(ctx, drivers: Tuple[str, ...]) -> Dict[str, int]:
     """driver -> number of ResourceSlices seen (first page of a driver-selected list; limit 1 is enough to know)."""
     kube = ctx.kube
     discovery = kube.discovery()
-    version = discovery.serving_version(DRA_GROUP, "resourceslices")
+    version = discovery.serving_version(lookups.DRA_GROUP, "resourceslices")
     found: Dict[str, int] = {}
     if not version:
-        ctx.record("kubectl api-resources --api-group=%s" % DRA_GROUP, "resourceslices not served (no DRA)",
+        ctx.record("kubectl api-resources --api-group=%s" % lookups.DRA_GROUP, "resourceslices not served (no DRA)",
                    api="GET /apis (aggregated discovery)")
         return found
     for driver in drivers:
-        page = kube.request("GET", kube.path(DRA_GROUP, version, "resourceslices"),
+        page = kube.request("GET", kube.path(lookups.DRA_GROUP, version, "resourceslices"),
                             query={"fieldSelector": "spec.driver=%s" % driver, "limit": 1})
         items = page.get("items") or []
         if items:
@@ -139,12 +127,12 @@ def _dra_slices(ctx, drivers: Tuple[str, ...]) -> Dict[str, int]:
                    ("%s (node %s)%s" % (items[0]["metadata"]["name"], (items[0].get("spec") or {}).get("nodeName", "-"),
                                         ", more..." if (page.get("metadata") or {}).get("continue") else ""))
                    if items else "No resources found",
-                   api="GET /apis/%s/%s/resourceslices?fieldSelector=spec.driver=%s&limit=1" % (DRA_GROUP, version, driver))
+                   api="GET /apis/%s/%s/resourceslices?fieldSelector=spec.driver=%s&limit=1" % (lookups.DRA_GROUP, version, driver))
     return found
 
 
 def _runtime_classes(ctx) -> Dict[str, str]:
-    classes = facts.runtime_classes(ctx.kube)
+    classes = lookups.runtime_classes(ctx.kube)
     ctx.record("kubectl get runtimeclasses", "\n".join("%s  handler=%s" % kv for kv in sorted(classes.items()))
                or "No resources found", api="GET /apis/node.k8s.io/v1/runtimeclasses")
     return classes
@@ -158,9 +146,9 @@ def _nvidia_operator(ctx, policy: Dict[str, Any], nodes, dra: Dict[str, int]) ->
     namespace = status.get("namespace") or "gpu-operator"
     toolkit, plugin, cdi = spec.get("toolkit") or {}, spec.get("devicePlugin") or {}, spec.get("cdi") or {}
     toolkit_env, plugin_env = _env(toolkit.get("env")), _env(plugin.get("env"))
-    cdi_enabled = _truthy(cdi.get("enabled"), True)  # the CRD default (gpu-operator >= v25.10)
-    toolkit_managed = _truthy(toolkit.get("enabled"), True)
-    plugin_enabled = _truthy(plugin.get("enabled"), True)
+    cdi_enabled = truthy(cdi.get("enabled"), True)  # the CRD default (gpu-operator >= v25.10)
+    toolkit_managed = truthy(toolkit.get("enabled"), True)
+    plugin_enabled = truthy(plugin.get("enabled"), True)
     ctx.record("kubectl get clusterpolicies.nvidia.com %s -o jsonpath='{.spec.cdi}{.spec.devicePlugin.env}{.spec.toolkit.env}'" % name,
                "state=%s namespace=%s\ncdi=%s\ndevicePlugin.enabled=%s devicePlugin.env=%s\ntoolkit.enabled=%s toolkit.env=%s" % (
                    status.get("state", "?"), namespace, cdi or "{} (default enabled)", plugin.get("enabled", "(default true)"),
@@ -191,9 +179,9 @@ def _nvidia_operator(ctx, policy: Dict[str, Any], nodes, dra: Dict[str, int]) ->
 
     plugin_active = plugin_enabled and (daemonset is not None or any(
         k.startswith("nvidia.com/") for n in nodes for k in n.resources))
-    envvar_unprivileged = _truthy(toolkit_env.get(ENVVAR_UNPRIVILEGED), True)
-    volume_mounts_accepted = _truthy(toolkit_env.get(AS_VOLUME_MOUNTS), False)
-    runtime_default = (not cdi_enabled) or any(_truthy(toolkit_env.get(k), False) for k in RUNTIME_DEFAULT_ENVS)
+    envvar_unprivileged = truthy(toolkit_env.get(ENVVAR_UNPRIVILEGED), True)
+    volume_mounts_accepted = truthy(toolkit_env.get(AS_VOLUME_MOUNTS), False)
+    runtime_default = (not cdi_enabled) or any(truthy(toolkit_env.get(k), False) for k in RUNTIME_DEFAULT_ENVS)
     strategies = _strategies(strategy)
     mediated_by, problems, unknowns, hardening, fixes = [], [], [], [], []
     patch = "kubectl patch clusterpolicies.nvidia.com/%s --type merge -p" % name
@@ -245,7 +233,7 @@ def _nvidia_operator(ctx, policy: Dict[str, Any], nodes, dra: Dict[str, int]) ->
             fixes.append(("turn CDI on so the nvidia runtime is no longer the default: %s '{\"spec\":{\"cdi\":{\"enabled\":true}}}'"
                           % patch) if not cdi_enabled else
                          "stop setting the nvidia runtime as the default (drop %s from toolkit.env), or %s"
-                         % (" and ".join(k for k in RUNTIME_DEFAULT_ENVS if _truthy(toolkit_env.get(k), False)),
+                         % (" and ".join(k for k in RUNTIME_DEFAULT_ENVS if truthy(toolkit_env.get(k), False)),
                             secure_values(policy, True, False)))
         elif not runtime_default:
             hardening.append("the toolkit still accepts NVIDIA_VISIBLE_DEVICES from unprivileged containers that select "
@@ -319,7 +307,7 @@ def _accelerator_request(container: Dict[str, Any]) -> bool:
         return True
     for section in ("limits", "requests"):
         for key in (resources.get(section) or {}):
-            if any(key.startswith(prefix) for prefix, _vendor in facts.ACCELERATOR_RESOURCE_PREFIXES):
+            if any(key.startswith(prefix) for prefix, _vendor in lookups.ACCELERATOR_RESOURCE_PREFIXES):
                 return True
     return False
 
@@ -402,7 +390,7 @@ def audit_workloads(ctx, nodes, exempt) -> Dict[str, Any]:
     before = kube.request_count
     result = _Audit(exempt)
     total_pods = None
-    forced = (ctx.options.settings or {}).get("audit_strategy") or "auto"
+    forced = ctx.options.audit_strategy or "auto"
     if forced == "auto" and len(names) > PER_NODE_MAX:
         head = kube.request("GET", kube.path("", "v1", "pods"), query={"limit": 1})
         remaining = (head.get("metadata") or {}).get("remainingItemCount")
@@ -459,7 +447,7 @@ def audit_workloads(ctx, nodes, exempt) -> Dict[str, Any]:
 def _exempt_namespaces(ctx, configs) -> List[str]:
     exempt = set(INFRA_NAMESPACES)
     exempt.update(c["operator_namespace"] for c in configs if c.get("operator_namespace"))
-    exempt.update((ctx.options.settings or {}).get("audit_exempt_namespaces") or [])
+    exempt.update(ctx.options.audit_exempt_namespaces or [])
     return sorted(exempt)
 
 
@@ -467,8 +455,8 @@ def _exempt_namespaces(ctx, configs) -> List[str]:
 def secure_accelerator_access(ctx):
     """Accelerator devices reach containers only through the device plugin or DRA (plus the opt-in pod audit)."""
     kube = ctx.kube
-    nodes = facts.accelerator_nodes(kube)
-    record_accelerator_nodes(ctx, nodes, lambda found: "\n".join(
+    nodes = lookups.accelerator_nodes(kube)
+    lookups.record_accelerator_nodes(ctx, nodes, lambda found: "\n".join(
         "%s  vendor=%s  %s" % (n.name, n.vendor, ",".join("%s=%s" % kv for kv in sorted(n.resources.items()))) for n in found))
     if not nodes:
         return Finding(NOT_APPLICABLE, "No accelerator nodes: no node carries an accelerator label (e.g. nvidia.com/gpu.present) "
@@ -476,14 +464,14 @@ def secure_accelerator_access(ctx):
                        "the requirement applies once accelerator nodes join the cluster.",
                        details={"accelerator_nodes": 0})
     vendors = sorted({n.vendor for n in nodes})
-    drivers = tuple(d for v in vendors for d in DRA_DRIVERS.get(v, ()))
+    drivers = tuple(d for v in vendors for d in lookups.DRA_DRIVERS_BY_VENDOR.get(v, ()))
     dra = _dra_slices(ctx, drivers) if drivers else {}
     runtime_classes = _runtime_classes(ctx)
 
     configs = []
     if "nvidia" in vendors:
         nvidia_nodes = [n for n in nodes if n.vendor == "nvidia"]
-        policies = facts.cluster_policies(kube)
+        policies = lookups.cluster_policies(kube)
         if policies:
             configs.append(dict(_nvidia_operator(ctx, policies[0], nvidia_nodes, dra), vendor="nvidia"))
         else:
@@ -495,7 +483,7 @@ def secure_accelerator_access(ctx):
     for vendor in vendors:
         if vendor == "nvidia":
             continue
-        vendor_drivers = [d for d in DRA_DRIVERS.get(vendor, ()) if dra.get(d)]
+        vendor_drivers = [d for d in lookups.DRA_DRIVERS_BY_VENDOR.get(vendor, ()) if dra.get(d)]
         if vendor_drivers:
             configs.append({"vendor": vendor, "source": "DRA", "mediated_by": ["DRA driver %s" % d for d in vendor_drivers],
                             "problems": [], "unknowns": [], "hardening": []})

@@ -22,7 +22,10 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape, quoteattr
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import artifact_set
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import MUST_NOT_APPLICABLE_ACCEPTED, Checklist, Requirement
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import Checklist, Requirement, program
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists.program import (
+    CANONICAL_ARTIFACTS, K8S_CONFORMANCE_URL, metadata_fields,
+)
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
     ERROR, FAIL, NOT_APPLICABLE, NOT_RUN_NOTE, PASS, SKIPPED, UNKNOWN, Evidence, Result, first_line, summarize,
 )
@@ -35,13 +38,10 @@ REPORT_FILE = "report.md"
 JUNIT_FILE = "ai-conformance-checks.junit.xml"
 EVIDENCE_DIR = "evidence"
 PRODUCT_FILE = "PRODUCT.yaml"
-# The official suite's artifacts, which the program's validator parses from 1.37 on (any failing
-# test in them fails the submission). Our own reports must never be named like them.
-CANONICAL_ARTIFACTS = frozenset(("junit.xml", "results.json", "e2e.log"))
+# CANONICAL_ARTIFACTS (program.py) are the official suite's artifacts, which the program's validator
+# parses (any failing test in them fails the submission): our own files are never named like them.
 
 NOT_VERIFIED = NOT_RUN_NOTE
-K8S_CONFORMANCE_URL = "k8sConformanceUrl"
-K8S_CONFORMANCE_URL_SINCE = (1, 35)
 K8S_CONFORMANCE_URL_PLACEHOLDER = (
     "[URL to k8s-conformance submission, e.g., https://github.com/cncf/k8s-conformance/tree/master/v%s/product-name]"
 )
@@ -162,21 +162,6 @@ def _snake(name: str) -> str:
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
 
 
-def _version_tuple(version: str) -> Tuple[int, int]:
-    major, minor = version.split(".")[:2]
-    return int(major), int(minor)
-
-
-def metadata_fields(checklist: Checklist) -> List[str]:
-    """The metadata keys a filled-in checklist may carry: the template's, plus k8sConformanceUrl after
-    contactEmailAddress where the template lacks it (1.33, 1.34, 1.36; the validator requires it)."""
-    keys = list(checklist.metadata)
-    if K8S_CONFORMANCE_URL not in keys:
-        after = keys.index("contactEmailAddress") + 1 if "contactEmailAddress" in keys else len(keys)
-        keys.insert(after, K8S_CONFORMANCE_URL)
-    return keys
-
-
 def _template_value(checklist: Checklist, key: str) -> str:
     if key == "kubernetesVersion":
         return "v" + checklist.version
@@ -206,8 +191,7 @@ def filled_metadata(checklist: Checklist, metadata: Optional[Dict[str, Any]] = N
     given = user_metadata(checklist, metadata)
     pairs = []
     for key in metadata_fields(checklist):
-        if key == K8S_CONFORMANCE_URL and key not in checklist.metadata and key not in given \
-                and _version_tuple(checklist.version) < K8S_CONFORMANCE_URL_SINCE:
+        if key == K8S_CONFORMANCE_URL and not program.writes_k8s_conformance_url(checklist, key in given):
             continue
         pairs.append((key, given.get(key, _template_value(checklist, key))))
     return pairs
@@ -299,7 +283,7 @@ def render_checklist(checklist: Checklist, results: Iterable[Any], metadata: Opt
 
 def run_summary(checklist: Checklist, indexed: Dict[str, Result]) -> Dict[str, Any]:
     """The verdict over the results, knowing the whole checklist (so a subset is never 'Conformant')."""
-    return summarize(_ordered(checklist, indexed), checklist.ids, MUST_NOT_APPLICABLE_ACCEPTED)
+    return summarize(_ordered(checklist, indexed), checklist.ids, program.must_na_accepted(checklist.version))
 
 
 IDENTITY_FIELDS = (
@@ -403,23 +387,24 @@ def verdict(checklist: Checklist, indexed: Dict[str, Result]) -> str:
     return "**%s**:%s" % (lead, rest)
 
 
-def _na_on_must(req: Requirement) -> str:
+def _na_on_must(req: Requirement, version: str) -> str:
     """What the program's validator does with N/A on this MUST, said once."""
-    if req.id in MUST_NOT_APPLICABLE_ACCEPTED:
+    accepted = program.must_na_accepted(version)
+    if req.id in accepted:
         return ("N/A on this MUST: the program's FAQ allows it when the requirement's context does not apply, and its "
                 "validator accepts it with a warning; the reviewer weighs the justification above.")
     return ("N/A on this MUST: the program's validator rejects it (only %s may be N/A); the checklist will not pass "
-            "submission until it is Implemented." % ", ".join(MUST_NOT_APPLICABLE_ACCEPTED))
+            "submission until it is Implemented." % ", ".join(accepted))
 
 
-def _requirement_section(req: Requirement, result: Result) -> List[str]:
+def _requirement_section(req: Requirement, result: Result, version: str) -> List[str]:
     lines = ["### `%s` (%s): %s" % (req.id, req.level, _status_label(result)), "", result.notes or "(no notes)", ""]
     for caveat in result.caveats:
         lines += ["**Caveat:** " + caveat, ""]
     if result.remediation:
         lines += ["**Fix:** " + result.remediation, ""]
     if req.level == "MUST" and result.outcome == NOT_APPLICABLE:
-        lines += [_na_on_must(req), ""]
+        lines += [_na_on_must(req, version), ""]
     lines += ["Evidence: [%s](%s)" % (transcript_path(req.id), transcript_path(req.id)), ""]
     return lines
 
@@ -467,7 +452,7 @@ def render_markdown(checklist: Checklist, results: Iterable[Any], cluster: Optio
     if to_fix:
         lines += ["## Not Implemented, N/A, undecided or with caveats", ""]
         for req, result in to_fix:
-            lines += _requirement_section(req, result)
+            lines += _requirement_section(req, result, checklist.version)
     if violations:
         lines += ["## Submission-rule violations", "",
                   "| Severity | Rule | Where | Problem | Fix |", "|---|---|---|---|---|"]
@@ -677,7 +662,7 @@ def guard_name(path: str) -> None:
     if os.path.basename(path).lower() in CANONICAL_ARTIFACTS:
         raise ReportError(
             "refusing to write %s: the program's validator parses files named %s as the official suite's "
-            "results (from 1.37 on) and fails a submission on any failing test in them"
+            "results and fails a submission on any failing test in them"
             % (path, ", ".join(sorted(CANONICAL_ARTIFACTS))))
 
 

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Accelerator facts of the cluster, each computed once per run and shared by the checks.
+"""Shared lookups of the cluster, each computed once per run and shared by the checks (sections never import
+each other: what two of them read lives here).
 
 Nodes are found through the labels that GPU feature discovery and node feature discovery put on
 accelerator nodes (one selected list call per label), never by listing every node, unless no
@@ -10,7 +11,8 @@ resources they advertise (a device plugin without feature discovery).
 Also shared here (one request each, memoised with ``kube.once``): the DRA ResourceSlices (key
 ``resourceslices``, a list of objects) and their digest ``dra_inventory`` (drivers -> pools ->
 nodes/devices with attributes), the DeviceClasses, the GPU operator's ClusterPolicies (key
-``nvidia.clusterpolicies``), the RuntimeClasses and the DaemonSets of one namespace.
+``nvidia.clusterpolicies``), the RuntimeClasses, the DaemonSets of one namespace, the admission webhooks
+(key ``admission_webhooks``) and the ready endpoints of a Service (its EndpointSlices).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,9 +21,9 @@ __metaclass__ = type
 
 from dataclasses import dataclass, field
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import condition_true
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import condition_true, table
 
 # (label selector, vendor) answering "which nodes carry accelerators".
 ACCELERATOR_SELECTORS = (
@@ -169,6 +171,10 @@ CP_GROUP, CP_VERSION, CP_PLURAL = "nvidia.com", "v1", "clusterpolicies"
 # DRA drivers whose devices are accelerators (ResourceSlice spec.driver), by vendor.
 ACCELERATOR_DRA_DRIVERS = {"gpu.nvidia.com": "nvidia", "gpu.amd.com": "amd", "gpu.intel.com": "intel",
                            "tpu.google.com": "google"}
+# The same, by vendor: vendor -> its accelerator DRA drivers.
+DRA_DRIVERS_BY_VENDOR: Dict[str, Tuple[str, ...]] = {
+    vendor: tuple(d for d, v in ACCELERATOR_DRA_DRIVERS.items() if v == vendor) for vendor in dict.fromkeys(ACCELERATOR_DRA_DRIVERS.values())}
+ADMISSION_GROUP = "admissionregistration.k8s.io"
 
 
 def dra_version(kube) -> Optional[str]:
@@ -331,3 +337,69 @@ def device_class_drivers(device_class: Dict[str, Any]) -> List[str]:
         expression = ((selector or {}).get("cel") or {}).get("expression", "")
         found += re.findall(r"""device\.driver\s*==\s*['"]([^'"]+)['"]""", expression)
     return sorted(set(found))
+
+
+# ---------------------------------------------------------------------------------------------- accelerator-node evidence
+def _selector_matches(selector: str, labels: Dict[str, str]) -> bool:
+    key, sep, value = selector.partition("=")
+    return labels.get(key) == value if sep else key in labels
+
+
+def accelerator_rows(nodes) -> str:
+    rows = [["NAME", "VENDOR", "READY", "PRODUCT", "RESOURCES"]]
+    rows += [[n.name, n.vendor, "Ready" if n.ready else "NotReady", n.product or "-",
+              ",".join("%s=%s" % kv for kv in n.resources.items()) or "-"] for n in nodes]
+    return table(rows)
+
+
+def record_accelerator_nodes(ctx, nodes, show: Optional[Callable[[list], str]] = None) -> None:
+    """Evidence for the shared accelerator-node lookup: one entry per label-selected node list it made, and the
+    full node list when no node carried an accelerator label (then nodes are picked by their resources)."""
+    show = show or accelerator_rows
+    labelled = []
+    for selector, vendor in ACCELERATOR_SELECTORS:
+        found = [n for n in nodes if _selector_matches(selector, n.labels)]
+        labelled += [n for n in found if n not in labelled]
+        ctx.record_list("", "v1", "nodes", show(found) if found else "No resources found", label_selector=selector,
+                        note="nodes labelled as %s accelerator nodes" % vendor)
+    if not labelled:
+        ctx.record_list("", "v1", "nodes", show(nodes) if nodes else "No accelerator nodes found", args="-o wide",
+                        note="no node carries an accelerator label, so every node's status.allocatable was read for "
+                        "accelerator resources (%s)" % ", ".join(p for p, _v in ACCELERATOR_RESOURCE_PREFIXES))
+
+
+# ---------------------------------------------------------------------------------------------- admission webhooks
+def admission_webhooks(kube) -> List[Tuple[str, Dict[str, Any], Dict[str, Any]]]:
+    """(kind, configuration, webhook) for every validating and mutating webhook (two lists, once per run)."""
+    def lookup():
+        found = []
+        for kind, plural in (("ValidatingWebhookConfiguration", "validatingwebhookconfigurations"),
+                             ("MutatingWebhookConfiguration", "mutatingwebhookconfigurations")):
+            for config in kube.list(ADMISSION_GROUP, "v1", plural):
+                for hook in config.get("webhooks") or []:
+                    found.append((kind, config, hook))
+        return found
+    return kube.once("admission_webhooks", lookup)
+
+
+def webhooks_for(kube, groups: Tuple[str, ...]) -> List[Tuple[str, Dict[str, Any], Dict[str, Any]]]:
+    """The admission webhooks with a rule for any of the API ``groups``."""
+    return [(kind, config, hook) for kind, config, hook in admission_webhooks(kube)
+            if any(set(groups) & set(rule.get("apiGroups") or []) for rule in hook.get("rules") or [])]
+
+
+# ---------------------------------------------------------------------------------------------- Service endpoints
+def endpoint_slices_ready(kube, namespace: str, service: str) -> Tuple[int, int, List[str], int]:
+    """(ready, total, one line per endpoint, slices read) of a Service, from its EndpointSlices; an endpoint
+    whose conditions.ready is unset counts as ready (as its consumers treat it)."""
+    slices = kube.list_all("discovery.k8s.io", "v1", "endpointslices", namespace=namespace,
+                           label_selector="kubernetes.io/service-name=%s" % service)
+    ready = total = 0
+    lines = []
+    for eps in slices:
+        for ep in eps.get("endpoints") or []:
+            total += 1
+            is_ready = (ep.get("conditions") or {}).get("ready") is not False
+            ready += is_ready
+            lines.append("%s %s" % (",".join(ep.get("addresses") or []), "ready" if is_ready else "not ready"))
+    return ready, total, lines, len(slices)

@@ -4,21 +4,27 @@
 checks on a ``vX.Y/<product>/PRODUCT.yaml``, plus the written rules it leaves to reviewers.
 
 ``validate()`` returns one Violation per broken rule, each with a stable ``rule`` id, where it is,
-what is wrong and how to fix it. URL reachability is checked only with ``check_urls=True``; the
-landscape membership of vendorName cannot be checked offline.
+what is wrong and how to fix it. What differs between checklist versions is read from the program
+table (``checklists/program.py``) and nowhere else. From 1.37 on, evidence that names the official
+suite's artifacts (junit.xml, results.json, e2e.log) is parsed as the validator parses it: a failing
+test in one is an error, and the entry's ``#TestName`` (else the requirement's test) must be present
+and pass. URL reachability is checked only with ``check_urls=True``; the landscape membership of
+vendorName cannot be checked offline.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 import posixpath
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 from urllib.error import HTTPError, URLError
+from xml.etree import ElementTree
 
 from ansible.module_utils.urls import ConnectionError as UrlConnectionError
 from ansible.module_utils.urls import open_url
@@ -30,8 +36,9 @@ except ImportError:
     HAS_YAML = False
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import checklists
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.report import (
-    CANONICAL_ARTIFACTS, K8S_CONFORMANCE_URL, K8S_CONFORMANCE_URL_SINCE, metadata_fields,
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import program
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists.program import (
+    ARTIFACT_FORMATS, CANONICAL_ARTIFACTS, K8S_CONFORMANCE_URL, K8S_CONFORMANCE_URL_PATTERN, LOGO_FORMATS, metadata_fields,
 )
 
 ERROR = "error"
@@ -40,12 +47,8 @@ WARNING = "warning"
 # The validator's own User-Agent, so sites that allowlist it answer us the same way.
 USER_AGENT = "CNCF-K8s-AI-Conformance-Validator/1.0 (+https://github.com/cncf/k8s-ai-conformance)"
 URL_TIMEOUT = 10.0
-K8S_CONFORMANCE_URL_PATTERN = re.compile(r"^https://github\.com/cncf/k8s-conformance/tree/(master|main)/v\d+\.\d+/[^/]+/?$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-URL_FIELDS = ("websiteUrl", "repoUrl", "documentationUrl", "productLogoUrl")
-OPTIONAL_FIELDS = ("repoUrl",)
-LOGO_FORMATS = (".svg", ".ai", ".eps")
-FILE_URLS_SINCE = (1, 37)
+PRODUCT_DIR_PREFIX = re.compile(r"^v\d+\.\d+/[^/]+/")
 
 
 @dataclass
@@ -60,11 +63,6 @@ class Violation:
 
     def to_dict(self) -> Dict[str, str]:
         return asdict(self)
-
-
-def _version_tuple(version: str) -> Tuple[int, int]:
-    major, minor = version.split(".")[:2]
-    return int(major), int(minor)
 
 
 def _snake(name: str) -> str:
@@ -88,9 +86,10 @@ def _metadata_value(metadata: Dict[str, Any], field_name: str) -> Tuple[bool, An
 
 def _missing_field(field_name: str, version: str) -> Optional[Violation]:
     path = "metadata.%s" % field_name
-    if field_name in OPTIONAL_FIELDS:
+    row = program.rules(version)
+    if field_name in row.metadata_optional:
         return None
-    if field_name == K8S_CONFORMANCE_URL and _version_tuple(version) < K8S_CONFORMANCE_URL_SINCE:
+    if field_name == K8S_CONFORMANCE_URL and not row.k8s_conformance_url_required:
         return Violation("metadata.required", path, "k8sConformanceUrl is missing; the program's validator asks "
                          "every submission for it, though the %s checklist predates it" % version,
                          "set k8sConformanceUrl to the product's cncf/k8s-conformance folder", WARNING)
@@ -100,9 +99,10 @@ def _missing_field(field_name: str, version: str) -> Optional[Violation]:
 
 def _field_violations(field_name: str, value: str, version: str) -> List[Violation]:
     path = "metadata.%s" % field_name
+    row = program.rules(version)
     if _is_placeholder(value):
         fix = "replace the template placeholder with the real value"
-        if field_name in OPTIONAL_FIELDS:
+        if field_name in row.metadata_optional:
             fix += ", or set it to an empty string (it is optional; required for open-source products)"
         return [Violation("metadata.placeholder", path, "%s still has the placeholder %s" % (field_name, value), fix)]
     if field_name == "kubernetesVersion":
@@ -114,7 +114,7 @@ def _field_violations(field_name: str, value: str, version: str) -> List[Violati
     if field_name == K8S_CONFORMANCE_URL and not K8S_CONFORMANCE_URL_PATTERN.match(value):
         return [Violation("metadata.k8s_conformance_url", path, "k8sConformanceUrl %r is not a cncf/k8s-conformance folder" % value,
                           "use https://github.com/cncf/k8s-conformance/tree/master/v%s/<product>" % version)]
-    if field_name in URL_FIELDS and not re.match(r"^https?://[^/\s]+", value):
+    if field_name in row.metadata_urls and not re.match(r"^https?://[^/\s]+", value):
         return [Violation("metadata.url", path, "%s %r is not an http(s) URL" % (field_name, value),
                           "give a full URL starting with https://")]
     if field_name == "productLogoUrl" and not value.lower().split("?")[0].endswith(LOGO_FORMATS):
@@ -192,7 +192,7 @@ def check_spec(spec: Any, checklist: checklists.Checklist) -> List[Violation]:
                 continue
             position, item = indexed[req.id]
             violations += _changed_fields(req, section, position, item)
-            violations += check_item(req, section, position, item)
+            violations += check_item(req, section, position, item, checklist.version)
         for req_id, (position, dummy) in indexed.items():
             if req_id not in [r.id for r in published]:
                 violations.append(Violation("spec.unknown_item", _item_path(section, position, "id"),
@@ -222,8 +222,9 @@ def _status_problem(req: checklists.Requirement, status: Any) -> str:
     return ""
 
 
-def check_item(req: checklists.Requirement, section: str, position: int, item: Dict[str, Any]) -> List[Violation]:
+def check_item(req: checklists.Requirement, section: str, position: int, item: Dict[str, Any], version: str) -> List[Violation]:
     """Status and evidence rules for one item (the published level decides MUST/SHOULD)."""
+    accepted = program.must_na_accepted(version)
     status = item.get("status") or ""
     evidence = item.get("evidence") or []
     notes = item.get("notes") or ""
@@ -236,7 +237,7 @@ def check_item(req: checklists.Requirement, section: str, position: int, item: D
         violations.append(Violation("status.invalid", path + ".status", "%s %s" % (req.id, problem),
                                     "use one of %s, or leave both status and evidence empty on a SHOULD item"
                                     % ", ".join(checklists.STATUSES)))
-    if req.level == "MUST" and status == "N/A" and req.id in checklists.MUST_NOT_APPLICABLE_ACCEPTED:
+    if req.level == "MUST" and status == "N/A" and req.id in accepted:
         violations.append(Violation(
             "status.must_not_applicable", path + ".status",
             "%s is a MUST marked N/A: the program's validator accepts it with a warning" % req.id,
@@ -245,7 +246,7 @@ def check_item(req: checklists.Requirement, section: str, position: int, item: D
         violations.append(Violation(
             "status.must_not_applicable", path + ".status",
             "%s is a MUST marked N/A: the program's validator rejects it (only %s may be N/A)"
-            % (req.id, ", ".join(checklists.MUST_NOT_APPLICABLE_ACCEPTED)),
+            % (req.id, ", ".join(accepted)),
             "implement it so its status is Implemented (see report.md for the fix) and re-run"))
     elif req.level == "MUST" and status != "Implemented" and (status in checklists.STATUSES or status == ""):
         violations.append(Violation("status.must_not_implemented", path + ".status",
@@ -266,33 +267,50 @@ def check_item(req: checklists.Requirement, section: str, position: int, item: D
 # ---------------------------------------------------------------------------- evidence references
 
 
-def evidence_file(entry: str, version: str, product_dir_name: str = "") -> Tuple[Optional[str], str]:
-    """(relative path to check, problem): the file an evidence entry names, or why it is unusable.
+def evidence_reference(entry: str, version: str, product_dir_name: str = "") -> Tuple[Optional[str], str, str]:
+    """(relative path to check, #fragment, problem) of an evidence entry; URLs give (None, "", "").
 
-    URLs give (None, ""). ``file://<name>[#TestName]`` is accepted from 1.37 on, with a leading
-    ``v<ver>/<product>/`` prefix stripped; absolute paths and ``..`` escapes never are.
+    Relative paths must stay inside the product directory (no absolute paths, no ``..`` escape).
+    Where the program table allows file:// (1.37 on), ``file://<path>[#TestName]`` and ``<path>#TestName``
+    are accepted as the validator reads them: one leading ``/`` dropped, the product's own
+    ``v<ver>/<product>/`` prefix stripped, another product's refused.
     """
     if re.match(r"^https?://", entry):
-        return None, ""
-    if entry.startswith("file://"):
-        if _version_tuple(version) < FILE_URLS_SINCE:
-            return None, "file:// references are accepted from checklist 1.37 on; write the relative path"
-        entry = entry[len("file://"):].split("#", 1)[0]
-        prefix = "v%s/%s/" % (version, product_dir_name)
-        if product_dir_name and entry.startswith(prefix):
-            entry = entry[len(prefix):]
-    elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", entry):
-        return None, "only http(s) URLs and relative file paths are accepted"
+        return None, "", ""
+    row = program.rules(version)
+    if entry.startswith("file://") and not row.file_urls:
+        return None, "", "file:// references are accepted from checklist %s on; write the relative path" % program.first_version("file_urls")
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", entry) and not entry.startswith("file://"):
+        return None, "", "only http(s) URLs and relative file paths are accepted"
+    fragment = ""
+    if row.file_urls:
+        entry, dummy, fragment = entry.strip().partition("#")
+        if entry.startswith("file://"):
+            entry = entry[len("file://"):]
+            entry = entry[1:] if entry.startswith("/") else entry
+        if not entry.strip():
+            return None, fragment, "the reference names no file"
+        own = "v%s/%s/" % (version, product_dir_name)
+        if product_dir_name and entry.startswith(own):
+            entry = entry[len(own):]
+        elif product_dir_name and PRODUCT_DIR_PREFIX.match(entry):
+            return None, fragment, "it names another product's directory; evidence must live in this product's directory"
     if entry.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", entry):
-        return None, "absolute paths are not accepted; write a path relative to PRODUCT.yaml"
+        return None, fragment, "absolute paths are not accepted; write a path relative to PRODUCT.yaml"
     normalized = posixpath.normpath(entry.replace("\\", "/"))
     if normalized == ".." or normalized.startswith("../"):
-        return None, "the path escapes the product directory"
-    return normalized, ""
+        return None, fragment, "the path escapes the product directory"
+    return normalized, fragment, ""
 
 
-def _entries(spec: Any, checklist: checklists.Checklist) -> Iterable[Tuple[str, str, Any]]:
-    """(requirement id, path, entry) of every evidence entry of the published items."""
+def evidence_file(entry: str, version: str, product_dir_name: str = "") -> Tuple[Optional[str], str]:
+    """(relative path to check, problem): ``evidence_reference`` without the fragment."""
+    relative, dummy, problem = evidence_reference(entry, version, product_dir_name)
+    return relative, problem
+
+
+def _entries(spec: Any, checklist: checklists.Checklist) -> Iterable[Tuple[str, str, str, Any]]:
+    """(requirement id, its status, path, entry) of every evidence entry of the published items."""
     published = set(checklist.ids)
     for section, items in (spec.items() if isinstance(spec, dict) else []):
         for position, item in enumerate(items if isinstance(items, list) else []):
@@ -300,42 +318,210 @@ def _entries(spec: Any, checklist: checklists.Checklist) -> Iterable[Tuple[str, 
                 continue
             evidence = item.get("evidence") or []
             for number, entry in enumerate(evidence if isinstance(evidence, list) else []):
-                yield item["id"], "%s.evidence[%d]" % (_item_path(section, position), number), entry
+                yield item["id"], item.get("status") or "", "%s.evidence[%d]" % (_item_path(section, position), number), entry
 
 
 def check_evidence(spec: Any, checklist: checklists.Checklist, base_dir: Optional[str] = None,
                    planned_files: Iterable[str] = ()) -> List[Violation]:
-    """Each evidence entry is an http(s) URL or a relative file that exists under base_dir
-    (or is about to be written: ``planned_files``); canonical test artifacts get a warning."""
+    """Each evidence entry is an http(s) URL or a relative file that exists under base_dir (or is about
+    to be written: ``planned_files``). A file named like the official suite's artifacts is parsed where
+    the program table says the validator does (see ``check_artifact``), and gets a warning elsewhere."""
     planned = {posixpath.normpath(p) for p in planned_files}
     product_dir_name = os.path.basename(os.path.normpath(base_dir)) if base_dir else ""
+    parsed = program.rules(checklist.version).parsed_artifacts
+    reports: Dict[str, Optional[TestReport]] = {}
     violations: List[Violation] = []
-    for req_id, path, entry in _entries(spec, checklist):
+    for req_id, status, path, entry in _entries(spec, checklist):
         if not isinstance(entry, str):
             violations.append(Violation("evidence.bad_reference", path, "evidence entry %r of %s is not a string" % (entry, req_id),
                                         "write each evidence entry as a URL or relative path"))
             continue
         if entry == "":
             continue
-        relative, problem = evidence_file(entry, checklist.version, product_dir_name)
+        relative, fragment, problem = evidence_reference(entry, checklist.version, product_dir_name)
         if problem:
             violations.append(Violation("evidence.bad_reference", path, "%s: %s" % (entry, problem),
                                         "use an http(s) URL or a path relative to the checklist file, inside its directory"))
             continue
         if relative is None:
             continue
-        if posixpath.basename(relative).lower() in CANONICAL_ARTIFACTS:
-            violations.append(Violation(
-                "artifact.canonical_name", path,
-                "%s is named like the official suite's artifacts; from 1.37 on the program's validator parses it and "
-                "fails the submission on any failing test in it" % entry,
-                "reference it only if it is the upstream suite's output with every test passing; this collection's "
-                "own report is ai-conformance-checks.junit.xml", WARNING))
-        if base_dir and relative not in planned and not os.path.isfile(os.path.join(base_dir, relative)):
+        on_disk = bool(base_dir) and os.path.isfile(os.path.join(base_dir, relative))
+        if base_dir and relative not in planned and not on_disk:
             violations.append(Violation("evidence.file_missing", path,
                                         "%s of %s does not exist under %s" % (entry, req_id, base_dir),
                                         "put the file beside the checklist (PRODUCT.yaml) or fix the path"))
+            continue
+        name = posixpath.basename(relative).lower()
+        if name in parsed and on_disk:
+            violations += check_artifact(os.path.join(base_dir, relative), entry.split("#", 1)[0], fragment, req_id, status,
+                                         checklist.version, path, reports)
+        elif name in CANONICAL_ARTIFACTS:
+            violations.append(Violation(
+                "artifact.canonical_name", path,
+                "%s is named like the official suite's artifacts; the program's validator parses files so named and "
+                "fails the submission on any failing test in them%s" % (
+                    entry, " (not parsed here: no directory to read it from)" if name in parsed else ""),
+                "reference it only if it is the upstream suite's output with every test passing; this collection's "
+                "own report is ai-conformance-checks.junit.xml", WARNING))
     return violations
+
+
+# ---------------------------------------------------------------------------- the official suite's artifacts
+
+
+PASSED, FAILED, SKIPPED, NOT_FOUND = "passed", "failed", "skipped", "not found"
+GO_TEST_V_RESULT = re.compile(r"^[\t\n\f\r ]*--- (PASS|FAIL|SKIP): (\S+)")
+GO_TEST_ACTIONS = {"pass": PASSED, "fail": FAILED, "skip": SKIPPED}
+FAILURES_SHOWN = 10  # failing tests named in a message; the rest are counted
+
+
+class ArtifactError(ValueError):
+    """A canonical artifact that cannot be read in its format."""
+
+
+@dataclass
+class TestReport:
+    """The tests one artifact records: name -> passed/failed/skipped, and what failed (tests, or packages)."""
+
+    tests: Dict[str, str] = field(default_factory=dict)
+    failures: List[str] = field(default_factory=list)
+
+    def record(self, name: str, outcome: str) -> None:
+        """A later outcome replaces an earlier one, except that a failure is never undone."""
+        if self.tests.get(name) == FAILED:
+            return
+        self.tests[name] = outcome
+        if outcome == FAILED:
+            self.failures.append(name)
+
+    def outcome(self, name: str) -> str:
+        """The test's outcome; without an entry of its own, its subtests' (any failed: failed; all skipped: skipped)."""
+        if name in self.tests:
+            return self.tests[name]
+        subtests = [o for n, o in self.tests.items() if n.startswith(name + "/")]
+        if not subtests:
+            return NOT_FOUND
+        if FAILED in subtests:
+            return FAILED
+        return SKIPPED if all(o == SKIPPED for o in subtests) else PASSED
+
+
+def _local(tag: Any) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def parse_junit(data: bytes) -> TestReport:
+    """JUnit XML as gotestsum and go-junit-report write it (<testsuites> or a bare <testsuite> root)."""
+    try:
+        root = ElementTree.fromstring(data)
+    except ElementTree.ParseError as exc:
+        raise ArtifactError("parsing JUnit XML: %s" % exc)
+    report = TestReport()
+
+    def walk(node: Any) -> None:
+        for child in node:
+            if _local(child.tag) == "testcase":
+                kinds = {_local(c.tag) for c in child}
+                report.record(child.get("name", ""), FAILED if kinds & {"failure", "error"} else SKIPPED if "skipped" in kinds else PASSED)
+            elif _local(child.tag) == "testsuite":
+                walk(child)
+    walk(root)
+    if not report.tests:
+        raise ArtifactError("parsing JUnit XML: no <testcase> elements found")
+    return report
+
+
+def parse_go_test_json(data: bytes) -> TestReport:
+    """``go test -json`` events, one JSON object a line (the official suite's results.json)."""
+    report = TestReport()
+    package_failures: List[str] = []
+    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError as exc:
+            raise ArtifactError("parsing go test JSON at line %d: %s" % (number, exc))
+        if not isinstance(event, dict):
+            raise ArtifactError("parsing go test JSON at line %d: not an event object" % number)
+        outcome = GO_TEST_ACTIONS.get(event.get("Action"))
+        if outcome is None:
+            continue
+        if not event.get("Test"):
+            if outcome == FAILED:
+                package_failures.append("package %s" % event.get("Package", ""))
+            continue
+        report.record(str(event["Test"]), outcome)
+    if not report.failures:  # a package that failed with no failing test: a build failure or a panic
+        report.failures.extend(package_failures)
+    if not report.tests and not report.failures:
+        raise ArtifactError("parsing go test JSON: no test events found")
+    return report
+
+
+def parse_go_test_v(data: bytes) -> TestReport:
+    """``go test -v`` output (e2e.log): its ``--- PASS/FAIL/SKIP: <name>`` lines, subtests indented."""
+    report = TestReport()
+    for line in data.decode("utf-8", "replace").splitlines():
+        match = GO_TEST_V_RESULT.match(line)
+        if match:
+            report.record(match.group(2), {"PASS": PASSED, "FAIL": FAILED, "SKIP": SKIPPED}[match.group(1)])
+    if not report.tests:
+        raise ArtifactError("parsing e2e log: no '--- PASS/FAIL/SKIP:' result lines found")
+    return report
+
+
+PARSERS = {"junit": parse_junit, "go-test-json": parse_go_test_json, "go-test-v": parse_go_test_v}
+
+
+def read_artifact(path: str) -> TestReport:
+    """The tests a canonical artifact records, parsed by its file name; ArtifactError when unreadable."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise ArtifactError("reading %s: %s" % (path, exc.strerror or exc))
+    return PARSERS[ARTIFACT_FORMATS[os.path.basename(path).lower()]](data)
+
+
+def check_artifact(full_path: str, shown: str, fragment: str, req_id: str, status: str, version: str, path: str,
+                   reports: Dict[str, Optional[TestReport]]) -> List[Violation]:
+    """One evidence entry naming a canonical artifact: the file parses, holds no failing test (said once per
+    file), and the entry's #TestName, else the requirement's test in the program table, is present and passed
+    (skipped is an error only when the item is Implemented). ``reports`` keeps each file's parse."""
+    out: List[Violation] = []
+    key = os.path.normpath(full_path)
+    if key not in reports:
+        try:
+            reports[key] = read_artifact(full_path)
+        except ArtifactError as exc:
+            reports[key] = None
+            return [Violation("artifact.unparsable", path, "%s (evidence of %s) cannot be read as the official suite's %s: %s"
+                              % (shown, req_id, os.path.basename(key), exc),
+                              "reference the suite's own output (go test -json > results.json, go test -v | tee e2e.log, "
+                              "gotestsum --junitfile junit.xml), or rename a file of yours so it is not parsed")]
+        if reports[key].failures:
+            failing = sorted(set(reports[key].failures))
+            listed = ", ".join(failing[:FAILURES_SHOWN]) + (" and %d more" % (len(failing) - FAILURES_SHOWN) if len(failing) > FAILURES_SHOWN else "")
+            out.append(Violation("artifact.failing_tests", path, "test artifact %s contains failing tests: %s" % (shown, listed),
+                                 "fix what failed and re-run the official suite: the program's validator fails a submission "
+                                 "on any failing test in a file named %s" % os.path.basename(key)))
+    report = reports[key]
+    test = fragment or program.rules(version).requirement_tests.get(req_id, "")
+    if report is None or not test:
+        return out
+    outcome = report.outcome(test)
+    if outcome == NOT_FOUND:
+        out.append(Violation("artifact.test_missing", path, "test %s referenced by %s was not found in %s" % (test, req_id, shown),
+                             "name a test the file holds after '#', or run the official suite with %s" % test))
+    elif outcome == FAILED:
+        out.append(Violation("artifact.test_failed", path, "test %s referenced by %s failed in %s" % (test, req_id, shown),
+                             "fix what %s reports and re-run the official suite" % test))
+    elif outcome == SKIPPED and status == "Implemented":
+        out.append(Violation("artifact.test_skipped", path, "%s is Implemented but test %s was skipped in %s" % (req_id, test, shown),
+                             "run %s with the flags it needs so it runs and passes, or, where the requirement does not "
+                             "apply, set N/A with the justification in notes" % test))
+    return out
 
 
 # ---------------------------------------------------------------------------- reachability
@@ -368,7 +554,7 @@ def _urls(doc: Dict[str, Any], checklist: checklists.Checklist) -> List[Tuple[st
         if present and isinstance(value, str) and value.startswith("http"):
             if field_name != K8S_CONFORMANCE_URL or K8S_CONFORMANCE_URL_PATTERN.match(value):
                 found.append(("metadata.unreachable", "metadata.%s" % field_name, value))
-    for dummy, path, entry in _entries(doc.get("spec"), checklist):
+    for dummy, dummy_status, path, entry in _entries(doc.get("spec"), checklist):
         if isinstance(entry, str) and re.match(r"^https?://", entry):
             found.append(("evidence.unreachable", path, entry))
     return found

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import checklists, report
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import artifacts, checklists
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import Evidence, Result
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,11 +55,11 @@ def items(doc):
 # ---------------------------------------------------------------------------- checklist YAML
 
 
-@pytest.mark.parametrize("version", ["1.33", "1.34", "1.35", "1.36"])
+@pytest.mark.parametrize("version", ["1.33", "1.34", "1.35", "1.36", "1.37"])
 def test_checklist_round_trips_to_the_published_structure(version):
     checklist = load(version)
     source = yaml.safe_load(published(version))
-    rendered = yaml.safe_load(report.render_checklist(checklist, []))
+    rendered = yaml.safe_load(artifacts.render_checklist(checklist, []))
     assert list(rendered) == ["metadata", "spec"]
     assert list(rendered["spec"]) == list(source["spec"])
     for section, published_items in source["spec"].items():
@@ -67,12 +67,12 @@ def test_checklist_round_trips_to_the_published_structure(version):
         assert [list(item) for item in ours] == [["id", "description", "level", "status", "evidence", "notes"]] * len(ours)
         for theirs, mine in zip(published_items, ours):
             assert {k: mine[k] for k in ("id", "description", "level")} == {k: theirs[k] for k in ("id", "description", "level")}
-            assert (mine["status"], mine["evidence"], mine["notes"]) == ("", [], report.NOT_VERIFIED)
+            assert (mine["status"], mine["evidence"], mine["notes"]) == ("", [], artifacts.NOT_VERIFIED)
 
 
-@pytest.mark.parametrize("version", ["1.33", "1.35", "1.36"])
+@pytest.mark.parametrize("version", ["1.33", "1.35", "1.36", "1.37"])
 def test_checklist_text_keeps_header_and_description_lines_byte_identical(version):
-    text = report.render_checklist(load(version), sample_results() if version == "1.35" else [])
+    text = artifacts.render_checklist(load(version), sample_results() if version == "1.35" else [])
     source = published(version)
     assert text.startswith(load(version).header + "\n\nmetadata:\n")
     description_lines = [line for line in source.splitlines() if line.lstrip().startswith("description:")]
@@ -82,7 +82,7 @@ def test_checklist_text_keeps_header_and_description_lines_byte_identical(versio
 
 def test_metadata_keeps_template_order_and_placeholders_and_maps_snake_case():
     checklist = load("1.35")
-    doc = yaml.safe_load(report.render_checklist(checklist, [], metadata={
+    doc = yaml.safe_load(artifacts.render_checklist(checklist, [], metadata={
         "platform_name": "Turbo Encabulator", "websiteUrl": "https://yoyo.dyne", "contact_email_address": "a@b.io"}))
     assert list(doc["metadata"]) == list(checklist.metadata)
     assert doc["metadata"]["platformName"] == "Turbo Encabulator"
@@ -90,34 +90,35 @@ def test_metadata_keeps_template_order_and_placeholders_and_maps_snake_case():
     assert doc["metadata"]["contactEmailAddress"] == "a@b.io"
     assert doc["metadata"]["vendorName"] == "[Vendor Name]"
     assert doc["metadata"]["kubernetesVersion"] == "v1.35"
-    assert "  kubernetesVersion: v1.35\n" in report.render_checklist(checklist, [])
+    assert "  kubernetesVersion: v1.35\n" in artifacts.render_checklist(checklist, [])
 
 
-def test_1_36_gets_k8s_conformance_url_after_contact_email():
-    doc = yaml.safe_load(report.render_checklist(load("1.36"), []))
+@pytest.mark.parametrize("version", ["1.36", "1.37"])
+def test_templates_without_it_get_k8s_conformance_url_after_contact_email(version):
+    doc = yaml.safe_load(artifacts.render_checklist(load(version), []))
     keys = list(doc["metadata"])
     assert keys[keys.index("contactEmailAddress") + 1] == "k8sConformanceUrl"
-    assert doc["metadata"]["k8sConformanceUrl"].startswith("[") and "v1.36" in doc["metadata"]["k8sConformanceUrl"]
-    given = yaml.safe_load(report.render_checklist(load("1.36"), [], metadata={
-        "k8s_conformance_url": "https://github.com/cncf/k8s-conformance/tree/master/v1.36/x"}))
-    assert given["metadata"]["k8sConformanceUrl"].endswith("/v1.36/x")
+    assert doc["metadata"]["k8sConformanceUrl"].startswith("[") and "v" + version in doc["metadata"]["k8sConformanceUrl"]
+    given = yaml.safe_load(artifacts.render_checklist(load(version), [], metadata={
+        "k8s_conformance_url": "https://github.com/cncf/k8s-conformance/tree/master/v%s/x" % version}))
+    assert given["metadata"]["k8sConformanceUrl"].endswith("/v%s/x" % version)
 
 
 def test_1_33_gets_k8s_conformance_url_only_when_given():
-    assert "k8sConformanceUrl" not in yaml.safe_load(report.render_checklist(load("1.33"), []))["metadata"]
-    doc = yaml.safe_load(report.render_checklist(load("1.33"), [], metadata={"k8sConformanceUrl": "https://x"}))
+    assert "k8sConformanceUrl" not in yaml.safe_load(artifacts.render_checklist(load("1.33"), []))["metadata"]
+    doc = yaml.safe_load(artifacts.render_checklist(load("1.33"), [], metadata={"k8sConformanceUrl": "https://x"}))
     assert doc["metadata"]["k8sConformanceUrl"] == "https://x"
 
 
 def test_unknown_or_conflicting_metadata_is_an_error():
-    with pytest.raises(report.ReportError, match="websiteURL2"):
-        report.render_checklist(load(), [], metadata={"websiteURL2": "x"})
-    with pytest.raises(report.ReportError, match="twice"):
-        report.render_checklist(load(), [], metadata={"platformName": "a", "platform_name": "b"})
+    with pytest.raises(artifacts.ReportError, match="websiteURL2"):
+        artifacts.render_checklist(load(), [], metadata={"websiteURL2": "x"})
+    with pytest.raises(artifacts.ReportError, match="twice"):
+        artifacts.render_checklist(load(), [], metadata={"platformName": "a", "platform_name": "b"})
 
 
 def test_status_evidence_and_notes_follow_the_outcome():
-    doc = items(yaml.safe_load(report.render_checklist(
+    doc = items(yaml.safe_load(artifacts.render_checklist(
         load(), sample_results(), evidence_urls={"ai_inference": ["https://docs.example.com/gateway"]},
         notes={"gang_scheduling": "Kueue is installed by the platform's AI add-on"})))
     assert doc["ai_inference"]["status"] == "Implemented"
@@ -135,16 +136,16 @@ def test_status_evidence_and_notes_follow_the_outcome():
 
 
 def test_user_notes_or_urls_for_unknown_ids_are_errors():
-    with pytest.raises(report.ReportError, match="evidence_urls names ai_inferance"):
-        report.render_checklist(load(), [], evidence_urls={"ai_inferance": ["https://x"]})
-    with pytest.raises(report.ReportError, match="notes names nope"):
-        report.render_checklist(load(), [], notes={"nope": "x"})
+    with pytest.raises(artifacts.ReportError, match="evidence_urls names ai_inferance"):
+        artifacts.render_checklist(load(), [], evidence_urls={"ai_inferance": ["https://x"]})
+    with pytest.raises(artifacts.ReportError, match="notes names nope"):
+        artifacts.render_checklist(load(), [], notes={"nope": "x"})
 
 
 def test_checklist_is_byte_stable_and_independent_of_result_order():
-    first = report.render_checklist(load(), sample_results())
-    assert report.render_checklist(load(), list(reversed(sample_results()))) == first
-    assert report.render_checklist(load(), [r.to_dict() for r in sample_results()]) == first
+    first = artifacts.render_checklist(load(), sample_results())
+    assert artifacts.render_checklist(load(), list(reversed(sample_results()))) == first
+    assert artifacts.render_checklist(load(), [r.to_dict() for r in sample_results()]) == first
 
 
 @pytest.mark.parametrize("text", [
@@ -152,22 +153,22 @@ def test_checklist_is_byte_stable_and_independent_of_result_order():
     "\u2028sep", "emoji \U0001F680",
 ])
 def test_quoted_strings_round_trip(text):
-    assert yaml.safe_load("k: %s" % report.quote(text))["k"] == text
+    assert yaml.safe_load("k: %s" % artifacts.quote(text))["k"] == text
 
 
 def test_results_for_unknown_ids_or_duplicates_are_errors():
-    with pytest.raises(report.ReportError, match="advanced_inference_ingress"):
-        report.render_checklist(load("1.35"), [Result("advanced_inference_ingress", "networking", "SHOULD", "pass")])
-    with pytest.raises(report.ReportError, match="two results"):
-        report.render_checklist(load(), [sample_results()[0], sample_results()[0]])
+    with pytest.raises(artifacts.ReportError, match="advanced_inference_ingress"):
+        artifacts.render_checklist(load("1.35"), [Result("advanced_inference_ingress", "networking", "SHOULD", "pass")])
+    with pytest.raises(artifacts.ReportError, match="two results"):
+        artifacts.render_checklist(load(), [sample_results()[0], sample_results()[0]])
 
 
 # ---------------------------------------------------------------------------- JSON, Markdown, JUnit, evidence
 
 
 def test_json_has_tool_summary_results_and_only_an_explicit_timestamp():
-    doc = json.loads(report.render_json(load(), sample_results(), cluster={"distribution": "rke2"}))
-    assert doc["tool"] == {"name": "k8s_ai.conformance", "version": report.TOOL_VERSION}
+    doc = json.loads(artifacts.render_json(load(), sample_results(), cluster={"distribution": "rke2"}))
+    assert doc["tool"] == {"name": "k8s_ai.conformance", "version": artifacts.TOOL_VERSION}
     assert doc["checklist_version"] == "1.35" and doc["cluster"] == {"distribution": "rke2"}
     assert "generated_at" not in doc
     assert doc["summary"]["must_not_met"] == ["gang_scheduling"]
@@ -177,16 +178,16 @@ def test_json_has_tool_summary_results_and_only_an_explicit_timestamp():
         "dra_support", "gpu_sharing", "virtualized_accelerator", "ai_inference", "gang_scheduling", "cluster_autoscaling", "pod_autoscaling"]
     assert doc["results"][0]["status"] == "Implemented"
     assert "accelerator_metrics" in doc["not_run"]
-    stamped = json.loads(report.render_json(load(), sample_results(), generated_at="2026-01-01T00:00:00Z"))
+    stamped = json.loads(artifacts.render_json(load(), sample_results(), generated_at="2026-01-01T00:00:00Z"))
     assert stamped["generated_at"] == "2026-01-01T00:00:00Z"
 
 
 def test_tool_version_matches_galaxy_yml():
-    assert yaml.safe_load((ROOT / "galaxy.yml").read_text())["version"] == report.TOOL_VERSION
+    assert yaml.safe_load((ROOT / "galaxy.yml").read_text())["version"] == artifacts.TOOL_VERSION
 
 
 def test_markdown_has_verdict_table_fixes_violations_and_how_to_read():
-    text = report.render_markdown(load(), sample_results(), cluster={
+    text = artifacts.render_markdown(load(), sample_results(), cluster={
         "kubernetes_version": "v1.35.2+rke2r1", "distribution": "rke2", "node_count": 3,
         "accelerator_total": 4, "accelerator_node_count": 2},
         violations=[{"rule": "metadata.placeholder", "path": "metadata.vendorName", "message": "vendorName still has [Vendor Name]",
@@ -215,12 +216,12 @@ def test_markdown_verdict_conformant_counts_na_on_must_as_met():
     results = [Result(r.id, r.section, r.level, "pass", "ok") for r in checklist.requirements if r.id != "cluster_autoscaling"]
     results.append(Result("cluster_autoscaling", "schedulingOrchestration", "MUST", "not_applicable", "bare metal"))
     assert ("**Conformant**: 8 of 8 MUST requirements met (1 N/A with justification); the program's validator accepts N/A on "
-            "cluster_autoscaling with a warning.") in report.render_markdown(checklist, results)
+            "cluster_autoscaling with a warning.") in artifacts.render_markdown(checklist, results)
 
 
 def test_junit_has_one_suite_per_level_and_one_testcase_per_requirement():
     checklist = load()
-    root = ET.fromstring(report.render_junit(checklist, sample_results()))
+    root = ET.fromstring(artifacts.render_junit(checklist, sample_results()))
     suites = {suite.get("name"): suite for suite in root.findall("testsuite")}
     assert root.get("name") == "k8s_ai.conformance" and list(suites) == ["k8s_ai.conformance.MUST", "k8s_ai.conformance.SHOULD"]
     cases = {case.get("name"): case for suite in suites.values() for case in suite.findall("testcase")}
@@ -244,7 +245,7 @@ def test_junit_has_one_suite_per_level_and_one_testcase_per_requirement():
 def test_junit_a_failing_should_never_counts_as_a_failure():
     checklist = load()
     results = [Result(r.id, r.section, r.level, "pass" if r.level == "MUST" else "fail", "x") for r in checklist.requirements]
-    root = ET.fromstring(report.render_junit(checklist, results))
+    root = ET.fromstring(artifacts.render_junit(checklist, results))
     assert root.get("failures") == "0" and all(s.get("failures") == "0" for s in root.findall("testsuite"))
     should = {c.get("name"): c for c in root.find("testsuite[@name='k8s_ai.conformance.SHOULD']").findall("testcase")}
     assert "SHOULD not implemented" in should["gpu_sharing"].find("skipped").get("message")
@@ -256,7 +257,7 @@ def test_evidence_transcript_lists_commands_api_and_output():
     result = Result("dra_support", "accelerators", "MUST", "pass", "served", evidence=[
         Evidence("kubectl api-resources --api-group=resource.k8s.io", "deviceclasses\n```nested```", "GET /apis/resource.k8s.io/v1"),
         Evidence("kubectl get deviceclasses", "gpu.nvidia.com")])
-    text = report.render_evidence(req, result)
+    text = artifacts.render_evidence(req, result)
     assert text.startswith("# dra_support")
     assert req.description in text and "MUST" in text and "Implemented" in text
     assert "### 1. `kubectl api-resources --api-group=resource.k8s.io`" in text
@@ -280,13 +281,13 @@ def test_evidence_transcript_lists_commands_api_and_output():
     ("id-token: abc.def.ghi", "abc.def.ghi"),
 ])
 def test_redact_removes_secrets(secret, leaked):
-    assert leaked not in report.redact(secret)
-    assert report.redact(report.redact(secret)) == report.redact(secret)
+    assert leaked not in artifacts.redact(secret)
+    assert artifacts.redact(artifacts.redact(secret)) == artifacts.redact(secret)
 
 
 def test_redact_keeps_ordinary_text():
     text = "serviceAccountToken: true; 3 tokens per request; basic checks passed; secretName: gpu-creds"
-    assert report.redact(text) == text
+    assert artifacts.redact(text) == text
 
 
 def test_every_writer_redacts():
@@ -295,14 +296,14 @@ def test_every_writer_redacts():
                    evidence=[Evidence("kubectl get secret -o yaml", PEM + "\ntoken: topsecret2", "GET /api/v1/secrets")])
     checklist = load()
     outputs = [
-        report.render_checklist(checklist, [leaky]), report.render_json(checklist, [leaky]),
-        report.render_markdown(checklist, [leaky]), report.render_junit(checklist, [leaky]),
-        report.render_evidence(checklist.get("dra_support"), leaky),
+        artifacts.render_checklist(checklist, [leaky]), artifacts.render_json(checklist, [leaky]),
+        artifacts.render_markdown(checklist, [leaky]), artifacts.render_junit(checklist, [leaky]),
+        artifacts.render_evidence(checklist.get("dra_support"), leaky),
     ]
     for text in outputs:
         for secret in ("topsecret1", "topsecret2", "abcdefghijklmnopqrstuvwx", "S3CRETKEY", "c2lnbmF0dXJlLXZhbHVl", "MIIEowIBAAKCAQEA"):
             assert secret not in text
-    assert json.loads(outputs[1])["results"][0]["details"]["kubeconfig"]["client-key-data"] == report.REDACTED
+    assert json.loads(outputs[1])["results"][0]["details"]["kubeconfig"]["client-key-data"] == artifacts.REDACTED
 
 
 # ---------------------------------------------------------------------------- files
@@ -310,7 +311,7 @@ def test_every_writer_redacts():
 
 def test_write_artifacts_writes_every_file_then_is_idempotent(tmp_path):
     out = tmp_path / "report"
-    first = report.write_artifacts(str(out), load(), sample_results(), cluster={"distribution": "rke2"})
+    first = artifacts.write_artifacts(str(out), load(), sample_results(), cluster={"distribution": "rke2"})
     assert first["changed"] is True
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and not p.name.startswith("."))
     assert names == sorted(["AIConformance-1.35.yaml", "ai-conformance-results.json", "report.md", "ai-conformance-checks.junit.xml"]
@@ -319,24 +320,24 @@ def test_write_artifacts_writes_every_file_then_is_idempotent(tmp_path):
     assert first["paths"]["report"] == str(out / "report.md")
     assert first["paths"]["evidence"]["dra_support"] == str(out / "evidence" / "dra_support.md")
     before = {n: (out / n).read_bytes() for n in names}
-    again = report.write_artifacts(str(out), load(), sample_results(), cluster={"distribution": "rke2"})
+    again = artifacts.write_artifacts(str(out), load(), sample_results(), cluster={"distribution": "rke2"})
     assert again["changed"] is False and again["written"] == []
     assert {n: (out / n).read_bytes() for n in names} == before, "the JSON keeps its first timestamp"
 
 
 def test_durations_alone_do_not_make_a_change(tmp_path):
-    report.write_artifacts(str(tmp_path), load(), sample_results())
+    artifacts.write_artifacts(str(tmp_path), load(), sample_results())
     slower = sample_results()
     for result in slower:
         result.duration_s += 3.5
-    assert report.write_artifacts(str(tmp_path), load(), slower)["changed"] is False
+    assert artifacts.write_artifacts(str(tmp_path), load(), slower)["changed"] is False
 
 
 def test_a_changed_result_rewrites_only_what_depends_on_it(tmp_path):
-    report.write_artifacts(str(tmp_path), load(), sample_results())
+    artifacts.write_artifacts(str(tmp_path), load(), sample_results())
     changed = sample_results()
     changed[2] = Result("gang_scheduling", "schedulingOrchestration", "MUST", "pass", "Kueue served")
-    outcome = report.write_artifacts(str(tmp_path), load(), changed)
+    outcome = artifacts.write_artifacts(str(tmp_path), load(), changed)
     written = {os.path.relpath(p, str(tmp_path)) for p in outcome["written"]}
     assert written == {"AIConformance-1.35.yaml", "ai-conformance-results.json", "report.md",
                        "ai-conformance-checks.junit.xml", os.path.join("evidence", "gang_scheduling.md")}
@@ -344,47 +345,47 @@ def test_a_changed_result_rewrites_only_what_depends_on_it(tmp_path):
 
 def test_check_mode_writes_nothing_but_reports_the_change(tmp_path):
     out = tmp_path / "report"
-    outcome = report.write_artifacts(str(out), load(), sample_results(), check_mode=True)
+    outcome = artifacts.write_artifacts(str(out), load(), sample_results(), check_mode=True)
     assert outcome["changed"] is True and outcome["written"]
     assert not out.exists()
 
 
 def test_submission_layout(tmp_path):
     metadata = {"platformName": "Turbo Encabulator 2"}
-    outcome = report.write_artifacts(str(tmp_path / "out"), load(), sample_results(), metadata=metadata,
-                                     submission_dir=str(tmp_path / "sub"))
+    outcome = artifacts.write_artifacts(str(tmp_path / "out"), load(), sample_results(), metadata=metadata,
+                                        submission_dir=str(tmp_path / "sub"))
     product = tmp_path / "sub" / "v1.35" / "turbo-encabulator-2"
     assert outcome["paths"]["submission"]["product"] == str(product / "PRODUCT.yaml")
     assert (product / "PRODUCT.yaml").read_text() == (tmp_path / "out" / "AIConformance-1.35.yaml").read_text()
     assert sorted(p.name for p in (product / "evidence").iterdir()) == sorted("%s.md" % r.id for r in sample_results())
     assert outcome["paths"]["checklist_dir"] == str(product)
-    named = report.write_artifacts(str(tmp_path / "out"), load(), sample_results(), metadata=metadata,
-                                   submission_dir=str(tmp_path / "sub"), product_dir="turbo")
+    named = artifacts.write_artifacts(str(tmp_path / "out"), load(), sample_results(), metadata=metadata,
+                                      submission_dir=str(tmp_path / "sub"), product_dir="turbo")
     assert (tmp_path / "sub" / "v1.35" / "turbo" / "PRODUCT.yaml").is_file() and named["changed"]
 
 
 def test_submission_needs_a_product_name(tmp_path):
-    with pytest.raises(report.ReportError, match="platformName"):
-        report.write_artifacts(str(tmp_path), load(), [], submission_dir=str(tmp_path / "sub"))
-    with pytest.raises(report.ReportError, match="single directory name"):
-        report.write_artifacts(str(tmp_path), load(), [], submission_dir=str(tmp_path / "sub"), product_dir="../x")
+    with pytest.raises(artifacts.ReportError, match="platformName"):
+        artifacts.write_artifacts(str(tmp_path), load(), [], submission_dir=str(tmp_path / "sub"))
+    with pytest.raises(artifacts.ReportError, match="single directory name"):
+        artifacts.write_artifacts(str(tmp_path), load(), [], submission_dir=str(tmp_path / "sub"), product_dir="../x")
 
 
 def test_canonical_artifact_names_are_never_written(tmp_path):
     for name in ("junit.xml", "results.json", "E2E.log"):
-        with pytest.raises(report.ReportError, match="refusing"):
-            report.guard_name(str(tmp_path / name))
-    ours = {report.JSON_FILE, report.REPORT_FILE, report.JUNIT_FILE, report.PRODUCT_FILE}
-    assert not ours & report.CANONICAL_ARTIFACTS
-    assert report.CANONICAL_ARTIFACTS == {"junit.xml", "results.json", "e2e.log"}
+        with pytest.raises(artifacts.ReportError, match="refusing"):
+            artifacts.guard_name(str(tmp_path / name))
+    ours = {artifacts.JSON_FILE, artifacts.REPORT_FILE, artifacts.JUNIT_FILE, artifacts.PRODUCT_FILE}
+    assert not ours & artifacts.CANONICAL_ARTIFACTS
+    assert artifacts.CANONICAL_ARTIFACTS == {"junit.xml", "results.json", "e2e.log"}
 
 
 def test_long_notes_are_shortened_in_the_table_only():
     long_note = "Operator found: " + ", ".join("crd-%d" % i for i in range(60))
     result = Result("robust_controller", "operator", "MUST", "pass", long_note)
-    row = next(line for line in report.render_markdown(load(), [result]).splitlines() if line.startswith("| `robust_controller`"))
+    row = next(line for line in artifacts.render_markdown(load(), [result]).splitlines() if line.startswith("| `robust_controller`"))
     assert row.endswith(" … |") and len(row) < 260
-    assert long_note in report.render_evidence(load().get("robust_controller"), result)
+    assert long_note in artifacts.render_evidence(load().get("robust_controller"), result)
 
 
 # ---------------------------------------------------------------------------- verdicts (subset, undecided, program rules)
@@ -402,11 +403,11 @@ def all_pass(checklist, **changes):
 def test_a_subset_that_passes_is_never_conformant():
     checklist = load()
     subset = [r for r in all_pass(checklist) if r.section == "networking"]
-    text = report.render_markdown(checklist, subset)
+    text = artifacts.render_markdown(checklist, subset)
     assert "**Conformant**" not in text and "**Subset run, no conformance verdict**" in text
-    doc = json.loads(report.render_json(checklist, subset))
+    doc = json.loads(artifacts.render_json(checklist, subset))
     assert doc["summary"]["conformant"] is None and doc["summary"]["verdict"] == "subset" and doc["summary"]["passed"] is True
-    gang = items(yaml.safe_load(report.render_checklist(checklist, subset)))["gang_scheduling"]
+    gang = items(yaml.safe_load(artifacts.render_checklist(checklist, subset)))["gang_scheduling"]
     assert gang["status"] == "" and gang["notes"] == "not run in this subset"
     row = next(line for line in text.splitlines() if line.startswith("| `gang_scheduling`"))
     assert "not met" not in row and "not run in this subset" in row
@@ -415,21 +416,21 @@ def test_a_subset_that_passes_is_never_conformant():
 def test_undecided_is_kept_apart_from_not_met():
     checklist = load()
     results = all_pass(checklist, ai_inference=("fail", "no Gateway API"), pod_autoscaling=("error", "could not decide: 403 Forbidden"))
-    summary = json.loads(report.render_json(checklist, results))["summary"]
+    summary = json.loads(artifacts.render_json(checklist, results))["summary"]
     assert summary["must_not_met"] == ["ai_inference"]
     assert summary["must_undecided"] == [{"id": "pod_autoscaling", "outcome": "error", "why": "could not decide: 403 Forbidden"}]
     assert summary["must_problems"] == ["ai_inference: not met: no Gateway API",
                                         "pod_autoscaling: could not decide (error): could not decide: 403 Forbidden"]
-    headline = report.verdict(checklist, report.index_results(checklist, results))
+    headline = artifacts.verdict(checklist, artifacts.index_results(checklist, results))
     assert headline.startswith("**Not conformant**:") and "not met: ai_inference; could not decide: pod_autoscaling (error)" in headline
     only_undecided = all_pass(checklist, pod_autoscaling=("error", "timeout"))
-    assert report.verdict(checklist, report.index_results(checklist, only_undecided)).startswith("**Undecided**:")
+    assert artifacts.verdict(checklist, artifacts.index_results(checklist, only_undecided)).startswith("**Undecided**:")
 
 
 def test_headline_says_when_the_validator_rejects_an_na_must():
     checklist = load()
     results = all_pass(checklist, ai_inference=("not_applicable", "no inference here"))
-    text = report.render_markdown(checklist, results)
+    text = artifacts.render_markdown(checklist, results)
     assert "the program's validator rejects N/A on ai_inference" in text.splitlines()[next(
         i for i, line in enumerate(text.splitlines()) if line.startswith("**Conformant**"))]
     assert text.count("only cluster_autoscaling may be N/A") == 1, "the explanation is given once"
@@ -440,9 +441,9 @@ def test_a_caveat_is_never_cut_from_the_why():
     long_note = "Kueue installed and ready: " + ", ".join("webhook-%d" % i for i in range(60))
     result = Result("gang_scheduling", "schedulingOrchestration", "MUST", "pass", long_note,
                     caveats=["functional part not demonstrated (probes were not run)"])
-    row = next(line for line in report.render_markdown(checklist, [result]).splitlines() if line.startswith("| `gang_scheduling`"))
+    row = next(line for line in artifacts.render_markdown(checklist, [result]).splitlines() if line.startswith("| `gang_scheduling`"))
     assert "**Caveat:** functional part not demonstrated (probes were not run)" in row
-    notes = items(yaml.safe_load(report.render_checklist(checklist, [result])))["gang_scheduling"]["notes"]
+    notes = items(yaml.safe_load(artifacts.render_checklist(checklist, [result])))["gang_scheduling"]["notes"]
     assert notes.endswith("functional part not demonstrated (probes were not run)")
 
 
@@ -455,13 +456,13 @@ def test_every_artifact_names_the_cluster():
     results = all_pass(checklist)
     stamp = "2026-12-01T10:00:00Z"
     shown = ("https://10.1.2.3:6443", "prod-admin", "/home/me/a", "/home/me/b", "v1.35.2", "0f0e-uid")
-    texts = [report.render_markdown(checklist, results, IDENTITY, generated_at=stamp),
-             report.render_evidence(checklist.get("ai_inference"), results[3], IDENTITY, stamp),
-             report.render_junit(checklist, results, IDENTITY, stamp)]
+    texts = [artifacts.render_markdown(checklist, results, IDENTITY, generated_at=stamp),
+             artifacts.render_evidence(checklist.get("ai_inference"), results[3], IDENTITY, stamp),
+             artifacts.render_junit(checklist, results, IDENTITY, stamp)]
     for text in texts:
         assert all(value in text for value in shown), text[:600]
         assert stamp in text
-    doc = json.loads(report.render_json(checklist, results, IDENTITY, stamp))
+    doc = json.loads(artifacts.render_json(checklist, results, IDENTITY, stamp))
     assert doc["cluster"]["identity"]["cluster_uid"] == "0f0e-uid" and doc["generated_at"] == stamp
     props = {p.get("name"): p.get("value") for p in ET.fromstring(texts[2]).find("testsuite").find("properties")}
     assert props["cluster_server"] == "https://10.1.2.3:6443" and props["cluster_context"] == "prod-admin"
@@ -470,11 +471,11 @@ def test_every_artifact_names_the_cluster():
 def test_a_new_run_restamps_the_whole_set_and_an_unchanged_one_keeps_it(tmp_path):
     checklist = load()
     out = tmp_path / "out"
-    report.write_artifacts(str(out), checklist, all_pass(checklist), cluster=IDENTITY)
+    artifacts.write_artifacts(str(out), checklist, all_pass(checklist), cluster=IDENTITY)
     first = (out / "report.md").read_text()
-    assert report.write_artifacts(str(out), checklist, all_pass(checklist), cluster=IDENTITY)["changed"] is False
+    assert artifacts.write_artifacts(str(out), checklist, all_pass(checklist), cluster=IDENTITY)["changed"] is False
     assert (out / "report.md").read_text() == first
-    report.write_artifacts(str(out), checklist, all_pass(checklist, gpu_sharing=("fail", "none")), cluster=IDENTITY)
+    artifacts.write_artifacts(str(out), checklist, all_pass(checklist, gpu_sharing=("fail", "none")), cluster=IDENTITY)
     stamps = {re.search(r"Generated at: (\S+)", (out / name).read_text()).group(1) for name in ("report.md", "evidence/dra_support.md")}
     stamps.add(json.loads((out / "ai-conformance-results.json").read_text())["generated_at"])
     assert len(stamps) == 1, "every file of a set carries the time of the run that wrote it"
@@ -483,8 +484,8 @@ def test_a_new_run_restamps_the_whole_set_and_an_unchanged_one_keeps_it(tmp_path
 def test_stale_evidence_is_gone_after_a_smaller_run(tmp_path):
     checklist = load()
     out = tmp_path / "out"
-    report.write_artifacts(str(out), checklist, all_pass(checklist))
-    report.write_artifacts(str(out), checklist, [r for r in all_pass(checklist) if r.section == "networking"])
+    artifacts.write_artifacts(str(out), checklist, all_pass(checklist))
+    artifacts.write_artifacts(str(out), checklist, [r for r in all_pass(checklist) if r.section == "networking"])
     assert sorted(p.name for p in (out / "evidence").iterdir()) == ["ai_inference.md"]
 
 
@@ -493,14 +494,14 @@ def test_a_directory_an_earlier_release_wrote_is_adopted_and_a_foreign_one_refus
     (out / "evidence").mkdir(parents=True)
     for name in ("AIConformance-1.35.yaml", "report.md", "ai-conformance-results.json", "evidence/gone_requirement.md"):
         (out / name).write_text("from an earlier release")
-    report.write_artifacts(str(out), load(), sample_results())
+    artifacts.write_artifacts(str(out), load(), sample_results())
     assert not (out / "evidence" / "gone_requirement.md").exists()
     assert (out / "report.md").read_text().startswith("# Kubernetes AI Conformance report")
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "thesis.tex").write_text("precious")
-    with pytest.raises(report.artifact_set.ArtifactSetError, match="thesis.tex"):
-        report.write_artifacts(str(mine), load(), sample_results())
+    with pytest.raises(artifacts.artifact_set.ArtifactSetError, match="thesis.tex"):
+        artifacts.write_artifacts(str(mine), load(), sample_results())
     assert (mine / "thesis.tex").read_text() == "precious"
 
 
@@ -508,7 +509,7 @@ def test_a_long_fix_is_shortened_in_the_table_and_whole_below():
     checklist = load()
     fix = "Install a Gateway API implementation: " + " && ".join("helm install x%d oci://example/x --version 1.%d" % (i, i) for i in range(12))
     result = Result("ai_inference", "networking", "MUST", "fail", "Gateway API not served", remediation=fix)
-    text = report.render_markdown(checklist, [result])
+    text = artifacts.render_markdown(checklist, [result])
     row = next(line for line in text.splitlines() if line.startswith("| `ai_inference`"))
     assert "(the whole fix is below)" in row and len(row) < 400
     assert "**Fix:** " + fix in text
