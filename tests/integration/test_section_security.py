@@ -231,3 +231,39 @@ def _clean(count):
     cluster.objects = list(cluster.objects) + [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ml-team"}}] + [
         pod("trainer-%03d" % i, "gpu-0%d" % (1 + i % 2), gpu=True) for i in range(count)]
     return cluster
+
+
+# ---------------------------------------------------------------------------- workload_sandboxing (1.37)
+
+
+def sandboxing(server, kube_for, tmp_path):
+    outcome = verify(kube_for(server, tmp_path), requirements=["workload_sandboxing"])
+    assert outcome["checklist_version"] == "1.37"
+    return outcome["results"][0]
+
+
+def test_the_1_37_fixture_verifies_fifteen_requirements_with_sandboxing_decided(fake_cluster, kube_for, tmp_path):
+    outcome = verify(kube_for(fake_cluster("v1.37-sandbox"), tmp_path))
+    assert outcome["checklist_version"] == "1.37" and len(outcome["results"]) == 15
+    result = next(r for r in outcome["results"] if r["id"] == "workload_sandboxing")
+    assert result["level"] == "SHOULD" and result["outcome"] == "pass", result["notes"]
+    assert "kata-qemu (handler kata-qemu) on gpu-02" in result["notes"]
+    assert "gvisor names handler runsc, which the container runtime of none" in result["notes"], "a class no node runs is named"
+    assert result["caveats"] and "kernel identity" in result["caveats"][0]
+    assert "kubectl get nodes -l katacontainers.io/kata-runtime=true" in observed(result)
+
+
+def test_a_sandbox_class_no_node_can_run_is_not_implemented(serve, kube_for, tmp_path):
+    cluster = load_cluster("v1.37-sandbox")
+    cluster.objects = [o for o in cluster.objects if not (o["kind"] == "RuntimeClass" and o["metadata"]["name"] == "kata-qemu")]
+    result = sandboxing(serve(cluster), kube_for, tmp_path)
+    assert result["outcome"] == "fail" and "no node can run them" in result["notes"]
+    assert "runtimeHandlers" in result["remediation"]
+
+
+def test_no_sandbox_at_all_names_the_install(serve, kube_for, tmp_path):
+    cluster = load_cluster("v1.37-sandbox")
+    cluster.objects = [o for o in cluster.objects if o["kind"] != "RuntimeClass"]
+    result = sandboxing(serve(cluster), kube_for, tmp_path)
+    assert result["outcome"] == "fail" and result["status"] == "Not Implemented"
+    assert "oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy" in result["remediation"]

@@ -534,3 +534,102 @@ def secure_accelerator_access(ctx):
         len(nodes), mediated, audit_note, hardening_note), details=details,
         caveats=["functional part not demonstrated: a pod without a request seeing no device and two pods each with a "
                  "device not seeing each other's need probes, which this release does not run"])
+
+
+# ---------------------------------------------------------------------------- workload_sandboxing (1.37)
+
+# The keywords the program's official test (TestWorkloadSandboxing) matches in a RuntimeClass's name or handler.
+SANDBOX_KEYWORDS = ("gvisor", "runsc", "kata", "sandboxed", "quark", "krun")
+AGENT_SANDBOX_GROUP = "agents.x-k8s.io"
+NODE_SAMPLE = 100  # nodes read (one page) for a sandbox RuntimeClass without a nodeSelector
+SANDBOX_CAVEAT = ("functional part not demonstrated: a pod on the sandbox RuntimeClass running and seeing a kernel "
+                  "identity different from an unsandboxed pod on the same node needs probes, which this release does not run")
+
+
+def _is_sandbox(runtime_class: Dict[str, Any]) -> bool:
+    name = ((runtime_class.get("metadata") or {}).get("name") or "").lower()
+    handler = (runtime_class.get("handler") or "").lower()
+    return any(k in name or k in handler for k in SANDBOX_KEYWORDS)
+
+
+def _handlers(node: Dict[str, Any]) -> List[str]:
+    return [h.get("name", "") for h in (node.get("status") or {}).get("runtimeHandlers") or []]
+
+
+def _runtime_class_rows(items: List[Dict[str, Any]]) -> str:
+    rows = []
+    for rc in items:
+        selector = ((rc.get("scheduling") or {}).get("nodeSelector")) or {}
+        rows.append("%s handler=%s nodeSelector=%s" % (rc["metadata"]["name"], rc.get("handler", ""),
+                                                       ",".join("%s=%s" % kv for kv in sorted(selector.items())) or "-"))
+    return "\n".join(rows) or "No resources found"
+
+
+def _sandbox_nodes(ctx, runtime_class: Dict[str, Any]) -> Tuple[List[str], str]:
+    """(nodes that can run the RuntimeClass, the problem when none can)."""
+    name, handler = runtime_class["metadata"]["name"], runtime_class.get("handler", "")
+    selector = ((runtime_class.get("scheduling") or {}).get("nodeSelector")) or {}
+    note = ("nodes for RuntimeClass %s and the runtime handlers their container runtime reports (status.runtimeHandlers); "
+            "handler %s must be among them" % (name, handler))
+
+    def show(nodes):
+        return "\n".join("%s handlers=%s" % (n["metadata"]["name"], ",".join(h or "(default)" for h in _handlers(n)) or "-")
+                         for n in nodes) or "No resources found"
+    if selector:
+        nodes = ctx.list("", "v1", "nodes", label_selector=",".join("%s=%s" % kv for kv in sorted(selector.items())),
+                         show=show, note=note)
+    else:
+        nodes = ctx.raw("/api/v1/nodes", {"limit": NODE_SAMPLE}, show=lambda body: show(body.get("items") or []),
+                        note=note + " (the first %d nodes: the RuntimeClass has no nodeSelector)" % NODE_SAMPLE).get("items") or []
+    if not nodes:
+        return [], "no node matches RuntimeClass %s's nodeSelector %s" % (name, selector)
+    reporting = [n for n in nodes if _handlers(n)]
+    able = [n["metadata"]["name"] for n in reporting if handler in _handlers(n)]
+    if reporting and not able:
+        return [], ("RuntimeClass %s names handler %s, which the container runtime of none of %s reports"
+                    % (name, handler, ", ".join(n["metadata"]["name"] for n in nodes[:5]) + (" ..." if len(nodes) > 5 else "")))
+    return able or [n["metadata"]["name"] for n in nodes], ""
+
+
+@requirement("workload_sandboxing")
+def workload_sandboxing(ctx) -> Finding:
+    """A sandbox runtime (gVisor, Kata, ...) behind a RuntimeClass some node can run, or the agent-sandbox API."""
+    discovery = ctx.kube.discovery()
+    sandboxes = []
+    if discovery.served("node.k8s.io", "v1", "runtimeclasses"):
+        items = ctx.list("node.k8s.io", "v1", "runtimeclasses", show=_runtime_class_rows,
+                         note="RuntimeClasses whose name or handler names a sandbox runtime (%s: the keywords of the "
+                              "official TestWorkloadSandboxing)" % ", ".join(SANDBOX_KEYWORDS))
+        sandboxes = [rc for rc in items if _is_sandbox(rc)]
+    agent_versions = ctx.api_resources(AGENT_SANDBOX_GROUP)
+    runnable, problems = {}, []
+    for rc in sandboxes:
+        nodes, problem = _sandbox_nodes(ctx, rc)
+        if nodes:
+            runnable["%s (handler %s)" % (rc["metadata"]["name"], rc.get("handler", ""))] = nodes
+        else:
+            problems.append(problem)
+    details = {"sandbox_runtime_classes": [rc["metadata"]["name"] for rc in sandboxes], "runnable": runnable,
+               "agent_sandbox_api": agent_versions, "problems": problems}
+    agent = (" The agent-sandbox API (%s %s) is served too." % (AGENT_SANDBOX_GROUP, ", ".join(agent_versions))
+             if agent_versions else "")
+    if runnable:
+        text = "; ".join("%s on %s" % (rc, ", ".join(nodes[:5]) + (" ..." if len(nodes) > 5 else "")) for rc, nodes in runnable.items())
+        other = (" Not runnable: %s." % "; ".join(problems)) if problems else ""
+        return Finding(PASS, "Sandboxed runtime available: %s.%s%s" % (text, agent, other), details=details,
+                       caveats=[SANDBOX_CAVEAT])
+    if agent_versions:
+        return Finding(UNKNOWN, "The agent-sandbox API (%s %s) is served, but no RuntimeClass of a sandbox runtime is "
+                                "runnable%s: a person must check that its Sandbox pods run under a runtime with its own "
+                                "kernel (the official test warns the default runtime handler must then provide one)."
+                       % (AGENT_SANDBOX_GROUP, ", ".join(agent_versions), " (%s)" % "; ".join(problems) if problems else ""),
+                       remediation=install_hint("kata"), details=details)
+    if problems:
+        return Finding(FAIL, "Sandbox RuntimeClasses exist but no node can run them: %s." % "; ".join(problems),
+                       remediation="Install the sandbox runtime on the nodes the RuntimeClass selects (containerd must "
+                                   "report its handler in the node's status.runtimeHandlers; kubectl get node NODE -o "
+                                   "jsonpath='{.status.runtimeHandlers}' shows them), or fix its scheduling.nodeSelector; "
+                                   "for Kata: " + install_hint("kata"), details=details)
+    return Finding(FAIL, "No workload sandbox: no RuntimeClass names a sandbox runtime (%s) and the agent-sandbox API "
+                         "(%s) is not served." % (", ".join(SANDBOX_KEYWORDS), AGENT_SANDBOX_GROUP),
+                   remediation=install_hint("kata"), details=details)
