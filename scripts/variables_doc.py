@@ -33,6 +33,7 @@ GROUPS = [
                          "ai_conformance_exclude_requirements", "ai_conformance_exclude_sections",
                          "ai_conformance_check_timeout", "ai_conformance_probes", "ai_conformance_audit_workloads",
                          "ai_conformance_audit_strategy", "ai_conformance_audit_exempt_namespaces",
+                         "ai_conformance_custom_metrics_namespace",
                          "ai_conformance_fail_on_must"]),
     ("What is written", ["ai_conformance_output_dir", "ai_conformance_metadata", "ai_conformance_evidence_urls",
                          "ai_conformance_notes", "ai_conformance_submission_dir", "ai_conformance_product_dir"]),

@@ -16,6 +16,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import InitVar, dataclass, field, fields
 from typing import Any, Callable, Dict, Iterable, List, Optional
+from urllib.parse import urlencode
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import Checklist, ChecklistError, Requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Kube, KubeError
@@ -29,6 +30,8 @@ CheckFunc = Callable[["CheckContext"], Finding]
 Show = Callable[[Any], str]
 REGISTRY: Dict[str, CheckFunc] = {}
 NOT_IMPLEMENTED_NOTE = "check not implemented yet"
+# What evidence read from discovery cites: verification reads it once, before any check.
+DISCOVERY_API = "GET /apis (aggregated discovery)"
 
 
 def requirement(requirement_id: str) -> Callable[[CheckFunc], CheckFunc]:
@@ -88,10 +91,16 @@ class CheckContext:
         return "%s.%s" % (plural, group) if group else plural
 
     @staticmethod
-    def api(path: str, query: Optional[Dict[str, Any]] = None) -> str:
-        """'GET <path>[?k=v&...]' for a call kube.py makes to ``path`` (its Kube.path) with ``query``."""
+    def api(path: str, query: Optional[Dict[str, Any]] = None, api_note: str = "") -> str:
+        """'GET <path>[?k=v&...] [(api_note)]' for a call kube.py makes to ``path`` (its Kube.path) with ``query``."""
         pairs = ["%s=%s" % (k, v) for k, v in (query or {}).items() if v not in (None, "")]
-        return "GET %s%s" % (path, "?" + "&".join(pairs) if pairs else "")
+        return "GET %s%s%s" % (path, "?" + "&".join(pairs) if pairs else "", " (%s)" % api_note if api_note else "")
+
+    @classmethod
+    def api_for(cls, group: str, version: str, plural: str, namespace: Optional[str] = None, name: Optional[str] = None,
+                query: Optional[Dict[str, Any]] = None, api_note: str = "") -> str:
+        """The api string of a call to a resource (or one object of it), for evidence summing up several calls."""
+        return cls.api(Kube.path(group, version, plural, namespace, name), query, api_note)
 
     def list_command(self, group: str, version: str, plural: str, namespace: Optional[str] = None,
                      label_selector: Optional[str] = None, field_selector: Optional[str] = None, args: str = "") -> str:
@@ -107,31 +116,49 @@ class CheckContext:
             parts += ["--field-selector", shlex.quote(field_selector)]
         return " ".join(parts + ([args] if args else []))
 
+    def get_command(self, group: str, plural: str, names: Iterable[str], namespace: Optional[str] = None, args: str = "") -> str:
+        """``kubectl get <resource> [-n NS] <name>...``."""
+        parts = ["kubectl", "get", self.resource(group, plural)] + (["-n", shlex.quote(namespace)] if namespace else [])
+        return " ".join(parts + [shlex.quote(n) for n in names] + ([args] if args else []))
+
     def record_list(self, group: str, version: str, plural: str, observed: str, namespace: Optional[str] = None,
                     label_selector: Optional[str] = None, field_selector: Optional[str] = None, args: str = "",
-                    note: str = "") -> None:
-        """Evidence of a list call made elsewhere (a shared lookup), built from the same arguments as the call."""
+                    note: str = "", limit: Optional[int] = None, api_note: str = "") -> None:
+        """Evidence of a list call made elsewhere (a shared lookup), built from the same arguments as the call;
+        ``limit``: the call read one page of that size; ``api_note``: how the call was made (paginated, shared...)."""
         self.record(self.list_command(group, version, plural, namespace, label_selector, field_selector, args), observed,
-                    api=self.api(Kube.path(group, version, plural, namespace),
-                                 {"labelSelector": label_selector, "fieldSelector": field_selector}), note=note)
+                    api=self.api_for(group, version, plural, namespace,
+                                     query={"labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit},
+                                     api_note=api_note), note=note)
+
+    def _failed(self, exc: KubeError, on_error: Optional[Callable[[KubeError], Optional[str]]], command: str, api: str,
+                note: str) -> None:
+        """Record a failed call when ``on_error`` says what to show for it (None: not recorded)."""
+        observed = on_error(exc) if on_error else None
+        if observed is not None:
+            self.record(command, observed, api=api, note=note)
 
     def get(self, group: str, version: str, plural: str, name: str, namespace: Optional[str] = None,
-            show: Optional[Show] = None, note: str = "", args: str = "") -> Optional[Dict[str, Any]]:
-        """One object (None when it does not exist), recorded as ``kubectl get <resource> [-n NS] <name>``."""
-        obj = self.kube.get(group, version, plural, name, namespace)
-        command = ["kubectl", "get", self.resource(group, plural)] + (["-n", shlex.quote(namespace)] if namespace else [])
-        command.append(shlex.quote(name))
-        observed = "NotFound" if obj is None else (show(obj) if show else name)
-        self.record(" ".join(command + ([args] if args else [])), observed,
-                    api=self.api(Kube.path(group, version, plural, namespace, name)), note=note)
+            show: Optional[Show] = None, note: str = "", args: str = "", missing: str = "NotFound",
+            on_error: Optional[Callable[[KubeError], Optional[str]]] = None) -> Optional[Dict[str, Any]]:
+        """One object (None when it does not exist, shown as ``missing``), recorded as ``kubectl get <resource> [-n NS]
+        <name>``. A failed call is recorded with what ``on_error`` shows for it (when not None), then raised."""
+        command = self.get_command(group, plural, [name], namespace, args)
+        api = self.api_for(group, version, plural, namespace, name)
+        try:
+            obj = self.kube.get(group, version, plural, name, namespace)
+        except KubeError as exc:
+            self._failed(exc, on_error, command, api, note)
+            raise
+        self.record(command, missing if obj is None else (show(obj) if show else name), api=api, note=note)
         return obj
 
     def list(self, group: str, version: str, plural: str, namespace: Optional[str] = None,
              label_selector: Optional[str] = None, field_selector: Optional[str] = None,
-             show: Optional[Show] = None, note: str = "", args: str = "") -> List[Dict[str, Any]]:
+             show: Optional[Show] = None, note: str = "", args: str = "", page_size: int = 500) -> List[Dict[str, Any]]:
         """Every object of a (paginated) list, recorded as the ``kubectl get`` that lists the same."""
         items = self.kube.list_all(group, version, plural, namespace=namespace, label_selector=label_selector,
-                                   field_selector=field_selector)
+                                   field_selector=field_selector, page_size=page_size)
         if show:
             observed = show(items)
         else:
@@ -139,30 +166,65 @@ class CheckContext:
         self.record_list(group, version, plural, observed, namespace, label_selector, field_selector, args, note)
         return items
 
-    def raw(self, path: str, query: Optional[Dict[str, Any]] = None, show: Optional[Show] = None, note: str = "") -> Any:
-        """``kubectl get --raw <path>``: the JSON body of a GET."""
-        body = self.kube.request("GET", path, query={k: v for k, v in (query or {}).items() if v not in (None, "")})
+    def page(self, group: str, version: str, plural: str, limit: int, namespace: Optional[str] = None,
+             label_selector: Optional[str] = None, field_selector: Optional[str] = None,
+             show: Optional[Show] = None, note: str = "", args: str = "") -> Dict[str, Any]:
+        """The first page (at most ``limit`` objects) of a list: the list object, its items and metadata.continue;
+        recorded as the ``kubectl get`` of the same list, the api naming the limit."""
+        page = self.kube.request("GET", Kube.path(group, version, plural, namespace), query={
+            "labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit})
+        items = page.get("items") or []
+        observed = show(page) if show else "\n".join(name_of(i) for i in items) or "No resources found"
+        self.record_list(group, version, plural, observed, namespace, label_selector, field_selector, args, note, limit=limit)
+        return page
+
+    def raw(self, path: str, query: Optional[Dict[str, Any]] = None, show: Optional[Show] = None, note: str = "",
+            on_error: Optional[Callable[[KubeError], Optional[str]]] = None) -> Any:
+        """``kubectl get --raw <path>``: the JSON body of a GET (its query URL-encoded in the command, as sent).
+        A failed call is recorded with what ``on_error`` shows for it (when not None), then raised."""
+        query = {k: v for k, v in (query or {}).items() if v not in (None, "")}
         api = self.api(path, query)
-        self.record("kubectl get --raw %s" % shlex.quote(api[len("GET "):]), show(body) if show else str(body), api=api, note=note)
+        command = "kubectl get --raw %s" % shlex.quote(path + ("?" + urlencode(query, safe="/,=!") if query else ""))
+        try:
+            body = self.kube.request("GET", path, query=query)
+        except KubeError as exc:
+            self._failed(exc, on_error, command, api, note)
+            raise
+        self.record(command, show(body) if show else str(body), api=api, note=note)
         return body
 
-    def proxy_get(self, namespace: str, service: str, port: Any, path: str, scheme: str = "",
-                  show: Optional[Show] = None, note: str = "") -> str:
-        """A GET through the service proxy, recorded as the ``kubectl get --raw`` of the same proxy path."""
-        text = self.kube.proxy_get(namespace, service, port, path, scheme)
+    @staticmethod
+    def proxy_path(namespace: str, service: str, port: Any, path: str, scheme: str = "") -> str:
+        """The service-proxy path kube.proxy_get requests."""
         target = "%s%s:%s" % (scheme + ":" if scheme else "", service, port)
-        full = "/api/v1/namespaces/%s/services/%s/proxy/%s" % (namespace, target, path.lstrip("/"))
-        self.record("kubectl get --raw %s" % shlex.quote(full), show(text) if show else text, api="GET %s" % full, note=note)
+        return "/api/v1/namespaces/%s/services/%s/proxy/%s" % (namespace, target, path.lstrip("/"))
+
+    def proxy_get(self, namespace: str, service: str, port: Any, path: str, scheme: str = "",
+                  show: Optional[Show] = None, note: str = "",
+                  on_error: Optional[Callable[[KubeError], Optional[str]]] = None) -> str:
+        """A GET through the service proxy, recorded as the ``kubectl get --raw`` of the same proxy path.
+        A failed call is recorded with what ``on_error`` shows for it (when not None), then raised."""
+        full = self.proxy_path(namespace, service, port, path, scheme)
+        command, api = "kubectl get --raw %s" % shlex.quote(full), "GET %s" % full
+        try:
+            text = self.kube.proxy_get(namespace, service, port, path, scheme)
+        except KubeError as exc:
+            self._failed(exc, on_error, command, api, note)
+            raise
+        self.record(command, show(text) if show else text, api=api, note=note)
         return text
+
+    def record_discovery(self, observed: str, group: Optional[str] = None, note: str = "") -> None:
+        """Evidence read from the run's one aggregated discovery: ``kubectl api-resources [--api-group=<group>]``."""
+        command = "kubectl api-resources" + (" --api-group=%s" % shlex.quote(group or "''") if group is not None else "")
+        self.record(command, observed, api=DISCOVERY_API, note=note)
 
     def api_resources(self, group: str, show: Optional[Show] = None, note: str = "") -> List[str]:
         """The versions of ``group`` served (preferred first), recorded as ``kubectl api-resources --api-group=<group>``
         (read from the run's one aggregated discovery)."""
         discovery = self.kube.discovery()
         versions = discovery.versions(group)
-        self.record("kubectl api-resources --api-group=%s" % shlex.quote(group or "''"),
-                    show(versions) if show else api_resources_table(discovery, group, versions),
-                    api="GET /apis (aggregated discovery)", note=note)
+        self.record_discovery(show(versions) if show else api_resources_table(discovery, group, versions), group, note)
         return versions
 
 

@@ -369,12 +369,15 @@ def record_accelerator_nodes(ctx, nodes, show: Optional[Callable[[list], str]] =
 
 
 # ---------------------------------------------------------------------------------------------- admission webhooks
+WEBHOOK_CONFIGURATIONS = (("ValidatingWebhookConfiguration", "validatingwebhookconfigurations"),
+                          ("MutatingWebhookConfiguration", "mutatingwebhookconfigurations"))
+
+
 def admission_webhooks(kube) -> List[Tuple[str, Dict[str, Any], Dict[str, Any]]]:
     """(kind, configuration, webhook) for every validating and mutating webhook (two lists, once per run)."""
     def lookup():
         found = []
-        for kind, plural in (("ValidatingWebhookConfiguration", "validatingwebhookconfigurations"),
-                             ("MutatingWebhookConfiguration", "mutatingwebhookconfigurations")):
+        for kind, plural in WEBHOOK_CONFIGURATIONS:
             for config in kube.list(ADMISSION_GROUP, "v1", plural):
                 for hook in config.get("webhooks") or []:
                     found.append((kind, config, hook))
@@ -388,12 +391,24 @@ def webhooks_for(kube, groups: Tuple[str, ...]) -> List[Tuple[str, Dict[str, Any
             if any(set(groups) & set(rule.get("apiGroups") or []) for rule in hook.get("rules") or [])]
 
 
+def record_webhooks(ctx, observed: str, note: str = "", args: str = "") -> None:
+    """Evidence for the shared admission-webhook lookup: its two lists, as one kubectl command."""
+    ctx.record("kubectl get %s%s" % (",".join(ctx.resource(ADMISSION_GROUP, p) for _k, p in WEBHOOK_CONFIGURATIONS),
+                                     " " + args if args else ""), observed,
+               api="; ".join(ctx.api_for(ADMISSION_GROUP, "v1", p) for _k, p in WEBHOOK_CONFIGURATIONS), note=note)
+
+
 # ---------------------------------------------------------------------------------------------- Service endpoints
+def service_selector(service: str) -> str:
+    """The label selector of a Service's EndpointSlices."""
+    return "kubernetes.io/service-name=%s" % service
+
+
 def endpoint_slices_ready(kube, namespace: str, service: str) -> Tuple[int, int, List[str], int]:
     """(ready, total, one line per endpoint, slices read) of a Service, from its EndpointSlices; an endpoint
     whose conditions.ready is unset counts as ready (as its consumers treat it)."""
     slices = kube.list_all("discovery.k8s.io", "v1", "endpointslices", namespace=namespace,
-                           label_selector="kubernetes.io/service-name=%s" % service)
+                           label_selector=service_selector(service))
     ready = total = 0
     lines = []
     for eps in slices:

@@ -68,20 +68,22 @@ def _deployment(ctx, op) -> Optional[Dict[str, Any]]:
 
 def _endpoints_ready(ctx, namespace: str, service: str) -> Tuple[int, int]:
     """(ready, total) endpoints of a Service, from its EndpointSlices (Endpoints when no slice exists)."""
-    kube = ctx.kube
-    selector = "kubernetes.io/service-name=%s" % service
-    ready, total, lines, slices = lookups.endpoint_slices_ready(kube, namespace, service)
+    ready, total, lines, slices = lookups.endpoint_slices_ready(ctx.kube, namespace, service)
     if slices:
         ctx.record_list("discovery.k8s.io", "v1", "endpointslices", "%d/%d endpoints ready: %s" % (ready, total, "; ".join(lines) or "none"),
-                        namespace=namespace, label_selector=selector)
+                        namespace=namespace, label_selector=lookups.service_selector(service))
         return ready, total
-    endpoints = kube.get("", "v1", "endpoints", service, namespace) or {}
+    endpoints = ctx.get("", "v1", "endpoints", service, namespace, missing="NotFound (and no EndpointSlices)",
+                        show=lambda found: "%d/%d addresses ready" % _addresses(found)) or {}
+    return _addresses(endpoints)
+
+
+def _addresses(endpoints: Dict[str, Any]) -> Tuple[int, int]:
+    """(ready, total) addresses of an Endpoints object."""
+    ready = total = 0
     for subset in endpoints.get("subsets") or []:
         ready += len(subset.get("addresses") or [])
         total += len(subset.get("addresses") or []) + len(subset.get("notReadyAddresses") or [])
-    ctx.record("kubectl get endpoints -n %s %s" % (namespace, service),
-               "%d/%d addresses ready" % (ready, total) if endpoints else "NotFound (and no EndpointSlices)",
-               api="GET /api/v1/namespaces/%s/endpoints/%s" % (namespace, service))
     return ready, total
 
 
@@ -90,10 +92,7 @@ def _evaluate(ctx, op, version: str, served: List[str]) -> Dict[str, Any]:
     problems: List[str] = []
     fixes: List[str] = []
     crd_name = "%s.%s" % (op["primary"], op["group"])
-    crd = kube.get(CRD_GROUP, CRD_VERSION, CRD_PLURAL, crd_name)
-    ctx.record("kubectl get crd %s -o jsonpath='{.status.conditions}'" % crd_name,
-               conditions_line(crd) if crd else "NotFound",
-               api="GET /apis/%s/%s/%s/%s" % (CRD_GROUP, CRD_VERSION, CRD_PLURAL, crd_name))
+    crd = ctx.get(CRD_GROUP, CRD_VERSION, CRD_PLURAL, crd_name, show=conditions_line, args="-o jsonpath='{.status.conditions}'")
     if not crd or not condition_true(crd, "Established"):
         problems.append("CRD %s is not Established" % crd_name)
         if crd:
@@ -129,10 +128,8 @@ def _evaluate(ctx, op, version: str, served: List[str]) -> Dict[str, Any]:
                 fixes.append("get the caBundle of %s %s injected: it comes from cert-manager's cainjector or the "
                              "operator's own certificate controller, whose log says why (kubectl get %s %s -o yaml shows "
                              "the annotation naming the certificate)" % (kind, name_of(config), kind.lower(), name_of(config)))
-    ctx.record("kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations -o yaml",
-               "\n".join(hook_lines) or "none registered",
-               api="GET /apis/%s/v1/validatingwebhookconfigurations; GET /apis/%s/v1/mutatingwebhookconfigurations"
-               % (lookups.ADMISSION_GROUP, lookups.ADMISSION_GROUP), note="webhooks with a rule for apiGroup %s, their Service and caBundle" % op["group"])
+    lookups.record_webhooks(ctx, "\n".join(hook_lines) or "none registered", args="-o yaml",
+                            note="webhooks with a rule for apiGroup %s, their Service and caBundle" % op["group"])
     endpoints = {}
     for (namespace, service), names in sorted(services.items()):
         ready, total = _endpoints_ready(ctx, namespace, service)
@@ -160,10 +157,9 @@ def robust_controller(ctx):
         version, served = _served(discovery, op)
         if version:
             found.append((op, version, served))
-    ctx.record("kubectl api-resources",
-               "\n".join("%s/%s: %s" % (op["group"], version, ", ".join(served)) for op, version, served in found)
-               or "none of these API groups is served", api="GET /apis (aggregated discovery)",
-               note="the API groups of the operators these checks know: %s" % ", ".join(op["group"] for op in OPERATORS))
+    ctx.record_discovery("\n".join("%s/%s: %s" % (op["group"], version, ", ".join(served)) for op, version, served in found)
+                         or "none of these API groups is served",
+                         note="the API groups of the operators these checks know: %s" % ", ".join(op["group"] for op in OPERATORS))
     if not found:
         return Finding(FAIL, "No complex AI operator found: none of %s is served (%s)." % (
             ", ".join(op["name"] for op in OPERATORS), ", ".join(op["group"] for op in OPERATORS)),

@@ -833,7 +833,7 @@ def pod_autoscaling(ctx):
         return Finding(PASS, "Accelerator metric(s) %s are served through the custom metrics API (APIService "
                              "v1beta1.custom.metrics.k8s.io Available; the adapter lists a metric only when its series "
                              "exist); %s. No HPA uses them yet, so their values were not read (set "
-                             "custom_metrics_namespace to read one)." % (
+                             "custom_metrics_namespace (play variable ai_conformance_custom_metrics_namespace) to read one)." % (
                                  ", ".join(accel[:4]), metrics_note), details=details, caveats=[HPA_PROBE_CAVEAT])
     path = _metric_path(*target)
     try:
