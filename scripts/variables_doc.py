@@ -1,11 +1,13 @@
-"""Write docs/variables.md from the verify role's argument spec (roles/verify/meta/argument_specs.yml).
+"""Write docs/variables.md, and the variable tables of roles/verify/README.md, from the verify role's
+argument spec (roles/verify/meta/argument_specs.yml).
 
-    .venv/bin/python scripts/variables_doc.py          # rewrite docs/variables.md
-    .venv/bin/python scripts/variables_doc.py --check  # exit 1 when docs/variables.md is not what this writes
+    .venv/bin/python scripts/variables_doc.py          # rewrite both
+    .venv/bin/python scripts/variables_doc.py --check  # exit 1 when either is not what this writes
 
 Each option's first description line is its "what it does"; its `default` (or, without one, its
-description line starting "Unset: ") is the default column. tests/unit/test_docs.py keeps the
-committed file equal to this script's output.
+description line starting "Unset: ") is the default column. The groups and their order are GROUPS
+below; the playbook-level variables (read by playbooks/verify.yml, not the role) are
+PLAYBOOK_VARIABLES. tests/unit/test_docs.py keeps the committed files equal to this script's output.
 """
 
 import json
@@ -17,6 +19,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "roles" / "verify" / "meta" / "argument_specs.yml"
 DOC = ROOT / "docs" / "variables.md"
+ROLE_README = ROOT / "roles" / "verify" / "README.md"
+BEGIN = "<!-- BEGIN variables: written by scripts/variables_doc.py from meta/argument_specs.yml -->"
+END = "<!-- END variables -->"
 
 # The variable the playbook itself reads (it chooses the play's hosts, before the role runs).
 PLAYBOOK_VARIABLES = {
@@ -78,35 +83,54 @@ def default_text(spec):
     return unset[0][len("Unset: "):] if unset else "unset"
 
 
-def render():
+def tables(level, playbook_variables=True):
+    """The grouped variable tables, under headings of ``level`` (``##``); without the playbook's own
+    variables when ``playbook_variables`` is false (the role's README)."""
     specs = options()
     grouped = [name for _title, names in GROUPS for name in names]
     declared = set(specs) | set(PLAYBOOK_VARIABLES)
     if sorted(grouped) != sorted(declared):
         raise SystemExit("GROUPS in %s must name each variable once: missing %s, unknown %s" % (
             __file__, sorted(declared - set(grouped)), sorted(set(grouped) - declared)))
-    out = [HEADER]
+    out = []
     for title, names in GROUPS:
-        out += ["## %s" % title, "", "| variable | type | default | what it does |", "|---|---|---|---|"]
+        out += ["%s %s" % (level, title), "", "| variable | type | default | what it does |", "|---|---|---|---|"]
         for name in names:
             if name in PLAYBOOK_VARIABLES:
+                if not playbook_variables:
+                    continue
                 kind, default, what = PLAYBOOK_VARIABLES[name]
             else:
                 spec = specs[name]
                 kind, default, what = type_text(spec), default_text(spec), spec["description"][0]
             out.append("| `%s` | %s | %s | %s |" % (name, kind, default, what))
         out.append("")
-    return "\n".join(out)
+    return out
+
+
+def render():
+    """docs/variables.md."""
+    return "\n".join([HEADER] + tables("##"))
+
+
+def render_role_readme(text):
+    """roles/verify/README.md ``text`` with the tables between its BEGIN and END markers rewritten."""
+    if text.count(BEGIN) != 1 or text.count(END) != 1:
+        raise SystemExit("%s must hold the markers %s and %s once each" % (ROLE_README, BEGIN, END))
+    head, rest = text.split(BEGIN)
+    _old, tail = rest.split(END)
+    return "\n".join([head + BEGIN, ""] + tables("###", playbook_variables=False) + [END]) + tail
 
 
 def main(argv):
-    text = render()
+    wanted = {DOC: render(), ROLE_README: render_role_readme(ROLE_README.read_text())}
+    stale = [path for path, text in wanted.items() if path.read_text() != text]
     if "--check" in argv:
-        if DOC.read_text() != text:
-            print("%s is out of date: run python scripts/variables_doc.py" % DOC.relative_to(ROOT))
-            return 1
-        return 0
-    DOC.write_text(text)
+        for path in stale:
+            print("%s is out of date: run python scripts/variables_doc.py" % path.relative_to(ROOT))
+        return 1 if stale else 0
+    for path in stale:
+        path.write_text(wanted[path])
     return 0
 
 

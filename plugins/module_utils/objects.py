@@ -8,6 +8,11 @@ __metaclass__ = type
 
 from typing import Any, Dict, Iterable, List, Optional
 
+try:  # the verify module requires PyYAML and says so; the guard keeps this module importable without it
+    import yaml
+except ImportError:
+    yaml = None
+
 
 def condition(obj: Dict[str, Any], cond_type: str) -> Optional[Dict[str, Any]]:
     """The status condition of ``cond_type``, or None."""
@@ -123,3 +128,11 @@ def table(rows: List[List[str]], max_rows: int = 20) -> str:
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     text = "\n".join("   ".join(str(c).ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows)
     return text + ("\n... %d more" % extra if extra > 0 else "")
+
+
+def yaml_doc(text: str) -> Any:
+    """The YAML document in ``text`` (a ConfigMap value), or None when it does not parse."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None

@@ -231,3 +231,29 @@ def test_a_mistyped_variable_fails_before_any_request_and_names_it(fake_cluster,
         assert name in proc.stdout and says in proc.stdout, proc.stdout[-3000:]
         assert "Traceback" not in proc.stdout + proc.stderr
     assert server.request_count == 0
+
+
+def test_the_role_run_twice_in_one_play_is_not_tripped_by_its_own_results(fake_cluster, tmp_path):
+    """What the role registers (ai_conformance, ai_conformance_artifacts) is not a misspelled variable."""
+    server = fake_cluster("rke2-gpu")
+    play = tmp_path / "twice.yml"
+    play.write_text(yaml.safe_dump([{
+        "name": "Verify twice", "hosts": "localhost", "connection": "local", "gather_facts": False,
+        "tasks": [{"name": "Verify %s" % n, "ansible.builtin.include_role": {"name": "k8s_ai.conformance.verify"},
+                   "vars": {"ai_conformance_output_dir": str(tmp_path / n)}} for n in ("first", "second")]}]))
+    variables = playbook_vars(server, tmp_path, ai_conformance_fail_on_must=False)
+    del variables["ai_conformance_output_dir"]  # an extra var would win over each include's own
+    proc = run_playbook(str(play), tmp_path, variables)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "Unknown variable" not in proc.stdout
+    assert (tmp_path / "first" / "report.md").is_file() and (tmp_path / "second" / "report.md").is_file()
+
+
+def test_a_misspelling_near_several_names_suggests_each(fake_cluster, tmp_path):
+    server = fake_cluster("rke2-gpu")
+    proc = run_playbook("playbooks/verify.yml", tmp_path, playbook_vars(server, tmp_path, ai_conformance_timeout=5))
+    assert proc.returncode != 0 and "Unknown variable ai_conformance_timeout: did you mean" in proc.stdout, proc.stdout[-3000:]
+    assert all(name in proc.stdout for name in ("ai_conformance_check_timeout", "ai_conformance_request_timeout",
+                                                "ai_conformance_connect_timeout"))
+    assert "ai_conformance_fail_on_must" not in proc.stdout
+    assert server.request_count == 0

@@ -47,6 +47,19 @@ def test_the_committed_variables_doc_is_what_the_script_writes():
         "docs/variables.md is out of date: run .venv/bin/python scripts/variables_doc.py"
 
 
+def test_the_role_readme_tables_are_what_the_script_writes():
+    text = (ROLE / "README.md").read_text()
+    assert text == variables_doc().render_role_readme(text), \
+        "roles/verify/README.md is out of date: run .venv/bin/python scripts/variables_doc.py"
+    assert set(re.findall(r"^\| `(ai_conformance_[a-z0-9_]+)` \|", text, re.M)) == set(spec_options())
+
+
+def test_the_role_imports_each_task_file_and_checks_the_names_first():
+    imported = [task["ansible.builtin.import_tasks"] for task in load_yaml(ROLE / "tasks" / "main.yml")]
+    assert imported[0] == "variables.yml", "the unknown-variable check must run before any other task"
+    assert sorted(imported) == sorted(p.name for p in (ROLE / "tasks").glob("*.yml") if p.name != "main.yml")
+
+
 def test_the_known_variables_are_the_argument_spec_and_the_api_host():
     known = role_vars()["ai_conformance_known_variables"]
     assert len(known) == len(set(known))

@@ -129,7 +129,7 @@ class _StubKube:
         self.calls.append(("get", group, version, plural, name, namespace))
         return None
 
-    def list_all(self, group, version, plural, namespace=None, label_selector=None, field_selector=None):
+    def list_all(self, group, version, plural, namespace=None, label_selector=None, field_selector=None, page_size=500):
         self.calls.append(("list", group, version, plural, namespace, label_selector, field_selector))
         return [{"metadata": {"namespace": "ns", "name": "d"}}]
 

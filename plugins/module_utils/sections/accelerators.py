@@ -13,7 +13,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import shlex
 from typing import Any, Dict, List, Optional, Tuple
 
 try:
@@ -23,9 +22,9 @@ except ImportError:  # Ansible itself needs PyYAML; without it the sharing Confi
     HAS_YAML = False
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import components, lookups
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import DISCOVERY_API, requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
-    api_resources_table, condition, condition_true, conditions_line, daemonset_summary, spec_of, table, truthy,
+    condition, condition_true, conditions_line, daemonset_summary, spec_of, table, truthy,
 )
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
     FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding,
@@ -117,10 +116,9 @@ def _pool_node_readiness(ctx, node_names: List[str]) -> Dict[str, bool]:
 # ================================================================================================ dra_support
 def _record_dra_objects(ctx, classes, inventory) -> None:
     version = inventory["api_version"] or "%s/v1" % lookups.DRA_GROUP
-    ctx.record("kubectl get deviceclasses",
-               "\n".join("%s  (selects driver %s)" % (dc["metadata"]["name"], ", ".join(lookups.device_class_drivers(dc)) or "?")
-                         for dc in classes) or "No resources found",
-               api="GET /apis/%s/deviceclasses" % version)
+    shown = "\n".join("%s  (selects driver %s)" % (dc["metadata"]["name"], ", ".join(lookups.device_class_drivers(dc)) or "?")
+                      for dc in classes)
+    ctx.record_list(lookups.DRA_GROUP, version.split("/")[-1], "deviceclasses", shown or "No resources found")
     rows = [["NAME", "DRIVER", "POOL", "GENERATION", "SLICES", "NODE", "DEVICES"]]
     for driver, info in inventory["drivers"].items():
         for pool_name, pool in info["pools"].items():
@@ -231,9 +229,7 @@ def dra_support(ctx):
     KAR-0051), plus whether DRA is usable and how accelerators are allocated (in notes and details)."""
     discovery = ctx.kube.discovery()
     wanted = DRA_VERSIONS.get(ctx.checklist.version, DRA_GA)
-    served_versions = discovery.versions(lookups.DRA_GROUP)
-    ctx.record("kubectl api-resources --api-group=%s" % lookups.DRA_GROUP,
-               api_resources_table(discovery, lookups.DRA_GROUP, served_versions), api="GET /apis (aggregated discovery)")
+    served_versions = ctx.api_resources(lookups.DRA_GROUP)
     version = next((v for v in wanted if all(discovery.served(lookups.DRA_GROUP, v, r) for r in DRA_RESOURCES)), None)
     if version is None:
         version = wanted[0]
@@ -290,13 +286,11 @@ def _unready_pods(ctx, ds: Dict[str, Any], namespace: str) -> List[Tuple[str, st
     if not labels:
         return []
     selector = ",".join("%s=%s" % kv for kv in sorted(labels.items()))
-    pods = ctx.kube.list_all("", "v1", "pods", namespace=namespace, label_selector=selector)
+    pods = ctx.list("", "v1", "pods", namespace=namespace, label_selector=selector, args="-o wide", show=lambda items: "\n".join(
+        "%s  %s  %s" % (p["metadata"]["name"], spec_of(p).get("nodeName", "-"),
+                        "Ready" if condition_true(p, "Ready") else (p.get("status") or {}).get("phase", "?"))
+        for p in items) or "No resources found")
     bad = sorted({(spec_of(p).get("nodeName", "?"), p["metadata"]["name"]) for p in pods if not condition_true(p, "Ready")})
-    ctx.record("kubectl get pods -n %s -l %s -o wide" % (namespace, shlex.quote(selector)),
-               "\n".join("%s  %s  %s" % (p["metadata"]["name"], spec_of(p).get("nodeName", "-"),
-                                         "Ready" if condition_true(p, "Ready") else (p.get("status") or {}).get("phase", "?"))
-                         for p in pods) or "No resources found",
-               api="GET /api/v1/namespaces/%s/pods?labelSelector=%s" % (namespace, selector))
     return bad
 
 
@@ -405,12 +399,12 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms, fixes) ->
         enabled = {key: truthy((spec.get(key) or {}).get("enabled"), True) for _label, key, _p in OPERANDS}
         toolkit_managed = enabled["toolkit"]
         runtime_class_name = (spec.get("operator") or {}).get("runtimeClass") or "nvidia"
-        ctx.record("kubectl get clusterpolicies.nvidia.com %s" % name,
+        ctx.record(ctx.get_command(lookups.CP_GROUP, lookups.CP_PLURAL, [name]),
                    "state=%s  conditions: %s\ndriver.enabled=%s driver.version=%s toolkit.enabled=%s devicePlugin.enabled=%s "
                    "operator.runtimeClass=%s" % (state or "?", conditions_line(policy), enabled["driver"],
                                                  (spec.get("driver") or {}).get("version", "-"), enabled["toolkit"],
                                                  enabled["devicePlugin"], runtime_class_name),
-                   api="GET /apis/nvidia.com/v1/clusterpolicies")
+                   api=ctx.api_for(lookups.CP_GROUP, lookups.CP_VERSION, lookups.CP_PLURAL))
         details["cluster_policy"] = {"name": name, "state": state, "namespace": namespace, "enabled": enabled}
         if state != "ready":
             err = condition(policy, "Error") or {}
@@ -423,10 +417,9 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms, fixes) ->
         daemonsets = lookups.namespace_daemonsets(kube, namespace)
         relevant = [ds for ds_name, ds in sorted(daemonsets.items())
                     if ds_name.startswith(tuple(p for _l, _k, prefixes in OPERANDS for p in prefixes)) or ds_name == "nvidia-operator-validator"]
-        ctx.record("kubectl get daemonsets -n %s" % namespace,
-                   "\n".join(daemonset_summary(ds) for ds in relevant) or "No operand DaemonSets found",
-                   api="GET /apis/apps/v1/namespaces/%s/daemonsets" % namespace,
-                   note="the operand DaemonSets: driver, container toolkit, device plugin and operator validator")
+        ctx.record_list("apps", "v1", "daemonsets",
+                        "\n".join(daemonset_summary(ds) for ds in relevant) or "No operand DaemonSets found", namespace,
+                        note="the operand DaemonSets: driver, container toolkit, device plugin and operator validator")
         details["operands"] = {}
         ready_operands = []
         for label, key, prefixes in OPERANDS:
@@ -460,7 +453,7 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms, fixes) ->
                          % (_names(no_version), namespace))
     else:
         ctx.record("kubectl get clusterpolicies.nvidia.com", "the GPU operator is not installed (nvidia.com/v1 clusterpolicies "
-                   "not served)", api="GET /apis (aggregated discovery)")
+                   "not served)", api=DISCOVERY_API)
         if not no_version and (drivers or dra):  # (missing versions are already a problem above)
             mechanisms.append("no GPU operator: drivers and toolkit installed on the hosts")
         if no_version:
@@ -468,8 +461,8 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms, fixes) ->
                          "nodes), %s" % components.install_hint("gpu_operator"))
 
     classes = lookups.runtime_classes(kube)
-    ctx.record("kubectl get runtimeclasses", "\n".join("%s  handler=%s" % kv for kv in sorted(classes.items()))
-               or "No resources found", api="GET /apis/node.k8s.io/v1/runtimeclasses")
+    ctx.record_list("node.k8s.io", "v1", "runtimeclasses", "\n".join("%s  handler=%s" % kv for kv in sorted(classes.items()))
+                    or "No resources found")
     if runtime_class_name in classes:
         handler = classes[runtime_class_name] or handler
         missing_handler = [n.name for n in nodes if n.runtime_handlers and handler not in n.runtime_handlers]
@@ -580,8 +573,8 @@ def _sharing_config(ctx, policy: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     cm = ctx.kube.get("", "v1", "configmaps", name, namespace=namespace)
     out: Dict[str, Any] = {"configmap": "%s/%s" % (namespace, name), "default": config.get("default", ""), "configs": {}}
     if cm is None:
-        ctx.record("kubectl get configmap -n %s %s" % (namespace, name), "NotFound",
-                   api="GET /api/v1/namespaces/%s/configmaps/%s" % (namespace, name))
+        ctx.record(ctx.get_command("", "configmaps", [name], namespace), "NotFound",
+                   api=ctx.api_for("", "v1", "configmaps", namespace, name))
         out["missing"] = True
         return out
     lines = []
@@ -599,9 +592,9 @@ def _sharing_config(ctx, policy: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         out["configs"][key] = entry
         shared = "; ".join("%s %s" % (s, ", ".join("%s replicas=%s" % kv for kv in r.items())) for s, r in entry.items())
         lines.append("%s: %s" % (key, shared or "no sharing"))
-    ctx.record("kubectl get configmap -n %s %s -o yaml" % (namespace, name),
+    ctx.record(ctx.get_command("", "configmaps", [name], namespace, args="-o yaml"),
                "devicePlugin.config default=%s\n%s" % (out["default"] or "-", "\n".join(lines) or "(no data)"),
-               api="GET /api/v1/namespaces/%s/configmaps/%s" % (namespace, name))
+               api=ctx.api_for("", "v1", "configmaps", namespace, name))
     return out
 
 
@@ -808,11 +801,10 @@ def virtualized_accelerator(ctx):
         details["vgpu_host_driver_versions"] = host_drivers
     if hosts or (truthy(sandbox.get("enabled"), False) and truthy((spec.get("vgpuManager") or {}).get("enabled"), False)):
         daemonsets = lookups.namespace_daemonsets(kube, namespace)
-        ctx.record("kubectl get daemonsets -n %s nvidia-vgpu-manager-daemonset nvidia-vgpu-device-manager "
-                   "nvidia-sandbox-device-plugin-daemonset" % namespace,
+        ctx.record(ctx.get_command("apps", "daemonsets", [name for _label, _key, name in VGPU_DAEMONSETS], namespace),
                    "\n".join(daemonset_summary(daemonsets[name]) if name in daemonsets else "%s NotFound" % name
                              for _label, _key, name in VGPU_DAEMONSETS),
-                   api="GET /apis/apps/v1/namespaces/%s/daemonsets" % namespace)
+                   api=ctx.api_for("apps", "v1", "daemonsets", namespace))
         disabled = []
         for label, key, name in VGPU_DAEMONSETS:
             ds = daemonsets.get(name)

@@ -37,7 +37,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils import componen
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import ApiUnreachable, KubeError
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
-    api_resources_table, condition, daemonset_summary, meta_of, name_of, pod_ready,
+    condition, daemonset_summary, meta_of, name_of, pod_ready,
 )
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding
 
@@ -268,17 +268,24 @@ def _proxy_path(namespace: str, service: str, port: Any, path: str, scheme: str 
     return "/api/v1/namespaces/%s/services/%s/proxy/%s" % (namespace, target, path.lstrip("/"))
 
 
-def _proxy(kube, namespace: str, service: str, port: Any, path: str, scheme: str = "") -> Tuple[Optional[str], str]:
-    """(body, "") through the service proxy, or (None, why) when the service does not answer.
-    403 (RBAC) and an unreachable API server are not answers about the service: they raise."""
+def _proxy_why(exc: KubeError) -> str:
+    return "%s %s%s" % (exc.status or "", exc.reason or "", (": " + exc.message) if exc.message else "")
+
+
+def _proxy_recorded(ctx, namespace: str, service: str, port: Any, path: str, show, scheme: str = "") -> Tuple[Optional[str], str]:
+    """_proxy through ctx.proxy_get: the answer recorded as ``show`` shows it, no answer as "no answer: <why>"."""
+    def on_error(exc: KubeError) -> Optional[str]:
+        if isinstance(exc, ApiUnreachable) or exc.status in (401, 403):
+            return None
+        return "no answer: %s" % _proxy_why(exc)
     try:
-        return kube.proxy_get(namespace, service, port, path, scheme=scheme), ""
+        return ctx.proxy_get(namespace, service, port, path, scheme=scheme, show=show, on_error=on_error), ""
     except ApiUnreachable:
         raise
     except KubeError as exc:
         if exc.status in (401, 403):
             raise
-        return None, "%s %s%s" % (exc.status or "", exc.reason or "", (": " + exc.message) if exc.message else "")
+        return None, _proxy_why(exc)
 
 
 # ================================================================================================
@@ -287,6 +294,16 @@ def _proxy(kube, namespace: str, service: str, port: Any, path: str, scheme: str
 def _nodes_line(nodes) -> str:
     return "\n".join("%s vendor=%s product=%s count=%s ready=%s" % (n.name, n.vendor, n.product or "-", n.count, n.ready)
                      for n in nodes)
+
+
+def _pod_on_node(pods: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """Each node's exporter pod (a Ready one when there are several)."""
+    on_node: Dict[str, Dict[str, Any]] = {}
+    for pod in pods:
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node and (node not in on_node or pod_ready(pod)):
+            on_node[node] = pod
+    return on_node
 
 
 def _check_vendor(ctx, vendor: str, nodes, daemonsets: List[Dict[str, Any]]) -> Dict[str, Any]:
@@ -299,11 +316,11 @@ def _check_vendor(ctx, vendor: str, nodes, daemonsets: List[Dict[str, Any]]) -> 
         "vendor": vendor, "exporter": spec["title"], "accelerator_nodes": names}}
     details = result["details"]
     candidates = _exporter_daemonsets(daemonsets, vendor)
-    ctx.record("kubectl get daemonsets -A -o wide",
-               "\n".join(daemonset_summary(d) for d in candidates) or "no %s DaemonSet found" % spec["title"],
-               api="GET /apis/apps/v1/daemonsets?limit=%d (paginated)" % POD_PAGE,
-               note="DaemonSets whose name contains %s or whose image contains %s" % (
-                   " or ".join(spec["names"]), " or ".join(spec["images"])))
+    ctx.record_list("apps", "v1", "daemonsets",
+                    "\n".join(daemonset_summary(d) for d in candidates) or "no %s DaemonSet found" % spec["title"],
+                    args="-o wide", limit=POD_PAGE, api_note="paginated",
+                    note="DaemonSets whose name contains %s or whose image contains %s" % (
+                        " or ".join(spec["names"]), " or ".join(spec["images"])))
     if not candidates:
         result["problems"].append("no %s DaemonSet runs in the cluster (%d %s accelerator node(s): %s)"
                                   % (spec["title"], len(names), vendor, ", ".join(names)))
@@ -320,17 +337,12 @@ def _check_vendor(ctx, vendor: str, nodes, daemonsets: List[Dict[str, Any]]) -> 
     # counts do not already say so.
     if desired < len(names) or ready < max(desired, len(names)):
         selector = _selector_string((ds.get("spec") or {}).get("selector"))
-        pods = kube.list_all("", "v1", "pods", namespace=namespace, label_selector=selector, page_size=POD_PAGE)
-        on_node = {}
-        for pod in pods:
-            node = (pod.get("spec") or {}).get("nodeName")
-            if node and (node not in on_node or pod_ready(pod)):
-                on_node[node] = pod
-        ctx.record("kubectl get pods -n %s -l %s -o wide" % (namespace, shlex.quote(selector)),
-                   "\n".join("%s node=%s ready=%s%s" % (meta_of(p).get("name"), node, pod_ready(p),
-                                                        "" if pod_ready(p) else " (%s)" % _pod_problem(p))
-                             for node, p in sorted(on_node.items())) or "No resources found",
-                   api="GET /api/v1/namespaces/%s/pods?labelSelector=%s" % (namespace, selector))
+        pods = ctx.list("", "v1", "pods", namespace=namespace, label_selector=selector, page_size=POD_PAGE,
+                        args="-o wide", show=lambda items: "\n".join(
+                            "%s node=%s ready=%s%s" % (meta_of(p).get("name"), node, pod_ready(p),
+                                                       "" if pod_ready(p) else " (%s)" % _pod_problem(p))
+                            for node, p in sorted(_pod_on_node(items).items())) or "No resources found")
+        on_node = _pod_on_node(pods)
         missing, unscheduled, failing = [], [], []
         for node in nodes:
             pod = on_node.get(node.name)
@@ -359,10 +371,10 @@ def _check_vendor(ctx, vendor: str, nodes, daemonsets: List[Dict[str, Any]]) -> 
     # Scrape it through the API server's service proxy.
     services = services_in(kube, namespace)
     svc, port = _service_for(services, ds)
-    ctx.record("kubectl get services -n %s" % namespace,
-               "%s port %s selects the %s pods" % (name_of(svc), port, ds_name) if svc
-               else "no Service selects the %s pods (%d services in %s)" % (ds_name, len(services), namespace),
-               api="GET /api/v1/namespaces/%s/services" % namespace)
+    ctx.record_list("", "v1", "services",
+                    "%s port %s selects the %s pods" % (name_of(svc), port, ds_name) if svc
+                    else "no Service selects the %s pods (%d services in %s)" % (ds_name, len(services), namespace),
+                    namespace=namespace)
     if svc is None:
         result["problems"].append("no Service exposes %s, so its metrics endpoint cannot be scraped" % name_of(ds))
         fixes.append("Create a Service selecting the %s pods on the exporter's metrics port (the GPU operator and the "
@@ -371,9 +383,15 @@ def _check_vendor(ctx, vendor: str, nodes, daemonsets: List[Dict[str, Any]]) -> 
     svc_name = meta_of(svc)["name"]
     path = _proxy_path(namespace, svc_name, port, "metrics")
     details["endpoint"] = path
-    text, why = _proxy(kube, namespace, svc_name, port, "metrics")
+
+    def scraped(text: str) -> str:
+        found = analyse_exposition(text, vendor)
+        devices = found["devices"]
+        return "%d samples in %d metric families from host(s) %s; %d device(s):\n%s" % (
+            found["samples"], found["families"], ", ".join(found["hosts"]) or "-", len(devices),
+            "\n".join(_device_line(k, v, vendor) for k, v in sorted(devices.items())) or "(no per-device series)")
+    text, why = _proxy_recorded(ctx, namespace, svc_name, port, "metrics", show=scraped)
     if text is None:
-        ctx.record("kubectl get --raw %s" % shlex.quote(path), "no answer: %s" % why, api="GET %s" % path)
         result["problems"].append("the exporter endpoint %s/%s port %s did not answer through the API server's "
                                   "service proxy (%s)" % (namespace, svc_name, port, why))
         fixes.append("Make %s/%s:%s reachable: check the exporter pods are Ready and listening on the Service's "
@@ -382,12 +400,6 @@ def _check_vendor(ctx, vendor: str, nodes, daemonsets: List[Dict[str, Any]]) -> 
         return result
     found = analyse_exposition(text, vendor)
     devices = found["devices"]
-    lines = [_device_line(k, v, vendor) for k, v in sorted(devices.items())]
-    ctx.record("kubectl get --raw %s" % shlex.quote(path),
-               "%d samples in %d metric families from host(s) %s; %d device(s):\n%s"
-               % (found["samples"], found["families"], ", ".join(found["hosts"]) or "-", len(devices),
-                  "\n".join(lines) or "(no per-device series)"),
-               api="GET %s" % path)
     no_util = [k for k, v in devices.items() if not v["metrics"].get("utilization")]
     no_mem = [k for k, v in devices.items() if not v["metrics"].get("memory")]
     reported = {kind: names_ for kind, names_ in found["optional"].items() if names_}
@@ -547,15 +559,16 @@ def _read_targets(ctx, namespace: str, service: str, port: Any, prefix: str = ""
     """(summary, why-not) of GET <prefix>/api/v1/targets?state=active through the service proxy."""
     path = "%sapi/v1/targets?state=active" % (prefix.strip("/") + "/" if prefix.strip("/") else "")
     full = _proxy_path(namespace, service, port, path, scheme)
-    body, why = _proxy(ctx.kube, namespace, service, port, path, scheme=scheme)
+
+    def shown(text: str) -> str:
+        found = summarize_targets(text)
+        return found["error"] if "error" in found else _targets_lines(found)
+    body, why = _proxy_recorded(ctx, namespace, service, port, path, show=shown, scheme=scheme)
     if body is None:
-        ctx.record("kubectl get --raw '%s'" % full, "no answer: %s" % why, api="GET %s" % full)
         return None, "%s/%s:%s did not answer through the API server's service proxy (%s)" % (namespace, service, port, why)
     summary = summarize_targets(body)
     if "error" in summary:
-        ctx.record("kubectl get --raw '%s'" % full, summary["error"], api="GET %s" % full)
         return None, "%s/%s:%s: %s" % (namespace, service, port, summary["error"])
-    ctx.record("kubectl get --raw '%s'" % full, _targets_lines(summary), api="GET %s" % full)
     summary["endpoint"] = full
     return summary, ""
 
@@ -565,8 +578,7 @@ def _prometheus_operator(ctx, problems: List[str], fixes: List[str], details: Di
     kube = ctx.kube
     discovery = kube.discovery()
     served = {p: discovery.served(MON_GROUP, MON_VERSION, p) for p in ("servicemonitors", "podmonitors", "prometheuses")}
-    ctx.record("kubectl api-resources --api-group=%s" % MON_GROUP,
-               api_resources_table(discovery, MON_GROUP, discovery.versions(MON_GROUP)), api="GET /apis (aggregated discovery)")
+    ctx.api_resources(MON_GROUP)
     details["prometheus_operator_crds"] = served
     if not (served["servicemonitors"] or served["podmonitors"]):
         problems.append("the Prometheus Operator API (%s/%s ServiceMonitor/PodMonitor) is not served" % (MON_GROUP, MON_VERSION))
@@ -574,20 +586,23 @@ def _prometheus_operator(ctx, problems: List[str], fixes: List[str], details: Di
     if not served["prometheuses"]:
         problems.append("%s/%s prometheuses is not served" % (MON_GROUP, MON_VERSION))
         return None
-    proms = kube.list_all(MON_GROUP, MON_VERSION, "prometheuses")
-    rows, ready = [], []
-    for prom in proms:
+
+    def row(prom: Dict[str, Any]):
         spec = prom.get("spec") or {}
         ok, text = _prometheus_ready(prom)
         sm = _selector_text(spec.get("serviceMonitorSelector"), "ServiceMonitor", spec.get("serviceMonitorNamespaceSelector"))
         pm = _selector_text(spec.get("podMonitorSelector"), "PodMonitor", spec.get("podMonitorNamespaceSelector"))
-        rows.append("%s %s; selects %s; %s" % (name_of(prom), text, sm, pm))
+        return ok, text, sm, pm, "%s %s; selects %s; %s" % (name_of(prom), text, sm, pm)
+    proms = ctx.list(MON_GROUP, MON_VERSION, "prometheuses",
+                     show=lambda items: "\n".join(row(p)[4] for p in items) or "No resources found")
+    rows, ready = [], []
+    for prom in proms:
+        ok, text, sm, pm, line = row(prom)
+        rows.append(line)
         details.setdefault("prometheuses", []).append({"name": name_of(prom), "ready": ok, "replicas": text,
                                                        "service_monitors": sm, "pod_monitors": pm})
         if ok:
             ready.append(prom)
-    ctx.record("kubectl get prometheuses -A", "\n".join(rows) or "No resources found",
-               api="GET /apis/%s/%s/prometheuses" % (MON_GROUP, MON_VERSION))
     if not proms:
         problems.append("the Prometheus Operator CRDs are installed but no Prometheus instance exists")
         return None
@@ -656,9 +671,10 @@ def _other_collectors(ctx, problems: List[str], fixes: List[str], details: Dict[
     ctx.record("kubectl get deployments,statefulsets,daemonsets -A -l %s" % shlex.quote(COLLECTOR_SELECTOR),
                "\n".join("%s/%s %s" % (w["kind"], name_of(w), _ready_workload(w)[1]) for w in workloads)
                or "No resources found",
-               api="GET /apis/apps/v1/deployments?labelSelector=%s; GET /apis/apps/v1/statefulsets?labelSelector=%s; "
-                   "GET /apis/apps/v1/daemonsets?limit=%d (the shared list of every DaemonSet, filtered by that label here)"
-                   % (COLLECTOR_SELECTOR, COLLECTOR_SELECTOR, POD_PAGE),
+               api="; ".join([ctx.api_for("apps", "v1", "deployments", query={"labelSelector": COLLECTOR_SELECTOR}),
+                              ctx.api_for("apps", "v1", "statefulsets", query={"labelSelector": COLLECTOR_SELECTOR}),
+                              ctx.api_for("apps", "v1", "daemonsets", query={"limit": POD_PAGE},
+                                          api_note="the shared list of every DaemonSet, filtered by that label here")]),
                note="collectors other than the Prometheus Operator's own StatefulSets")
     for w in workloads:
         app = (meta_of(w).get("labels") or {}).get("app.kubernetes.io/name")
@@ -689,19 +705,26 @@ def _other_collectors(ctx, problems: List[str], fixes: List[str], details: Dict[
             volumes = (_template(w).get("spec") or {}).get("volumes") or []
             cm_name = next(((v.get("configMap") or {}).get("name") for v in volumes
                             if v.get("name") == "config" and v.get("configMap")), None)
-            cm = kube.get("", "v1", "configmaps", cm_name, namespace=namespace) if cm_name else None
-            text_ = "\n".join(str(v) for v in ((cm or {}).get("data") or {}).values())
-            used = [c for c in ALLOY_DISCOVERY if c in text_]
+
+            def alloy_text(cm_: Optional[Dict[str, Any]]) -> str:
+                return "\n".join(str(v) for v in ((cm_ or {}).get("data") or {}).values())
             if cm_name:
-                ctx.record("kubectl get configmap -n %s %s -o yaml" % (namespace, cm_name),
-                           "components: %s" % (", ".join(used) or "no Kubernetes discovery component")
-                           if cm else "NotFound", api="GET /api/v1/namespaces/%s/configmaps/%s" % (namespace, cm_name),
-                           note="the Alloy components that discover Kubernetes targets (%s)" % ", ".join(ALLOY_DISCOVERY))
+                cm = ctx.get("", "v1", "configmaps", cm_name, namespace=namespace, args="-o yaml",
+                             show=lambda cm_: "components: %s" % (", ".join(
+                                 c for c in ALLOY_DISCOVERY if c in alloy_text(cm_)) or "no Kubernetes discovery component"),
+                             note="the Alloy components that discover Kubernetes targets (%s)" % ", ".join(ALLOY_DISCOVERY))
             else:
-                ctx.record("kubectl get %s -n %s %s -o jsonpath='{.spec.template.spec.volumes}'"
-                           % (w["kind"].lower(), namespace, meta_of(w).get("name", "")),
-                           "no volume named config from a ConfigMap", api="(read from the workload list above)",
+                cm = None
+                plural = w["kind"].lower() + "s"
+                ctx.record(ctx.get_command("apps", plural, [meta_of(w).get("name", "")], namespace,
+                                           args="-o jsonpath='{.spec.template.spec.volumes}'"),
+                           "no volume named config from a ConfigMap",
+                           api=ctx.api_for("apps", "v1", plural, query={"limit": POD_PAGE} if plural == "daemonsets"
+                                           else {"labelSelector": COLLECTOR_SELECTOR},
+                                           api_note="read from the workload list above"),
                            note="where Alloy's configuration comes from")
+            text_ = alloy_text(cm)
+            used = [c for c in ALLOY_DISCOVERY if c in text_]
             if (used and "prometheus.scrape" in text_) or any(c.startswith("prometheus.operator") for c in used):
                 details["collector"] = {"alloy": name_of(w), "components": used}
                 return Finding(PASS, "Grafana Alloy %s/%s is ready and its configuration discovers workloads (%s) and "
@@ -728,14 +751,12 @@ def _other_collectors(ctx, problems: List[str], fixes: List[str], details: Dict[
             ok = ready_n.isdigit() and total.isdigit() and 0 < int(ready_n) == int(total)
             rows.append("%s statusReplicas=%s discovery=%s" % (name_of(col), replicas, bool(discovers)))
             if ok and discovers:
-                ctx.record("kubectl get opentelemetrycollectors -A", "\n".join(rows),
-                           api="GET /apis/%s/%s/%s" % (OTEL_GROUP, version, OTEL_PLURAL))
+                ctx.record_list(OTEL_GROUP, version, OTEL_PLURAL, "\n".join(rows))
                 details["collector"] = {"opentelemetry": name_of(col)}
                 return Finding(PASS, "OpenTelemetry Collector %s is ready (%s) with a Prometheus receiver that discovers "
                                "workloads (kubernetes_sd_configs or the target allocator's ServiceMonitor/PodMonitor "
                                "discovery)." % (name_of(col), replicas), details=details)
-        ctx.record("kubectl get opentelemetrycollectors -A", "\n".join(rows) or "No resources found",
-                   api="GET /apis/%s/%s/%s" % (OTEL_GROUP, version, OTEL_PLURAL))
+        ctx.record_list(OTEL_GROUP, version, OTEL_PLURAL, "\n".join(rows) or "No resources found")
         if collectors:
             problems.append("no OpenTelemetry Collector is ready with a discovering Prometheus receiver")
             fixes.append("Give an OpenTelemetry Collector a prometheus receiver with kubernetes_sd_configs (or the target "

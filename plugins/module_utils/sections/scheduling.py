@@ -14,18 +14,12 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:
-    HAS_YAML = False
-
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import components, lookups
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.components import install_hint
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
-    condition, condition_true, conditions_line, deployment_ready, deployment_summary, image_tag, name_of,
+    condition, condition_true, conditions_line, deployment_ready, deployment_summary, image_tag, name_of, yaml_doc,
 )
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
     FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding,
@@ -41,19 +35,18 @@ def _served_resources(discovery, group: str) -> Tuple[Optional[str], List[str]]:
     return None, []
 
 
-def _record_deployments(ctx, deployments: List[Dict[str, Any]], namespace: Optional[str], selector: str) -> None:
-    ctx.record_list("apps", "v1", "deployments", "\n".join(deployment_summary(d) for d in deployments) or "No resources found",
-                    namespace=namespace, label_selector=selector)
+def _deployments_text(deployments: List[Dict[str, Any]]) -> str:
+    return "\n".join(deployment_summary(d) for d in deployments) or "No resources found"
+
+
+def _deployments(ctx, selector: Optional[str] = None, namespace: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Deployments by label (and namespace), recorded."""
+    return ctx.list("apps", "v1", "deployments", namespace=namespace, label_selector=selector, show=_deployments_text)
 
 
 def _find_deployments(ctx, namespace: str, selector: str) -> List[Dict[str, Any]]:
     """Deployments by label in their well-known namespace, then cluster-wide by the same label."""
-    found = ctx.kube.list_all("apps", "v1", "deployments", namespace=namespace, label_selector=selector)
-    _record_deployments(ctx, found, namespace, selector)
-    if not found:
-        found = ctx.kube.list_all("apps", "v1", "deployments", label_selector=selector)
-        _record_deployments(ctx, found, None, selector)
-    return found
+    return _deployments(ctx, selector, namespace) or _deployments(ctx, selector)
 
 
 def _deployment_fix(dep: Dict[str, Any]) -> str:
@@ -68,10 +61,7 @@ def _webhooks_for(ctx, groups: Tuple[str, ...]) -> List[str]:
     names = []
     for kind, config, hook in lookups.webhooks_for(ctx.kube, groups):
         names.append("%s %s webhook %s" % (kind, name_of(config), hook.get("name")))
-    ctx.record("kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations", "\n".join(names) or "none registered",
-               api="GET /apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations; "
-                   "GET /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
-               note="webhooks with a rule for %s" % ", ".join(groups))
+    lookups.record_webhooks(ctx, "\n".join(names) or "none registered", note="webhooks with a rule for %s" % ", ".join(groups))
     return names
 
 
@@ -143,11 +133,13 @@ def _volcano(ctx) -> Optional[Dict[str, Any]]:
     if not webhooks:
         problems.append("no Volcano admission webhooks registered (volcano-admission registers them at start-up)")
         fixes.append("read volcano-admission's log: kubectl logs -n %s deployment/volcano-admission" % VOLCANO_NAMESPACE)
-    queue = kube.get("scheduling.volcano.sh", sched_version or "v1beta1", "queues", "default") if "queues" in sched_res else None
+    queue = None
+    if "queues" in sched_res:
+        queue = ctx.get("scheduling.volcano.sh", sched_version, "queues", "default", args="-o jsonpath='{.status.state}'",
+                        show=lambda q: (q.get("status") or {}).get("state") or "(no state)")
+    else:
+        ctx.record_discovery("queues not served", group="scheduling.volcano.sh", note="where the default Queue would be")
     state = ((queue or {}).get("status") or {}).get("state", "")
-    ctx.record("kubectl get queues.scheduling.volcano.sh default -o jsonpath='{.status.state}'",
-               state or ("NotFound" if queue is None else "(no state)"),
-               api="GET /apis/scheduling.volcano.sh/%s/queues/default" % (sched_version or "v1beta1"))
     if queue is None:
         problems.append("the default Queue does not exist (volcano-scheduler creates it)")
         fixes.append("read volcano-scheduler's log: kubectl logs -n %s deployment/volcano-scheduler" % VOLCANO_NAMESPACE)
@@ -166,32 +158,30 @@ def _volcano(ctx) -> Optional[Dict[str, Any]]:
                      % (sched_version, batch_version, len(webhooks))}
 
 
+def _wait_for_pods_ready(cm: Optional[Dict[str, Any]]) -> Any:
+    """Kueue's waitForPodsReady configuration from its manager ConfigMap (None when unset or unreadable)."""
+    text = ((cm or {}).get("data") or {}).get("controller_manager_config.yaml", "")
+    return (yaml_doc(text) or {}).get("waitForPodsReady") if text else None
+
+
+def _wait_text(cm: Dict[str, Any]) -> str:
+    wait = _wait_for_pods_ready(cm)
+    return ("waitForPodsReady: %s" % ", ".join("%s=%s" % (k, v) for k, v in sorted(wait.items()) if not isinstance(v, dict))
+            if isinstance(wait, dict) else "waitForPodsReady not set (disabled)")
+
+
 def _kueue_config(ctx, namespace: str) -> Dict[str, Any]:
     """waitForPodsReady from the kueue-manager-config ConfigMap, when it is readable."""
     try:
-        cm = ctx.kube.get("", "v1", "configmaps", KUEUE_CONFIG, namespace)
+        cm = ctx.get("", "v1", "configmaps", KUEUE_CONFIG, namespace, show=_wait_text,
+                     args="-o jsonpath='{.data.controller_manager_config\\.yaml}'",
+                     on_error=lambda exc: "Forbidden: %s" % exc.message if exc.status == 403 else None)
     except KubeError as exc:
         if exc.status != 403:
             raise
-        ctx.record("kubectl get configmap -n %s %s" % (namespace, KUEUE_CONFIG), "Forbidden: %s" % exc.message,
-                   api="GET /api/v1/namespaces/%s/configmaps/%s" % (namespace, KUEUE_CONFIG))
         return {"visible": False}
-    text = ((cm or {}).get("data") or {}).get("controller_manager_config.yaml", "")
-    wait = None
-    if text and HAS_YAML:
-        try:
-            wait = (yaml.safe_load(text) or {}).get("waitForPodsReady")
-        except yaml.YAMLError:
-            wait = None
-    elif text:
-        match = re.search(r"^waitForPodsReady:\s*\n\s+enable:\s*(\w+)", text, re.M)
-        wait = {"enable": match.group(1).lower() == "true"} if match else None
-    enabled = bool(isinstance(wait, dict) and wait.get("enable"))
-    shown = ("waitForPodsReady: %s" % ", ".join("%s=%s" % (k, v) for k, v in sorted(wait.items()) if not isinstance(v, dict))
-             if isinstance(wait, dict) else "waitForPodsReady not set (disabled)")
-    ctx.record("kubectl get configmap -n %s %s -o jsonpath='{.data.controller_manager_config\\.yaml}'" % (namespace, KUEUE_CONFIG),
-               shown if cm else "NotFound", api="GET /api/v1/namespaces/%s/configmaps/%s" % (namespace, KUEUE_CONFIG))
-    return {"visible": bool(cm), "wait_for_pods_ready": enabled,
+    wait = _wait_for_pods_ready(cm)
+    return {"visible": bool(cm), "wait_for_pods_ready": bool(isinstance(wait, dict) and wait.get("enable")),
             "block_admission": bool(isinstance(wait, dict) and wait.get("blockAdmission"))}
 
 
@@ -205,13 +195,9 @@ def _kueue(ctx) -> Optional[Dict[str, Any]]:
     missing = [r for r in ("clusterqueues", "localqueues", "workloads", "resourceflavors") if r not in resources]
     if missing:
         problems.append("kueue.x-k8s.io/%s does not serve %s" % (version, ", ".join(missing)))
-    dep = kube.get("apps", "v1", "deployments", KUEUE_DEPLOYMENT, KUEUE_NAMESPACE)
-    ctx.record("kubectl get deployment -n %s %s" % (KUEUE_NAMESPACE, KUEUE_DEPLOYMENT),
-               deployment_summary(dep) if dep else "NotFound",
-               api="GET /apis/apps/v1/namespaces/%s/deployments/%s" % (KUEUE_NAMESPACE, KUEUE_DEPLOYMENT))
+    dep = ctx.get("apps", "v1", "deployments", KUEUE_DEPLOYMENT, KUEUE_NAMESPACE, show=deployment_summary)
     if dep is None:
-        found = kube.list_all("apps", "v1", "deployments", label_selector=KUEUE_SELECTOR)
-        _record_deployments(ctx, found, None, KUEUE_SELECTOR)
+        found = _deployments(ctx, KUEUE_SELECTOR)
         dep = ([d for d in found if deployment_ready(d)] or found or [None])[0]
     if dep is None:
         problems.append("no kueue-controller-manager Deployment (looked in %s and for label %s)" % (KUEUE_NAMESPACE, KUEUE_SELECTOR))
@@ -222,16 +208,12 @@ def _kueue(ctx) -> Optional[Dict[str, Any]]:
         fixes.append("reinstall Kueue: %s" % install_hint("kueue"))
     cluster_queues, local_queues = [], []
     if "clusterqueues" in resources:
-        cluster_queues = kube.list_all("kueue.x-k8s.io", version, "clusterqueues")
-        ctx.record("kubectl get clusterqueues.kueue.x-k8s.io",
-                   "\n".join("%s Active=%s" % (name_of(q), (condition(q, "Active") or {}).get("status", "Unknown"))
-                             for q in cluster_queues) or "No resources found",
-                   api="GET /apis/kueue.x-k8s.io/%s/clusterqueues" % version)
+        cluster_queues = ctx.list("kueue.x-k8s.io", version, "clusterqueues", show=lambda items: "\n".join(
+            "%s Active=%s" % (name_of(q), (condition(q, "Active") or {}).get("status", "Unknown")) for q in items)
+            or "No resources found")
     if "localqueues" in resources:
-        local_queues = kube.list_all("kueue.x-k8s.io", version, "localqueues")
-        ctx.record("kubectl get localqueues.kueue.x-k8s.io -A",
-                   "\n".join("%s -> %s" % (name_of(q), (q.get("spec") or {}).get("clusterQueue", "?")) for q in local_queues)
-                   or "No resources found", api="GET /apis/kueue.x-k8s.io/%s/localqueues" % version)
+        local_queues = ctx.list("kueue.x-k8s.io", version, "localqueues", show=lambda items: "\n".join(
+            "%s -> %s" % (name_of(q), (q.get("spec") or {}).get("clusterQueue", "?")) for q in items) or "No resources found")
     active = [name_of(q) for q in cluster_queues if condition_true(q, "Active")]
     if not cluster_queues:
         problems.append("no ClusterQueue exists, so no workload can be admitted")
@@ -276,10 +258,8 @@ def _coscheduling(ctx) -> Optional[Dict[str, Any]]:
         return None
     problems: List[str] = []
     fixes: List[str] = []
-    scheduler = ctx.kube.list_all("apps", "v1", "deployments", label_selector="component=scheduler")
-    _record_deployments(ctx, scheduler, None, "component=scheduler")
-    controller = ctx.kube.list_all("apps", "v1", "deployments", label_selector="app=scheduler-plugins-controller")
-    _record_deployments(ctx, controller, None, "app=scheduler-plugins-controller")
+    scheduler = _deployments(ctx, "component=scheduler")
+    controller = _deployments(ctx, "app=scheduler-plugins-controller")
     for what, deps in (("second scheduler (label component=scheduler)", scheduler),
                        ("scheduler-plugins controller (label app=scheduler-plugins-controller)", controller)):
         if not deps:
@@ -301,9 +281,7 @@ def _kai(ctx) -> Optional[Dict[str, Any]]:
         return None
     problems: List[str] = []
     fixes: List[str] = []
-    deps = ctx.kube.list_all("apps", "v1", "deployments", namespace=KAI_NAMESPACE)
-    ctx.record("kubectl get deployments -n %s" % KAI_NAMESPACE, "\n".join(deployment_summary(d) for d in deps)
-               or "No resources found", api="GET /apis/apps/v1/namespaces/%s/deployments" % KAI_NAMESPACE)
+    deps = _deployments(ctx, namespace=KAI_NAMESPACE)
     operator = next((d for d in deps if d["metadata"]["name"] == "kai-operator"), None)
     schedulers = [d for d in deps if "scheduler" in d["metadata"]["name"]]
     if not deps:
@@ -331,8 +309,8 @@ def gang_scheduling(ctx):
         version, resources = _served_resources(discovery, group)
         if version:
             lines.append("%s/%s: %s" % (group, version, ", ".join(resources)))
-    ctx.record("kubectl api-resources", "\n".join(lines) or "none of these API groups is served",
-               api="GET /apis (aggregated discovery)", note="the API groups of the gang schedulers: %s" % ", ".join(groups))
+    ctx.record_discovery("\n".join(lines) or "none of these API groups is served",
+                         note="the API groups of the gang schedulers: %s" % ", ".join(groups))
     found = [impl for impl in (_volcano(ctx), _kueue(ctx), _coscheduling(ctx), _kai(ctx)) if impl]
     details = {"implementations": [{k: v for k, v in impl.items() if k not in ("proof", "fixes")} for impl in found]}
     if not found:
@@ -404,20 +382,26 @@ def autoscaler_fix(kube) -> str:
 
 
 def _ca_status(ctx) -> Optional[Dict[str, Any]]:
-    cm = ctx.kube.get("", "v1", "configmaps", CA_STATUS_CONFIGMAP, CA_STATUS_NAMESPACE)
-    command = "kubectl get configmap -n %s %s -o jsonpath='{.data.status}'" % (CA_STATUS_NAMESPACE, CA_STATUS_CONFIGMAP)
-    api = "GET /api/v1/namespaces/%s/configmaps/%s" % (CA_STATUS_NAMESPACE, CA_STATUS_CONFIGMAP)
-    if cm is None:
-        ctx.record(command, "NotFound", api=api)
-        return None
+    cm = ctx.get("", "v1", "configmaps", CA_STATUS_CONFIGMAP, CA_STATUS_NAMESPACE, args="-o jsonpath='{.data.status}'",
+                 show=_ca_status_text)
+    return None if cm is None else _ca_status_of(cm)
+
+
+def _ca_status_text(cm: Dict[str, Any]) -> str:
+    status = _ca_status_of(cm)
+    if not ((cm.get("data") or {}).get("status") or ""):
+        return "(no status key)"
+    shown = ["autoscalerStatus: %s" % (status["autoscaler_status"] or "?"), "clusterWide.health: %s" % (status["health"] or "?")]
+    shown += ["nodeGroup %s health=%s min=%s max=%s target=%s" % (g["name"], g["health"] or "?", g["min"], g["max"], g["target"])
+              for g in status["node_groups"]]
+    return "\n".join(shown)
+
+
+def _ca_status_of(cm: Dict[str, Any]) -> Dict[str, Any]:
+    """What the cluster-autoscaler-status ConfigMap says (its YAML status, or the pre-1.30 free text)."""
     text = ((cm.get("data") or {}).get("status") or "")
-    parsed: Dict[str, Any] = {}
-    if text and HAS_YAML:
-        try:
-            loaded = yaml.safe_load(text)
-            parsed = loaded if isinstance(loaded, dict) else {}
-        except yaml.YAMLError:
-            parsed = {}
+    loaded = yaml_doc(text) if text else None
+    parsed: Dict[str, Any] = loaded if isinstance(loaded, dict) else {}
     groups = []
     for group in parsed.get("nodeGroups") or []:
         health = group.get("health") or {}
@@ -431,23 +415,17 @@ def _ca_status(ctx) -> Optional[Dict[str, Any]]:
     else:
         running = str(parsed.get("autoscalerStatus", ""))
     health = ((parsed.get("clusterWide") or {}).get("health") or {}).get("status", "")
-    shown = ["autoscalerStatus: %s" % (running or "?"), "clusterWide.health: %s" % (health or "?")]
-    shown += ["nodeGroup %s health=%s min=%s max=%s target=%s" % (g["name"], g["health"] or "?", g["min"], g["max"], g["target"])
-              for g in groups]
-    ctx.record(command, "\n".join(shown) if text else "(no status key)", api=api)
     return {"autoscaler_status": running, "health": health, "node_groups": groups}
 
 
 def _ca_deployments(ctx) -> List[Dict[str, Any]]:
-    found = ctx.kube.list_all("apps", "v1", "deployments", label_selector=CA_SELECTOR)
-    _record_deployments(ctx, found, None, CA_SELECTOR)
+    found = _deployments(ctx, CA_SELECTOR)
     return found
 
 
 def _ca_deployments_fallback(ctx) -> List[Dict[str, Any]]:
     for selector in CA_OTHER_SELECTORS:
-        found = ctx.kube.list_all("apps", "v1", "deployments", namespace=CA_STATUS_NAMESPACE, label_selector=selector)
-        _record_deployments(ctx, found, CA_STATUS_NAMESPACE, selector)
+        found = _deployments(ctx, selector, CA_STATUS_NAMESPACE)
         if found:
             return found
     return []
@@ -490,21 +468,23 @@ def _karpenter(ctx, accel_groups: Dict[str, List[str]]) -> Optional[Dict[str, An
     version, resources = _served_resources(discovery, "karpenter.sh")
     if not version or "nodepools" not in resources:
         return None
-    pools = ctx.kube.list_all("karpenter.sh", version, "nodepools")
-    lines, gpu_pools, problems = [], [], []
-    for pool in pools:
-        name = pool["metadata"]["name"]
+
+    def reasons_of(pool):
         reasons = _karpenter_gpu(pool)
-        if name in accel_groups.get("karpenter.sh/nodepool", []):
-            reasons.append("accelerator node(s) carry karpenter.sh/nodepool=%s" % name)
-        lines.append("%s %s%s" % (name, conditions_line(pool), "; accelerators: " + "; ".join(reasons) if reasons else ""))
+        if pool["metadata"]["name"] in accel_groups.get("karpenter.sh/nodepool", []):
+            reasons.append("accelerator node(s) carry karpenter.sh/nodepool=%s" % pool["metadata"]["name"])
+        return reasons
+
+    pools = ctx.list("karpenter.sh", version, "nodepools", args="-o yaml", show=lambda items: "\n".join(
+        "%s %s%s" % (p["metadata"]["name"], conditions_line(p), "; accelerators: " + "; ".join(reasons_of(p)) if reasons_of(p) else "")
+        for p in items) or "No resources found",
+        note="each NodePool's conditions, and the requirements, taints and limits that select accelerators")
+    gpu_pools, problems = [], []
+    for pool in pools:
+        reasons = reasons_of(pool)
         if reasons:
-            gpu_pools.append({"name": name, "ready": condition_true(pool, "Ready"), "why": reasons})
-    ctx.record("kubectl get nodepools.karpenter.sh -o yaml", "\n".join(lines) or "No resources found",
-               api="GET /apis/karpenter.sh/%s/nodepools" % version,
-               note="each NodePool's conditions, and the requirements, taints and limits that select accelerators")
-    deps = ctx.kube.list_all("apps", "v1", "deployments", label_selector="app.kubernetes.io/name=karpenter")
-    _record_deployments(ctx, deps, None, "app.kubernetes.io/name=karpenter")
+            gpu_pools.append({"name": pool["metadata"]["name"], "ready": condition_true(pool, "Ready"), "why": reasons})
+    deps = _deployments(ctx, "app.kubernetes.io/name=karpenter")
     managed = not deps
     fixes: List[str] = []
     if deps and not any(deployment_ready(d) for d in deps):
@@ -525,41 +505,41 @@ def _karpenter(ctx, accel_groups: Dict[str, List[str]]) -> Optional[Dict[str, An
             "problems": problems, "fixes": fixes}
 
 
+def _capi_group(md: Dict[str, Any], accel_groups: Dict[str, List[str]]) -> Tuple[str, Optional[Dict[str, Any]]]:
+    """(evidence line, autoscaled node group or None) of one MachineDeployment."""
+    ann = (md.get("metadata") or {}).get("annotations") or {}
+    if CAPI_MIN not in ann or CAPI_MAX not in ann:
+        return "%s (no autoscaler min/max annotations)" % name_of(md), None
+    reasons = []
+    if ann.get(CAPI_GPU_TYPE):
+        reasons.append("%s=%s" % (CAPI_GPU_TYPE, ann[CAPI_GPU_TYPE]))
+    if ann.get(CAPI_GPU_COUNT, "0") not in ("", "0"):
+        reasons.append("%s=%s" % (CAPI_GPU_COUNT, ann[CAPI_GPU_COUNT]))
+    if ACCEL_NAME.search(ann.get(CAPI_LABELS, "")):
+        reasons.append("%s=%s" % (CAPI_LABELS, ann[CAPI_LABELS]))
+    template_labels = (((md.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+    for key, value in sorted(template_labels.items()):
+        if key in ("cluster-api/accelerator", "nvidia.com/gpu.present") or key.startswith("nvidia.com/gpu"):
+            reasons.append("template label %s=%s" % (key, value))
+    name = md["metadata"]["name"]
+    owners = accel_groups.get("cluster.x-k8s.io/owner-name", []) + accel_groups.get("cluster.x-k8s.io/deployment-name", [])
+    if any(owner == name or owner.startswith(name + "-") for owner in owners):
+        reasons.append("accelerator node(s) belong to it")
+    replicas = (md.get("spec") or {}).get("replicas")
+    line = "%s min=%s max=%s replicas=%s%s" % (name_of(md), ann[CAPI_MIN], ann[CAPI_MAX], replicas,
+                                               "; accelerators: " + "; ".join(reasons) if reasons else "")
+    return line, {"name": name_of(md), "min": ann[CAPI_MIN], "max": ann[CAPI_MAX], "why": reasons, "replicas": replicas}
+
+
 def _capi(ctx, accel_groups: Dict[str, List[str]]) -> Optional[Dict[str, Any]]:
     discovery = ctx.kube.discovery()
     version, resources = _served_resources(discovery, "cluster.x-k8s.io")
     if not version or "machinedeployments" not in resources:
         return None
-    mds = ctx.kube.list_all("cluster.x-k8s.io", version, "machinedeployments")
-    autoscaled, lines = [], []
-    for md in mds:
-        ann = (md.get("metadata") or {}).get("annotations") or {}
-        if CAPI_MIN not in ann or CAPI_MAX not in ann:
-            lines.append("%s (no autoscaler min/max annotations)" % name_of(md))
-            continue
-        reasons = []
-        if ann.get(CAPI_GPU_TYPE):
-            reasons.append("%s=%s" % (CAPI_GPU_TYPE, ann[CAPI_GPU_TYPE]))
-        if ann.get(CAPI_GPU_COUNT, "0") not in ("", "0"):
-            reasons.append("%s=%s" % (CAPI_GPU_COUNT, ann[CAPI_GPU_COUNT]))
-        if ACCEL_NAME.search(ann.get(CAPI_LABELS, "")):
-            reasons.append("%s=%s" % (CAPI_LABELS, ann[CAPI_LABELS]))
-        template_labels = (((md.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
-        for key, value in sorted(template_labels.items()):
-            if key in ("cluster-api/accelerator", "nvidia.com/gpu.present") or key.startswith("nvidia.com/gpu"):
-                reasons.append("template label %s=%s" % (key, value))
-        name = md["metadata"]["name"]
-        owners = accel_groups.get("cluster.x-k8s.io/owner-name", []) + accel_groups.get("cluster.x-k8s.io/deployment-name", [])
-        if any(owner == name or owner.startswith(name + "-") for owner in owners):
-            reasons.append("accelerator node(s) belong to it")
-        autoscaled.append({"name": name_of(md), "min": ann[CAPI_MIN], "max": ann[CAPI_MAX], "why": reasons,
-                           "replicas": (md.get("spec") or {}).get("replicas")})
-        lines.append("%s min=%s max=%s replicas=%s%s" % (name_of(md), ann[CAPI_MIN], ann[CAPI_MAX],
-                                                         (md.get("spec") or {}).get("replicas"),
-                                                         "; accelerators: " + "; ".join(reasons) if reasons else ""))
-    ctx.record("kubectl get machinedeployments.cluster.x-k8s.io -A -o yaml", "\n".join(lines) or "No resources found",
-               api="GET /apis/cluster.x-k8s.io/%s/machinedeployments" % version,
-               note="the cluster-autoscaler min/max size and GPU capacity annotations, and the template labels")
+    mds = ctx.list("cluster.x-k8s.io", version, "machinedeployments", args="-o yaml",
+                   show=lambda items: "\n".join(_capi_group(md, accel_groups)[0] for md in items) or "No resources found",
+                   note="the cluster-autoscaler min/max size and GPU capacity annotations, and the template labels")
+    autoscaled = [group for group in (_capi_group(md, accel_groups)[1] for md in mds) if group]
     if not autoscaled:
         return None
     return {"name": "Cluster API node groups", "node_groups": [g["name"] for g in autoscaled],
@@ -571,10 +551,18 @@ def _accelerator_node_groups(ctx) -> Tuple[List[Any], Dict[str, List[str]]]:
     nodes = lookups.accelerator_nodes(ctx.kube)
     lookups.record_accelerator_nodes(ctx, nodes, lambda found: "\n".join(
         "%s %s %s x%s" % (n.name, n.vendor, n.product or "-", n.count) for n in found))
-    groups: Dict[str, List[str]] = {}
     if not nodes:
-        return nodes, groups
-    node = ctx.kube.get("", "v1", "nodes", nodes[0].name) or {}
+        return nodes, {}
+    none = "no node-group label or annotation"
+    node = ctx.get("", "v1", "nodes", nodes[0].name, args="-o jsonpath='{.metadata.labels}{.metadata.annotations}'",
+                   show=lambda found: ", ".join("%s=%s" % (k, ",".join(v)) for k, v in sorted(_node_groups(found).items())) or none,
+                   missing=none, note="the labels and annotations naming a node group: %s" % ", ".join(NODE_GROUP_LABELS + CAPI_NODE_ANNOTATIONS))
+    return nodes, _node_groups(node or {})
+
+
+def _node_groups(node: Dict[str, Any]) -> Dict[str, List[str]]:
+    """label/annotation -> [node group] of the node-group labels and annotations a node carries."""
+    groups: Dict[str, List[str]] = {}
     meta = node.get("metadata") or {}
     labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
     for key in NODE_GROUP_LABELS:
@@ -583,11 +571,7 @@ def _accelerator_node_groups(ctx) -> Tuple[List[Any], Dict[str, List[str]]]:
     for key in CAPI_NODE_ANNOTATIONS:
         if annotations.get(key):
             groups.setdefault(key, []).append(annotations[key])
-    ctx.record("kubectl get node %s -o jsonpath='{.metadata.labels}{.metadata.annotations}'" % nodes[0].name,
-               ", ".join("%s=%s" % (k, ",".join(v)) for k, v in sorted(groups.items())) or "no node-group label or annotation",
-               api="GET /api/v1/nodes/%s" % nodes[0].name,
-               note="the labels and annotations naming a node group: %s" % ", ".join(NODE_GROUP_LABELS + CAPI_NODE_ANNOTATIONS))
-    return nodes, groups
+    return groups
 
 
 def _cluster_autoscaler(ctx, status, deployments, accel_nodes, accel_groups, capi) -> Dict[str, Any]:
@@ -753,14 +737,49 @@ def _metric_path(namespace: str, kind: str, metric: str, described: Optional[Dic
     return "%s/namespaces/%s/pods/*/%s" % (CUSTOM_METRICS, ns, metric)
 
 
+def _metrics_apiservices(apiservices: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """name -> APIService, of the metrics APIs' APIServices."""
+    return {svc["metadata"]["name"]: svc for svc in apiservices if svc["metadata"]["name"] in dict(APISERVICES).values()}
+
+
+def _apiservice_line(name: str, svc: Optional[Dict[str, Any]]) -> str:
+    if not svc:
+        return "%s NotFound" % name
+    backend = (svc.get("spec") or {}).get("service") or {}
+    return "%s %s %s" % (name, "%s/%s" % (backend.get("namespace"), backend.get("name")) if backend else "Local",
+                         conditions_line(svc))
+
+
+def _metric_names(resource_list: Dict[str, Any]) -> List[str]:
+    return sorted({r.get("name", "") for r in resource_list.get("resources") or [] if r.get("name")})
+
+
+def _accelerator_metrics(names: List[str]) -> List[str]:
+    return sorted((n for n in names if ACCEL_METRIC.search(n.split("/", 1)[-1])), key=_metric_rank)
+
+
+def _metric_values(values: Dict[str, Any]) -> List[str]:
+    """The first values of a MetricValueList, one line each."""
+    shown = []
+    for item in (values.get("items") or [])[:5]:
+        described = item.get("describedObject") or {}
+        shown.append("%s %s=%s at %s" % (name_of({"metadata": {"namespace": described.get("namespace"), "name": described.get("name")}}),
+                                         item.get("metricName"), item.get("value"), item.get("timestamp")))
+    return shown
+
+
+def _metric_values_text(values: Dict[str, Any]) -> str:
+    return "\n".join(_metric_values(values)) or "empty MetricValueList"
+
+
 @requirement("pod_autoscaling")
 def pod_autoscaling(ctx):
     """HPA v2 served, metrics APIs Available, an accelerator metric served through custom.metrics.k8s.io."""
     kube = ctx.kube
     discovery = kube.discovery()
     hpa_versions = [v for v in discovery.versions("autoscaling") if discovery.served("autoscaling", v, "horizontalpodautoscalers")]
-    ctx.record("kubectl api-resources --api-group=autoscaling", "horizontalpodautoscalers served in %s" % (
-        ", ".join("autoscaling/%s" % v for v in hpa_versions) or "no version"), api="GET /apis (aggregated discovery)")
+    ctx.record_discovery("horizontalpodautoscalers served in %s" % (
+        ", ".join("autoscaling/%s" % v for v in hpa_versions) or "no version"), group="autoscaling")
     details: Dict[str, Any] = {"hpa_versions": hpa_versions}
     if "v2" not in hpa_versions:
         return Finding(FAIL, "autoscaling/v2 HorizontalPodAutoscaler is not served, so no HPA can scale on custom metrics. "
@@ -768,18 +787,10 @@ def pod_autoscaling(ctx):
                              "is not a not-applicable case.",
                        remediation="Serve autoscaling/v2 (check --runtime-config of kube-apiserver; upgrade to a supported "
                                    "Kubernetes version).", details=details)
-    services = {svc["metadata"]["name"]: svc for svc in kube.list("apiregistration.k8s.io", "v1", "apiservices")
-                if svc["metadata"]["name"] in dict(APISERVICES).values()}
-    lines, available = [], {}
-    for key, name in APISERVICES:
-        svc = services.get(name)
-        ok = bool(svc and condition_true(svc, "Available"))
-        available[key] = ok
-        backend = ((svc or {}).get("spec") or {}).get("service") or {}
-        lines.append("%s NotFound" % name if not svc else "%s %s %s" % (
-            name, "%s/%s" % (backend.get("namespace"), backend.get("name")) if backend else "Local", conditions_line(svc)))
-    ctx.record("kubectl get apiservices %s" % " ".join(name for _k, name in APISERVICES), "\n".join(lines),
-               api="GET /apis/apiregistration.k8s.io/v1/apiservices")
+    services = _metrics_apiservices(ctx.list("apiregistration.k8s.io", "v1", "apiservices", show=lambda items: "\n".join(
+        _apiservice_line(name, _metrics_apiservices(items).get(name)) for _k, name in APISERVICES),
+        note="the APIServices of the metrics APIs: %s" % ", ".join(name for _k, name in APISERVICES)))
+    available = {key: bool(services.get(name) and condition_true(services[name], "Available")) for key, name in APISERVICES}
     details["apiservices"] = available
     metrics_note = ("metrics.k8s.io is Available (resource metrics for CPU/memory HPAs)" if available["metrics"] else
                     "metrics.k8s.io is not Available, so CPU/memory HPAs do not work (install metrics-server; RKE2 ships "
@@ -798,11 +809,10 @@ def pod_autoscaling(ctx):
                              "cannot scale accelerator pods on AI metrics; %s." % (
                                  conditions_line(svc) if svc else "does not exist", metrics_note),
                        remediation=fix + ".", details=details)
-    resource_list = kube.request("GET", CUSTOM_METRICS)
-    names = sorted({r.get("name", "") for r in resource_list.get("resources") or [] if r.get("name")})
-    accel = sorted((n for n in names if ACCEL_METRIC.search(n.split("/", 1)[-1])), key=_metric_rank)
-    ctx.record("kubectl get --raw %s" % CUSTOM_METRICS, "%d metric resources; accelerator metrics: %s" % (
-        len(names), ", ".join(accel) or "none"), api="GET %s" % CUSTOM_METRICS)
+    resource_list = ctx.raw(CUSTOM_METRICS, show=lambda body: "%d metric resources; accelerator metrics: %s" % (
+        len(_metric_names(body)), ", ".join(_accelerator_metrics(_metric_names(body))) or "none"))
+    names = _metric_names(resource_list)
+    accel = _accelerator_metrics(names)
     details["accelerator_metrics"] = accel
     if not accel:
         return Finding(FAIL, "The custom metrics API is available but serves no accelerator metric (%d metrics, none like "
@@ -810,17 +820,16 @@ def pod_autoscaling(ctx):
                              "utilization; %s." % (len(names), metrics_note),
                        remediation=ADAPTER_RULE[0].upper() + ADAPTER_RULE[1:] + ".", details=details)
     accel_metric_names = {n.split("/", 1)[-1] for n in accel}
-    hpas = kube.list_all("autoscaling", "v2", "horizontalpodautoscalers")
-    users = []
-    for hpa in hpas:
-        for kind, metric, described in _hpa_metrics(hpa):
-            if metric in accel_metric_names:
-                users.append((hpa, kind, metric, described))
-    ctx.record("kubectl get horizontalpodautoscalers.v2.autoscaling -A -o yaml", "%d HPA(s); on accelerator metrics: %s" % (
-        len(hpas), "; ".join("%s %s metric %s ScalingActive=%s" % (
-            name_of(h), k, m, (condition(h, "ScalingActive") or {}).get("status", "Unknown")) for h, k, m, _d in users)
-        or "none"), api="GET /apis/autoscaling/v2/horizontalpodautoscalers",
-        note="HPAs whose Pods or Object metrics are the accelerator metrics above, and their ScalingActive condition")
+
+    def users_of(hpas):
+        return [(hpa, kind, metric, described) for hpa in hpas for kind, metric, described in _hpa_metrics(hpa)
+                if metric in accel_metric_names]
+
+    hpas = ctx.list("autoscaling", "v2", "horizontalpodautoscalers", args="-o yaml", show=lambda items: "%d HPA(s); on accelerator metrics: %s" % (
+        len(items), "; ".join("%s %s metric %s ScalingActive=%s" % (
+            name_of(h), k, m, (condition(h, "ScalingActive") or {}).get("status", "Unknown")) for h, k, m, _d in users_of(items))
+        or "none"), note="HPAs whose Pods or Object metrics are the accelerator metrics above, and their ScalingActive condition")
+    users = users_of(hpas)
     details["hpas"] = [{"hpa": name_of(h), "type": k, "metric": m, "scaling_active": condition_true(h, "ScalingActive")}
                        for h, k, m, _d in users]
     namespace = ctx.options.custom_metrics_namespace
@@ -837,11 +846,11 @@ def pod_autoscaling(ctx):
                                  ", ".join(accel[:4]), metrics_note), details=details, caveats=[HPA_PROBE_CAVEAT])
     path = _metric_path(*target)
     try:
-        values = kube.request("GET", path)
+        values = ctx.raw(path, show=_metric_values_text, on_error=lambda exc: "%s %s" % (exc.status, exc.message or exc.reason)
+                         if exc.status in (404, 503) else None)
     except KubeError as exc:
         if exc.status not in (404, 503):
             raise
-        ctx.record("kubectl get --raw '%s'" % path, "%s %s" % (exc.status, exc.message or exc.reason), api="GET %s" % path)
         return Finding(FAIL, "The custom metrics API lists %s but returns no value for it in namespace %s (%s %s), so the "
                              "HPA there cannot compute replicas; %s." % (
                                  target[2], target[0], exc.status, exc.message or exc.reason, metrics_note),
@@ -849,12 +858,7 @@ def pod_autoscaling(ctx):
                                    "Prometheus: exported_namespace/exported_pod) and that the workload's pods hold GPUs. "
                                    + ADAPTER_RULE[0].upper() + ADAPTER_RULE[1:] + ".", details=details)
     items = values.get("items") or []
-    shown = []
-    for item in items[:5]:
-        described = item.get("describedObject") or {}
-        shown.append("%s %s=%s at %s" % (name_of({"metadata": {"namespace": described.get("namespace"), "name": described.get("name")}}),
-                                         item.get("metricName"), item.get("value"), item.get("timestamp")))
-    ctx.record("kubectl get --raw '%s'" % path, "\n".join(shown) or "empty MetricValueList", api="GET %s" % path)
+    shown = _metric_values(values)
     details["metric_read"] = {"path": path, "values": len(items)}
     if not items:
         return Finding(FAIL, "The custom metrics API lists %s but returns an empty value list in namespace %s; %s." % (

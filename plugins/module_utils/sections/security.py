@@ -114,8 +114,7 @@ def _dra_slices(ctx, drivers: Tuple[str, ...]) -> Dict[str, int]:
     version = discovery.serving_version(lookups.DRA_GROUP, "resourceslices")
     found: Dict[str, int] = {}
     if not version:
-        ctx.record("kubectl api-resources --api-group=%s" % lookups.DRA_GROUP, "resourceslices not served (no DRA)",
-                   api="GET /apis (aggregated discovery)")
+        ctx.record_discovery("resourceslices not served (no DRA)", lookups.DRA_GROUP)
         return found
     for driver in drivers:
         page = kube.request("GET", kube.path(lookups.DRA_GROUP, version, "resourceslices"),
@@ -133,8 +132,8 @@ def _dra_slices(ctx, drivers: Tuple[str, ...]) -> Dict[str, int]:
 
 def _runtime_classes(ctx) -> Dict[str, str]:
     classes = lookups.runtime_classes(ctx.kube)
-    ctx.record("kubectl get runtimeclasses", "\n".join("%s  handler=%s" % kv for kv in sorted(classes.items()))
-               or "No resources found", api="GET /apis/node.k8s.io/v1/runtimeclasses")
+    ctx.record_list("node.k8s.io", "v1", "runtimeclasses", "\n".join("%s  handler=%s" % kv for kv in sorted(classes.items()))
+                    or "No resources found")
     return classes
 
 
@@ -149,11 +148,12 @@ def _nvidia_operator(ctx, policy: Dict[str, Any], nodes, dra: Dict[str, int]) ->
     cdi_enabled = truthy(cdi.get("enabled"), True)  # the CRD default (gpu-operator >= v25.10)
     toolkit_managed = truthy(toolkit.get("enabled"), True)
     plugin_enabled = truthy(plugin.get("enabled"), True)
-    ctx.record("kubectl get clusterpolicies.nvidia.com %s -o jsonpath='{.spec.cdi}{.spec.devicePlugin.env}{.spec.toolkit.env}'" % name,
+    ctx.record(ctx.get_command(lookups.CP_GROUP, lookups.CP_PLURAL, [name],
+                               args="-o jsonpath='{.spec.cdi}{.spec.devicePlugin.env}{.spec.toolkit.env}'"),
                "state=%s namespace=%s\ncdi=%s\ndevicePlugin.enabled=%s devicePlugin.env=%s\ntoolkit.enabled=%s toolkit.env=%s" % (
                    status.get("state", "?"), namespace, cdi or "{} (default enabled)", plugin.get("enabled", "(default true)"),
                    _env_text(plugin.get("env")), toolkit.get("enabled", "(default true)"), _env_text(toolkit.get("env"))),
-               api="GET /apis/nvidia.com/v1/clusterpolicies")
+               api=ctx.api_for(lookups.CP_GROUP, lookups.CP_VERSION, lookups.CP_PLURAL))
 
     daemonset = kube.get("apps", "v1", "daemonsets", DEVICE_PLUGIN_DS, namespace) if plugin_enabled else None
     strategy_source = "ClusterPolicy spec.devicePlugin.env"
@@ -165,14 +165,14 @@ def _nvidia_operator(ctx, policy: Dict[str, Any], nodes, dra: Dict[str, int]) ->
         actual = _env(main.get("env"))
         if _strategy_of(main):
             strategy, strategy_source = _strategy_of(main), "DaemonSet %s/%s env" % (namespace, DEVICE_PLUGIN_DS)
-        ctx.record("kubectl get daemonset -n %s %s -o jsonpath='{.spec.template.spec.containers[?(@.name==\"%s\")].env}'"
-                   % (namespace, DEVICE_PLUGIN_DS, DEVICE_PLUGIN_CONTAINER),
+        jsonpath = shlex.quote("-o=jsonpath={.spec.template.spec.containers[?(@.name==\"%s\")].env}" % DEVICE_PLUGIN_CONTAINER)
+        ctx.record(ctx.get_command("apps", "daemonsets", [DEVICE_PLUGIN_DS], namespace, args=jsonpath),
                    "%s\n%s" % (daemonset_summary(daemonset), "  ".join(
                        "%s=%s" % (k, actual[k]) for k in (LIST_STRATEGY, "CDI_ENABLED", "PASS_DEVICE_SPECS") if k in actual)),
-                   api="GET /apis/apps/v1/namespaces/%s/daemonsets/%s" % (namespace, DEVICE_PLUGIN_DS))
+                   api=ctx.api_for("apps", "v1", "daemonsets", namespace, DEVICE_PLUGIN_DS))
     elif plugin_enabled:
-        ctx.record("kubectl get daemonset -n %s %s" % (namespace, DEVICE_PLUGIN_DS), "NotFound",
-                   api="GET /apis/apps/v1/namespaces/%s/daemonsets/%s" % (namespace, DEVICE_PLUGIN_DS))
+        ctx.record(ctx.get_command("apps", "daemonsets", [DEVICE_PLUGIN_DS], namespace), "NotFound",
+                   api=ctx.api_for("apps", "v1", "daemonsets", namespace, DEVICE_PLUGIN_DS))
     if not strategy:
         strategy = ",".join(CDI_STRATEGIES) if cdi_enabled else "envvar"
         strategy_source = "operator default (%s)" % ("CDI enabled" if cdi_enabled else "CDI disabled")
@@ -260,12 +260,11 @@ def _nvidia_standalone(ctx, nodes, dra: Dict[str, int]) -> Dict[str, Any]:
         ds = daemonsets[0]
         containers = ((ds.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
         strategy = next((s for s in (_strategy_of(c) for c in containers) if s), None)
-        ctx.record("kubectl get daemonsets -A -l %s -o jsonpath='{..env}'" % STANDALONE_PLUGIN_SELECTOR,
-                   "%s  %s=%s" % (daemonset_summary(ds), LIST_STRATEGY, strategy or "(not set: config file or default envvar)"),
-                   api="GET /apis/apps/v1/daemonsets?labelSelector=%s" % STANDALONE_PLUGIN_SELECTOR)
+        ctx.record_list("apps", "v1", "daemonsets",
+                        "%s  %s=%s" % (daemonset_summary(ds), LIST_STRATEGY, strategy or "(not set: config file or default envvar)"),
+                        label_selector=STANDALONE_PLUGIN_SELECTOR, args="-o jsonpath='{..env}'")
     else:
-        ctx.record("kubectl get daemonsets -A -l %s" % STANDALONE_PLUGIN_SELECTOR, "No resources found",
-                   api="GET /apis/apps/v1/daemonsets?labelSelector=%s" % STANDALONE_PLUGIN_SELECTOR)
+        ctx.record_list("apps", "v1", "daemonsets", "No resources found", label_selector=STANDALONE_PLUGIN_SELECTOR)
     advertised = any(k.startswith("nvidia.com/") for n in nodes for k in n.resources)
     strategies = _strategies(strategy or "")
     if daemonsets and not strategy:
@@ -475,8 +474,7 @@ def secure_accelerator_access(ctx):
         if policies:
             configs.append(dict(_nvidia_operator(ctx, policies[0], nvidia_nodes, dra), vendor="nvidia"))
         else:
-            ctx.record("kubectl get clusterpolicies.nvidia.com", "No resources found (or CRD not served)",
-                       api="GET /apis/nvidia.com/v1/clusterpolicies")
+            ctx.record_list(lookups.CP_GROUP, lookups.CP_VERSION, lookups.CP_PLURAL, "No resources found (or CRD not served)")
             configs.append(dict(_nvidia_standalone(ctx, nvidia_nodes, dra), vendor="nvidia"))
         if runtime_classes.get("nvidia"):
             configs[-1]["runtime_class"] = "nvidia (handler %s)" % runtime_classes["nvidia"]
