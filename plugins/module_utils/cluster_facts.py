@@ -15,12 +15,12 @@ __metaclass__ = type
 import re
 from typing import Any, Dict, List, Optional
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.lookups import accelerator_nodes
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.lookups import DRA_GROUP, accelerator_nodes
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError
 
 # API group -> the component that serves it (what "components found" reports).
 COMPONENT_GROUPS = (
-    ("resource.k8s.io", "Dynamic Resource Allocation API"),
+    (DRA_GROUP, "Dynamic Resource Allocation API"),
     ("nvidia.com", "NVIDIA GPU Operator"),
     ("gateway.networking.k8s.io", "Gateway API"),
     ("inference.networking.k8s.io", "Gateway API Inference Extension"),

@@ -26,10 +26,13 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import condition_true, table
 
 # (label selector, vendor) answering "which nodes carry accelerators".
+NVIDIA_SELECTOR = "nvidia.com/gpu.present"  # GPU feature discovery
+SHARED_NODES = "the shared accelerator-node lookup"  # how evidence of a view of accelerator_nodes names its calls
+AMD_SELECTOR = "feature.node.kubernetes.io/pci-1002.present=true"  # node feature discovery, PCI vendor 1002
 ACCELERATOR_SELECTORS = (
-    ("nvidia.com/gpu.present", "nvidia"),
+    (NVIDIA_SELECTOR, "nvidia"),
     ("feature.node.kubernetes.io/pci-10de.present=true", "nvidia"),
-    ("feature.node.kubernetes.io/pci-1002.present=true", "amd"),
+    (AMD_SELECTOR, "amd"),
     ("intel.feature.node.kubernetes.io/gpu=true", "intel"),
 )
 # Extended resources that are accelerators, by prefix, and their vendor.
@@ -217,10 +220,38 @@ def runtime_classes(kube) -> Dict[str, str]:
     return kube.once("runtimeclasses", lookup)
 
 
+def all_daemonsets(kube) -> List[Dict[str, Any]]:
+    """Every DaemonSet of the cluster (one paginated list; their number does not grow with nodes or pods).
+    Shared per run under the key 'apps.daemonsets'."""
+    return kube.once("apps.daemonsets", lambda: kube.list_all("apps", "v1", "daemonsets"))
+
+
+def services_in(kube, namespace: str) -> List[Dict[str, Any]]:
+    """The Services of one namespace, once per run (key 'services.<namespace>')."""
+    return kube.once("services." + namespace, lambda: kube.list_all("", "v1", "services", namespace=namespace))
+
+
 def namespace_daemonsets(kube, namespace: str) -> Dict[str, Dict[str, Any]]:
     """name -> DaemonSet of one namespace, one list call per namespace and run (key 'daemonsets:<namespace>')."""
     return kube.once("daemonsets:%s" % namespace,
                      lambda: {ds["metadata"]["name"]: ds for ds in kube.list_all("apps", "v1", "daemonsets", namespace=namespace)})
+
+
+# Gateway API Inference Extension: InferencePool inference.networking.k8s.io/v1, before v1.0 the x-k8s.io v1alpha2 one.
+GAIE_GROUP, GAIE_VERSION = "inference.networking.k8s.io", "v1"
+GAIE_X_GROUP, GAIE_X_VERSION = "inference.networking.x-k8s.io", "v1alpha2"
+
+
+def inference_pools(kube) -> Tuple[str, List[Dict[str, Any]]]:
+    """(group/version, InferencePools) — v1 when served, else the older v1alpha2; ("", []) without GAIE
+    (key 'gaie.inferencepools')."""
+    def lookup():
+        discovery = kube.discovery()
+        for group, version in ((GAIE_GROUP, GAIE_VERSION), (GAIE_X_GROUP, GAIE_X_VERSION)):
+            if discovery.served(group, version, "inferencepools"):
+                return "%s/%s" % (group, version), kube.list_all(group, version, "inferencepools")
+        return "", []
+    return kube.once("gaie.inferencepools", lookup)
 
 
 # ---------------------------------------------------------------------------------------------- DRA inventory

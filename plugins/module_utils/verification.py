@@ -10,7 +10,7 @@ import time
 from typing import Any, Dict, Iterable, Optional
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import checklists, cluster_facts, engine
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections import CHECKS
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import sections  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.redact import redact_data
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import summarize
@@ -39,7 +39,7 @@ def verify(kube, checklist_version: Optional[str] = None, requirements: Optional
     checklist = checklists.load(version)
     selected = engine.select(checklist, requirements, sections, exclude_requirements, exclude_sections)
     kube.discovery()  # once, up front: an unreadable discovery is a run-level error, not one per check
-    results = engine.run(kube, checklist, selected, options, checks=CHECKS)
+    results = engine.run(kube, checklist, selected, options)  # engine.REGISTRY: importing sections registered every check
     return {
         "checklist_version": checklist.version,
         "kubernetes_version": server.get("gitVersion", ""),

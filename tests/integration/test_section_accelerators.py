@@ -5,7 +5,6 @@ import copy
 
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import checklists, engine
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections import CHECKS
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
 from tests.fakeapi import load_cluster
 
@@ -373,6 +372,6 @@ def test_forbidden_nodes_is_an_error_for_every_check(fake_cluster, kube_for, tmp
     kube = kube_for(fake_cluster("rke2-gpu", forbidden=["v1/nodes"]), tmp_path)
     checklist = checklists.load("1.35")
     selected = engine.select(checklist, ["driver_runtime_management", "gpu_sharing", "virtualized_accelerator"])
-    for result in engine.run(kube, checklist, selected, checks=CHECKS):
+    for result in engine.run(kube, checklist, selected, checks=engine.REGISTRY):
         assert result.outcome == "error" and "GET /api/v1/nodes" in result.notes, result.id
         assert "list" in result.remediation

@@ -105,7 +105,7 @@ def test_forbidden_nodes_degrade_cluster_facts_and_fail_only_the_checks_needing_
 
 def test_results_come_back_redacted(fake_cluster, kube_for, tmp_path):
     """A secret in a check's notes, details or evidence never reaches the module result."""
-    from ansible_collections.k8s_ai.conformance.plugins.module_utils import engine, verification
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils import engine
     from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import PASS, Finding
 
     secret = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW0ifQ.c2lnbmF0dXJl"
@@ -115,12 +115,12 @@ def test_results_come_back_redacted(fake_cluster, kube_for, tmp_path):
         return Finding(PASS, "saw Bearer %s" % secret, details={"password": "hunter2", "seen": secret})
 
     server = fake_cluster("rke2-gpu")
-    original = dict(verification.CHECKS)
-    verification.CHECKS["dra_support"] = leaky
+    original = dict(engine.REGISTRY)
+    engine.REGISTRY["dra_support"] = leaky
     try:
         outcome = verify(kube_for(server, tmp_path), requirements=["dra_support"], options=engine.Options())
     finally:
-        verification.CHECKS.clear()
-        verification.CHECKS.update(original)
+        engine.REGISTRY.clear()
+        engine.REGISTRY.update(original)
     assert secret not in str(outcome) and "hunter2" not in str(outcome)
     assert by_id(outcome)["dra_support"]["details"]["password"] == "<redacted>"

@@ -155,3 +155,33 @@ def test_options_are_typed_and_a_settings_dict_is_checked():
     assert (options.audit_strategy, options.custom_metrics_namespace, options.audit_exempt_namespaces) == ("stream", "ml", [])
     with pytest.raises(TypeError):
         engine.Options(settings={"audit_stratgy": "stream"})
+
+
+class _StubRequests(_StubKube):
+    """Raw requests: a 404 for one path, a one-item page for the others."""
+
+    def request(self, method, path, query=None, **_kwargs):
+        self.calls.append(("request", path, dict(query or {})))
+        if path.endswith("/missing"):
+            raise KubeError(method, path, 404, "Not Found", "gone")
+        return {"items": [{"metadata": {"name": "n1"}}], "metadata": {"continue": "t"}}
+
+
+def test_pages_raw_reads_failures_and_discovery_record_the_call_they_made():
+    kube = _StubRequests()
+    ctx = engine.CheckContext(kube, engine.Options(), CHECKLIST, CHECKLIST.requirements[0])
+    page = ctx.page("", "v1", "nodes", 100, label_selector="a.b/c=true")
+    assert page["metadata"]["continue"] == "t" and kube.calls[-1] == ("request", "/api/v1/nodes", {
+        "labelSelector": "a.b/c=true", "fieldSelector": None, "limit": 100})
+    ctx.raw("/apis/x/v1/things", {"labelSelector": "app in (a,b)"})
+    with pytest.raises(KubeError):
+        ctx.raw("/apis/x/v1/missing", on_error=lambda exc: "%s %s" % (exc.status, exc.message))
+    with pytest.raises(KubeError):
+        ctx.raw("/apis/x/v1/missing")  # no on_error: nothing recorded
+    ctx.record_discovery("x served", group="x")
+    paged, raw, failed, discovered = ctx.evidence
+    assert (paged.command, paged.api) == ("kubectl get nodes -l a.b/c=true", "GET /api/v1/nodes?labelSelector=a.b/c=true&limit=100")
+    assert raw.command == "kubectl get --raw '/apis/x/v1/things?labelSelector=app+in+%28a,b%29'"
+    assert raw.api == "GET /apis/x/v1/things?labelSelector=app in (a,b)"
+    assert (failed.command, failed.observed, failed.api) == ("kubectl get --raw /apis/x/v1/missing", "404 gone", "GET /apis/x/v1/missing")
+    assert (discovered.command, discovered.api) == ("kubectl api-resources --api-group=x", engine.DISCOVERY_API)

@@ -364,6 +364,6 @@ def test_every_evidence_command_parses_on_every_fixture(name, version, tmp_path)
 @pytest.mark.parametrize("name", CLUSTERS)
 def test_evidence_commands_parse_with_the_streamed_audit(name, tmp_path):
     report, requests = _run(name, None, tmp_path,
-                            settings={"audit_strategy": "stream", "custom_metrics_namespace": "ai-workloads"})
+                            audit_strategy="stream", custom_metrics_namespace="ai-workloads")
     problems = _problems(report, requests)
     assert not problems, "\n".join(problems)

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One module per checklist section; CHECKS is the registry with every section's checks in it."""
+"""One module per checklist section; importing this package registers every check in engine.REGISTRY."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -16,4 +16,5 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections import
     security,
 )
 
+# Deprecated alias of engine.REGISTRY, kept only while tests/integration/test_rbac.py imports it.
 CHECKS = REGISTRY

@@ -15,16 +15,10 @@ __metaclass__ = type
 
 from typing import Any, Dict, List, Optional, Tuple
 
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:  # Ansible itself needs PyYAML; without it the sharing ConfigMap is only named
-    HAS_YAML = False
-
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import components, lookups
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import DISCOVERY_API, requirement
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
-    condition, condition_true, conditions_line, daemonset_summary, spec_of, table, truthy,
+    condition, condition_true, conditions_line, daemonset_summary, spec_of, table, truthy, yaml_doc,
 )
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
     FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding,
@@ -106,19 +100,19 @@ def _pool_node_readiness(ctx, node_names: List[str]) -> Dict[str, bool]:
             fetched.append(name)
             out[name] = bool(node) and condition_true(node, "Ready") and not spec_of(node).get("unschedulable", False)
     if fetched:
-        ctx.record("kubectl get nodes %s" % " ".join(fetched),
+        ctx.record(ctx.get_command("", "nodes", fetched),
                    "\n".join("%s  %s" % (n, "Ready" if out[n] else "NotReady/unschedulable/absent") for n in fetched),
-                   api="; ".join("GET /api/v1/nodes/%s" % n for n in fetched),
+                   api="; ".join(ctx.api_for("", "v1", "nodes", name=n) for n in fetched),
                    note="the nodes DRA pools name that the accelerator-node lookup did not find: Ready and schedulable?")
     return out
 
 
 # ================================================================================================ dra_support
 def _record_dra_objects(ctx, classes, inventory) -> None:
-    version = inventory["api_version"] or "%s/v1" % lookups.DRA_GROUP
+    version = (inventory["api_version"] or "%s/v1" % lookups.DRA_GROUP).split("/")[-1]
     shown = "\n".join("%s  (selects driver %s)" % (dc["metadata"]["name"], ", ".join(lookups.device_class_drivers(dc)) or "?")
                       for dc in classes)
-    ctx.record_list(lookups.DRA_GROUP, version.split("/")[-1], "deviceclasses", shown or "No resources found")
+    ctx.record_list(lookups.DRA_GROUP, version, "deviceclasses", shown or "No resources found")
     rows = [["NAME", "DRIVER", "POOL", "GENERATION", "SLICES", "NODE", "DEVICES"]]
     for driver, info in inventory["drivers"].items():
         for pool_name, pool in info["pools"].items():
@@ -130,10 +124,10 @@ def _record_dra_objects(ctx, classes, inventory) -> None:
                 rows.append([slice_name, driver, pool_name, str(pool["generation"]),
                              "%d/%d" % (pool["slices"], pool["resource_slice_count"]), ",".join(nodes),
                              str(per_slice.get(slice_name, 0))])
-    ctx.record("kubectl get resourceslices -o custom-columns=NAME:.metadata.name,DRIVER:.spec.driver,POOL:.spec.pool.name,"
-               "GENERATION:.spec.pool.generation,COUNT:.spec.pool.resourceSliceCount,NODE:.spec.nodeName",
-               _table(rows) if len(rows) > 1 else "No resources found",
-               api="GET /apis/%s/resourceslices?limit=500 (paginated, %d slices)" % (version, inventory["slice_count"]))
+    ctx.record_list(lookups.DRA_GROUP, version, "resourceslices", _table(rows) if len(rows) > 1 else "No resources found",
+                    args="-o custom-columns=NAME:.metadata.name,DRIVER:.spec.driver,POOL:.spec.pool.name,"
+                         "GENERATION:.spec.pool.generation,COUNT:.spec.pool.resourceSliceCount,NODE:.spec.nodeName",
+                    api_note="paginated, %d slices" % inventory["slice_count"])
 
 
 def dra_usability(ctx) -> Dict[str, Any]:
@@ -346,19 +340,17 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms, fixes) ->
                                     "cuda_version": n.cuda_version or (cuda_dra[0] if cuda_dra else ""),
                                     "dra_driver_versions": driver_dra, "dra_cuda_versions": cuda_dra,
                                     "runtime_handlers": n.runtime_handlers}
-    ctx.record("kubectl get nodes -l nvidia.com/gpu.present -L nvidia.com/cuda.driver-version.full,"
-               "nvidia.com/cuda.runtime-version.full", _table(rows),
-               api="GET /api/v1/nodes?labelSelector=nvidia.com/gpu.present (the shared accelerator-node lookup)",
+    ctx.record_list("", "v1", "nodes", _table(rows), label_selector=lookups.NVIDIA_SELECTOR, api_note=lookups.SHARED_NODES,
+                    args="-L nvidia.com/cuda.driver-version.full,nvidia.com/cuda.runtime-version.full",
                note="GPU feature discovery's driver and CUDA version labels, and status.runtimeHandlers, of every NVIDIA "
                     "accelerator node")
     if dra:
-        version = lookups.dra_inventory(kube)["api_version"] or "%s/v1" % lookups.DRA_GROUP
-        ctx.record("kubectl get resourceslices --field-selector spec.driver=gpu.nvidia.com -o jsonpath="
-                   "'{range .items[*]}{.spec.nodeName}{\": \"}{..driverVersion}{\" \"}{..cudaDriverVersion}{\"\\n\"}{end}'",
-                   "\n".join("%s: driverVersion %s, cudaDriverVersion %s" % (
-                       node, ",".join(sorted(v["driverVersion"])) or "-", ",".join(sorted(v["cudaDriverVersion"])) or "-")
-                       for node, v in sorted(dra.items())),
-                   api="GET /apis/%s/resourceslices (the shared list, read for driver gpu.nvidia.com)" % version,
+        ctx.record_list(lookups.DRA_GROUP, lookups.dra_version(kube) or "v1", "resourceslices",
+                        "\n".join("%s: driverVersion %s, cudaDriverVersion %s" % (
+                            node, ",".join(sorted(v["driverVersion"])) or "-", ",".join(sorted(v["cudaDriverVersion"])) or "-")
+                            for node, v in sorted(dra.items())),
+                        args="-o jsonpath='{range .items[*]}{.spec.nodeName}{\": \"}{..driverVersion}{\" \"}{..cudaDriverVersion}{\"\\n\"}{end}'",
+                        api_note="the shared list, read for driver gpu.nvidia.com",
                    note="the driverVersion and cudaDriverVersion attributes the DRA driver publishes per device")
     drivers = sorted({v["driver_version"] for v in details["nodes"].values() if v["driver_version"]})
     cudas = sorted({_version_key(v["cuda_version"]) for v in details["nodes"].values() if v["cuda_version"]})
@@ -399,12 +391,12 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms, fixes) ->
         enabled = {key: truthy((spec.get(key) or {}).get("enabled"), True) for _label, key, _p in OPERANDS}
         toolkit_managed = enabled["toolkit"]
         runtime_class_name = (spec.get("operator") or {}).get("runtimeClass") or "nvidia"
-        ctx.record(ctx.get_command(lookups.CP_GROUP, lookups.CP_PLURAL, [name]),
-                   "state=%s  conditions: %s\ndriver.enabled=%s driver.version=%s toolkit.enabled=%s devicePlugin.enabled=%s "
-                   "operator.runtimeClass=%s" % (state or "?", conditions_line(policy), enabled["driver"],
-                                                 (spec.get("driver") or {}).get("version", "-"), enabled["toolkit"],
-                                                 enabled["devicePlugin"], runtime_class_name),
-                   api=ctx.api_for(lookups.CP_GROUP, lookups.CP_VERSION, lookups.CP_PLURAL))
+        ctx.record_list(lookups.CP_GROUP, lookups.CP_VERSION, lookups.CP_PLURAL,
+                        "state=%s  conditions: %s\ndriver.enabled=%s driver.version=%s toolkit.enabled=%s devicePlugin.enabled=%s "
+                        "operator.runtimeClass=%s" % (state or "?", conditions_line(policy), enabled["driver"],
+                                                      (spec.get("driver") or {}).get("version", "-"), enabled["toolkit"],
+                                                      enabled["devicePlugin"], runtime_class_name),
+                        api_note="the shared list", note="ClusterPolicy %s" % name)
         details["cluster_policy"] = {"name": name, "state": state, "namespace": namespace, "enabled": enabled}
         if state != "ready":
             err = condition(policy, "Error") or {}
@@ -452,8 +444,7 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms, fixes) ->
             fixes.append("check GPU feature discovery on %s: kubectl get pods -n %s -l app=gpu-feature-discovery -o wide"
                          % (_names(no_version), namespace))
     else:
-        ctx.record("kubectl get clusterpolicies.nvidia.com", "the GPU operator is not installed (nvidia.com/v1 clusterpolicies "
-                   "not served)", api=DISCOVERY_API)
+        ctx.record_discovery("the GPU operator is not installed (nvidia.com/v1 clusterpolicies not served)", group=lookups.CP_GROUP)
         if not no_version and (drivers or dra):  # (missing versions are already a problem above)
             mechanisms.append("no GPU operator: drivers and toolkit installed on the hosts")
         if no_version:
@@ -496,11 +487,11 @@ def _amd_driver_runtime(ctx, nodes, problems, unknowns, mechanisms, fixes) -> Di
     dra = _dra_versions_by_node(ctx.kube, "gpu.amd.com")
     versions = {n.name: n.labels.get(AMD_DRIVER_LABEL) or ",".join(sorted(dra.get(n.name, {}).get("driverVersion", ())))
                 for n in nodes}
-    ctx.record("kubectl get nodes -l feature.node.kubernetes.io/pci-1002.present=true -L %s" % AMD_DRIVER_LABEL,
-               "\n".join("%s  %s  %s" % (n.name, versions[n.name] or "-", ",".join("%s=%s" % kv for kv in n.resources.items()) or "-")
-                         for n in nodes),
-               api="GET /api/v1/nodes?labelSelector=feature.node.kubernetes.io/pci-1002.present=true (the shared "
-                   "accelerator-node lookup)", note="the AMD node labeller's driver version label and the amd.com/gpu resource")
+    ctx.record_list("", "v1", "nodes",
+                    "\n".join("%s  %s  %s" % (n.name, versions[n.name] or "-", ",".join("%s=%s" % kv for kv in n.resources.items()) or "-")
+                               for n in nodes),
+                    label_selector=lookups.AMD_SELECTOR, args="-L %s" % AMD_DRIVER_LABEL, api_note=lookups.SHARED_NODES,
+                    note="the AMD node labeller's driver version label and the amd.com/gpu resource")
     missing = [n for n, v in versions.items() if not v]
     distinct = sorted({v for v in versions.values() if v})
     if missing:
@@ -570,31 +561,33 @@ def _sharing_config(ctx, policy: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     if not name:
         return {}
     namespace = (policy.get("status") or {}).get("namespace") or "gpu-operator"
-    cm = ctx.kube.get("", "v1", "configmaps", name, namespace=namespace)
     out: Dict[str, Any] = {"configmap": "%s/%s" % (namespace, name), "default": config.get("default", ""), "configs": {}}
+
+    def shown(found):
+        lines = ["%s: %s" % (key, "; ".join("%s %s" % (s, ", ".join("%s replicas=%s" % kv for kv in r.items()))
+                                            for s, r in entry.items()) or "no sharing")
+                 for key, entry in _sharing_entries(found).items()]
+        return "devicePlugin.config default=%s\n%s" % (out["default"] or "-", "\n".join(lines) or "(no data)")
+
+    cm = ctx.get("", "v1", "configmaps", name, namespace, args="-o yaml", show=shown)
     if cm is None:
-        ctx.record(ctx.get_command("", "configmaps", [name], namespace), "NotFound",
-                   api=ctx.api_for("", "v1", "configmaps", namespace, name))
         out["missing"] = True
         return out
-    lines = []
+    out["configs"] = _sharing_entries(cm)
+    return out
+
+
+def _sharing_entries(cm: Dict[str, Any]) -> Dict[str, Dict[str, Dict[str, Any]]]:
+    """key -> {strategy: {resource: replicas}} of the device plugin's sharing ConfigMap (time-slicing, mps)."""
+    out = {}
     for key, text in sorted((cm.get("data") or {}).items()):
-        try:
-            doc = yaml.safe_load(text) if HAS_YAML else {}
-        except yaml.YAMLError:
-            doc = {}
-        sharing = (doc or {}).get("sharing") or {}
+        sharing = (yaml_doc(text) or {}).get("sharing") or {}
         entry = {}
         for strategy, field_name in (("time-slicing", "timeSlicing"), ("mps", "mps")):
             resources = (sharing.get(field_name) or {}).get("resources") or []
             if resources:
                 entry[strategy] = {r.get("name", ""): r.get("replicas") for r in resources}
-        out["configs"][key] = entry
-        shared = "; ".join("%s %s" % (s, ", ".join("%s replicas=%s" % kv for kv in r.items())) for s, r in entry.items())
-        lines.append("%s: %s" % (key, shared or "no sharing"))
-    ctx.record(ctx.get_command("", "configmaps", [name], namespace, args="-o yaml"),
-               "devicePlugin.config default=%s\n%s" % (out["default"] or "-", "\n".join(lines) or "(no data)"),
-               api=ctx.api_for("", "v1", "configmaps", namespace, name))
+        out[key] = entry
     return out
 
 
@@ -651,10 +644,9 @@ def gpu_sharing(ctx):
                      n.labels.get("nvidia.com/gpu.replicas", "-"), n.labels.get("nvidia.com/mig.strategy", "-"),
                      "%s(%s)" % (n.labels.get("nvidia.com/mig.config", "-"), n.labels.get("nvidia.com/mig.config.state", "-")),
                      ",".join("%s=%s" % kv for kv in n.resources.items()) or "-"])
-    ctx.record("kubectl get nodes -l nvidia.com/gpu.present -L nvidia.com/gpu.product,nvidia.com/gpu.count,"
-               "nvidia.com/gpu.sharing-strategy,nvidia.com/gpu.replicas,nvidia.com/mig.strategy,nvidia.com/mig.config,"
-               "nvidia.com/mig.config.state", _table(rows),
-               api="GET /api/v1/nodes?labelSelector=nvidia.com/gpu.present (the shared accelerator-node lookup)",
+    ctx.record_list("", "v1", "nodes", _table(rows), label_selector=lookups.NVIDIA_SELECTOR, api_note=lookups.SHARED_NODES,
+                    args="-L nvidia.com/gpu.product,nvidia.com/gpu.count,nvidia.com/gpu.sharing-strategy,nvidia.com/gpu.replicas,"
+                         "nvidia.com/mig.strategy,nvidia.com/mig.config,nvidia.com/mig.config.state",
                note="GPU feature discovery's sharing and MIG labels, and the accelerator resources in status.allocatable")
 
     policies = lookups.cluster_policies(kube) if nvidia else []
@@ -663,16 +655,15 @@ def gpu_sharing(ctx):
     dra = _dra_sharing(kube) if nvidia else {}
     classes = [dc["metadata"]["name"] for dc in lookups.device_classes(kube)] if nvidia else []
     if dra or "mig.nvidia.com" in classes:
-        inventory = lookups.dra_inventory(kube)
-        ctx.record("kubectl get resourceslices -o yaml",
-                   "\n".join("%s: %d MIG device(s), %d partitionable device(s) (driver %s)" % (node, e["MIG"], e["partitionable"], e["driver"])
-                             for node, e in sorted(dra.items())) or "no MIG or partitionable DRA devices published",
-                   api="GET /apis/%s/resourceslices (the shared list)" % (inventory["api_version"] or lookups.DRA_GROUP + "/v1"),
+        ctx.record_list(lookups.DRA_GROUP, lookups.dra_version(kube) or "v1", "resourceslices",
+                        "\n".join("%s: %d MIG device(s), %d partitionable device(s) (driver %s)" % (node, e["MIG"], e["partitionable"], e["driver"])
+                                   for node, e in sorted(dra.items())) or "no MIG or partitionable DRA devices published",
+                        args="-o yaml", api_note="the shared list",
                    note="devices whose attribute type is mig, and devices that consume shared counters (partitionable)")
     if "mig.nvidia.com" in classes:
-        version = ctx.kube.discovery().serving_version(lookups.DRA_GROUP, "deviceclasses") or "v1"
-        ctx.record("kubectl get deviceclass mig.nvidia.com", "mig.nvidia.com exists",
-                   api="GET /apis/%s/%s/deviceclasses (the shared list)" % (lookups.DRA_GROUP, version))
+        ctx.record_list(lookups.DRA_GROUP, ctx.kube.discovery().serving_version(lookups.DRA_GROUP, "deviceclasses") or "v1",
+                        "deviceclasses", "mig.nvidia.com exists", api_note="the shared list",
+                        note="the DeviceClass mig.nvidia.com, through which MIG devices are requested")
 
     by_strategy: Dict[str, Dict[str, Any]] = {}
     problems: List[str] = []
@@ -770,9 +761,9 @@ def virtualized_accelerator(ctx):
         rows.append([n.name, n.labels.get("nvidia.com/vgpu.present", "-"), n.labels.get("nvidia.com/vgpu.host-driver-version", "-"),
                      n.labels.get("nvidia.com/gpu.workload.config", "-"), n.product or "-",
                      ",".join("%s=%s" % kv for kv in list(n.resources.items()) + list(n.other_resources.items())) or "-"])
-    ctx.record("kubectl get nodes -l nvidia.com/gpu.present -L nvidia.com/vgpu.present,nvidia.com/vgpu.host-driver-version,"
-               "nvidia.com/gpu.workload.config,nvidia.com/gpu.product", _table(rows),
-               api="GET /api/v1/nodes?labelSelector=nvidia.com/gpu.present (the shared accelerator-node lookup)",
+    ctx.record_list("", "v1", "nodes", _table(rows), label_selector=lookups.NVIDIA_SELECTOR, api_note=lookups.SHARED_NODES,
+                    args="-L nvidia.com/vgpu.present,nvidia.com/vgpu.host-driver-version,nvidia.com/gpu.workload.config,"
+                         "nvidia.com/gpu.product",
                note="GPU feature discovery's vGPU labels, and the accelerator and vGPU-type resources in status.allocatable")
     guests = [n for n in nvidia if n.labels.get("nvidia.com/vgpu.present") == "true"]
     hosts = [n for n in nvidia if n.labels.get("nvidia.com/gpu.workload.config") == "vm-vgpu"]
@@ -801,10 +792,10 @@ def virtualized_accelerator(ctx):
         details["vgpu_host_driver_versions"] = host_drivers
     if hosts or (truthy(sandbox.get("enabled"), False) and truthy((spec.get("vgpuManager") or {}).get("enabled"), False)):
         daemonsets = lookups.namespace_daemonsets(kube, namespace)
-        ctx.record(ctx.get_command("apps", "daemonsets", [name for _label, _key, name in VGPU_DAEMONSETS], namespace),
-                   "\n".join(daemonset_summary(daemonsets[name]) if name in daemonsets else "%s NotFound" % name
-                             for _label, _key, name in VGPU_DAEMONSETS),
-                   api=ctx.api_for("apps", "v1", "daemonsets", namespace))
+        ctx.record_list("apps", "v1", "daemonsets",
+                        "\n".join(daemonset_summary(daemonsets[name]) if name in daemonsets else "%s NotFound" % name
+                                   for _label, _key, name in VGPU_DAEMONSETS), namespace, api_note="the shared list",
+                        note="the vGPU DaemonSets: %s" % ", ".join(name for _label, _key, name in VGPU_DAEMONSETS))
         disabled = []
         for label, key, name in VGPU_DAEMONSETS:
             ds = daemonsets.get(name)

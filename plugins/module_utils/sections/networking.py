@@ -29,14 +29,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import re
-import shlex
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import components, lookups
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
-    api_resources_table, condition_true, conditions_line, daemonset_ready, daemonset_summary, meta_of, name_of, pod_ready,
+    condition_true, conditions_line, daemonset_ready, daemonset_summary, meta_of, name_of, pod_ready,
     spec_of, status_of,
 )
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import FAIL, NOT_APPLICABLE, PASS, Finding
@@ -62,8 +60,6 @@ ISTIO_MESH_CLASSES = ("istio-waypoint", "istio-remote")
 ROUTE_LINES = 10
 
 # -- Gateway API Inference Extension ---------------------------------------------------------------
-GAIE_GROUP, GAIE_VERSION = "inference.networking.k8s.io", "v1"
-GAIE_X_GROUP, GAIE_X_VERSION = "inference.networking.x-k8s.io", "v1alpha2"
 GAIE_X_RESOURCES = ("inferencepools", "inferencemodels", "inferenceobjectives")
 POOL_CHECK_MAX = 3
 # The last GAIE release that ships the inferencepool chart (with its endpoint picker); from v1.6.0 the endpoint
@@ -84,7 +80,6 @@ DRANET_DRIVER = "dra.net"
 DRANET_DS = ("kube-system", "dranet")
 NETWORK_DRA_DRIVERS = (DRANET_DRIVER, "sriovnetwork.k8snetworkplumbingwg.io")
 NETWORK_ATTRIBUTES = ("ifName", "rdma", "pciAddress", "mac", "mtu", "rdmaDevice", "sriov", "numaNode")
-CEL_DRIVER = re.compile(r"""device\.driver\s*==\s*["']([^"']+)["']""")
 NAD_GROUP, NAD_VERSION, NAD_PLURAL = "k8s.cni.cncf.io", "v1", "network-attachment-definitions"
 SRIOV_GROUP, SRIOV_VERSION = "sriovnetwork.openshift.io", "v1"
 NICOP_GROUP, NICOP_VERSION, NICOP_PLURAL = "mellanox.com", "v1alpha1", "nicclusterpolicies"
@@ -111,38 +106,6 @@ PD_FIX = ("Deploy a prefill/decode-disaggregated serving stack and keep both pha
           "disaggregation guide (prefill and decode model servers labelled llm-d.ai/role=prefill|decode behind a "
           "GAIE InferencePool), NVIDIA Dynamo (dynamo-platform chart + a DynamoGraphDeployment with prefill and decode "
           "workers) or SGLang on RoleBasedGroup (rbg) with prefill and decode roles")
-
-
-# ================================================================================================
-# shared lookups
-# ================================================================================================
-def gateway_classes(kube) -> List[Dict[str, Any]]:
-    """Every GatewayClass (gateway.networking.k8s.io/v1), once per run; [] when not served."""
-    def lookup():
-        if not kube.discovery().served(GATEWAY_GROUP, "v1", "gatewayclasses"):
-            return []
-        return kube.list_all(GATEWAY_GROUP, "v1", "gatewayclasses")
-    return kube.once("gateway-api.gatewayclasses", lookup)
-
-
-def gateways(kube) -> List[Dict[str, Any]]:
-    """Every Gateway in every namespace, once per run; [] when not served."""
-    def lookup():
-        if not kube.discovery().served(GATEWAY_GROUP, "v1", "gateways"):
-            return []
-        return kube.list_all(GATEWAY_GROUP, "v1", "gateways")
-    return kube.once("gateway-api.gateways", lookup)
-
-
-def inference_pools(kube) -> Tuple[str, List[Dict[str, Any]]]:
-    """(group/version, InferencePools) — v1 when served, else the older v1alpha2; ("", []) without GAIE."""
-    def lookup():
-        discovery = kube.discovery()
-        for group, version in ((GAIE_GROUP, GAIE_VERSION), (GAIE_X_GROUP, GAIE_X_VERSION)):
-            if discovery.served(group, version, "inferencepools"):
-                return "%s/%s" % (group, version), kube.list_all(group, version, "inferencepools")
-        return "", []
-    return kube.once("gaie.inferencepools", lookup)
 
 
 def _parent_true(parent_status: Dict[str, Any], cond_type: str) -> bool:
@@ -207,15 +170,23 @@ def _route_shape(route: Dict[str, Any]) -> Dict[str, Any]:
                             for p in accepted]}
 
 
+def _routes_text(items: List[Dict[str, Any]]) -> str:
+    routes = [_route_shape(r) for r in items]
+    shaped = [r for r in routes if r["weighted"] or r["header_match"]]
+    if not shaped:
+        return "%d HTTPRoute(s), none with weighted backendRefs or header matches" % len(routes)
+    return "\n".join("%s  weighted=%s header-match=%s  accepted by: %s" % (
+        r["name"], r["weighted"], r["header_match"], ", ".join(r["accepted_by"]) or "none") for r in shaped[:ROUTE_LINES]) + (
+        "\n... %d more" % (len(shaped) - ROUTE_LINES) if len(shaped) > ROUTE_LINES else "")
+
+
 @requirement("ai_inference")
 def ai_inference(ctx):
     """Gateway API v1 served and an implementation whose GatewayClass is Accepted and supports
     weighted backendRefs and header matches; the Gateways it serves; existing routes as extra evidence."""
     kube = ctx.kube
     discovery = kube.discovery()
-    versions = discovery.versions(GATEWAY_GROUP)
-    ctx.record("kubectl api-resources --api-group=%s" % GATEWAY_GROUP,
-               api_resources_table(discovery, GATEWAY_GROUP, versions), api="GET /apis (aggregated discovery)")
+    ctx.api_resources(GATEWAY_GROUP)
     missing = ["%s (v1)" % r for r in GATEWAY_V1_RESOURCES if not discovery.served(GATEWAY_GROUP, "v1", r)]
     grant_versions = [v for v in ("v1", "v1beta1") if discovery.served(GATEWAY_GROUP, v, "referencegrants")]
     if not grant_versions:
@@ -227,14 +198,12 @@ def ai_inference(ctx):
         return Finding(FAIL, "Gateway API is not fully served: missing %s." % ", ".join(missing),
                        remediation=fix + ".", details={"missing": missing})
 
-    classes = gateway_classes(kube)
+    classes = ctx.list(GATEWAY_GROUP, "v1", "gatewayclasses", args="-o 'custom-columns=NAME:.metadata.name,"
+                       "CONTROLLER:.spec.controllerName,STATUS:.status.conditions,FEATURES:.status.supportedFeatures[*].name'",
+                       show=lambda items: "\n".join("%s  controller=%s  %s  features=%s" % (
+                           meta_of(c).get("name"), i["controller"], conditions_line(c), ",".join(i["supported_features"]) or "(not reported)")
+                           for c, i in ((c, _implementation(c)) for c in items)) or "No resources found")
     impls = [_implementation(c) for c in classes]
-    ctx.record("kubectl get gatewayclasses -o 'custom-columns=NAME:.metadata.name,CONTROLLER:.spec.controllerName,"
-               "STATUS:.status.conditions,FEATURES:.status.supportedFeatures[*].name'",
-               "\n".join("%s  controller=%s  %s  features=%s" % (
-                   meta_of(c).get("name"), i["controller"], conditions_line(c), ",".join(i["supported_features"]) or "(not reported)")
-                   for c, i in zip(classes, impls)) or "No resources found",
-               api="GET /apis/%s/v1/gatewayclasses" % GATEWAY_GROUP)
     accepted = [i for i in impls if i["accepted"]]
     if not accepted:
         return Finding(FAIL, "Gateway API is served but no GatewayClass is Accepted by a controller (%d found%s)." % (
@@ -255,12 +224,11 @@ def ai_inference(ctx):
                                    "in its GatewayClass status.supportedFeatures). " + install_gateway() + ".",
                        details={"implementations": impls})
 
-    all_gateways = gateways(kube)
     class_names = {i["gateway_class"] for i in routing}
-    served = [g for g in all_gateways if spec_of(g).get("gatewayClassName") in class_names]
-    ctx.record("kubectl get gateways -A", "\n".join(
+    served = [g for g in ctx.list(GATEWAY_GROUP, "v1", "gateways", show=lambda items: "\n".join(
         "%s  class=%s  %s  listeners: %s" % (name_of(g), spec_of(g).get("gatewayClassName"), conditions_line(g), _listeners(g))
-        for g in served) or "No Gateways use the accepted classes yet", api="GET /apis/%s/v1/gateways" % GATEWAY_GROUP)
+        for g in items if spec_of(g).get("gatewayClassName") in class_names) or "No Gateways use the accepted classes yet")
+        if spec_of(g).get("gatewayClassName") in class_names]
     gateway_info = [{"name": name_of(g), "gateway_class": spec_of(g).get("gatewayClassName"),
                      "accepted": condition_true(g, "Accepted"), "programmed": condition_true(g, "Programmed"),
                      "listeners": _listeners(g)} for g in served]
@@ -278,15 +246,10 @@ def ai_inference(ctx):
                                              if i["gateway_class"] == spec_of(served[0]).get("gatewayClassName")), "")),
                        details=details)
 
-    routes = [_route_shape(r) for r in kube.list_all(GATEWAY_GROUP, "v1", "httproutes")]
+    routes = [_route_shape(r) for r in ctx.list(GATEWAY_GROUP, "v1", "httproutes", args="-o yaml", show=_routes_text,
+                                                note="rules with more than one weighted backendRef or with header matches, "
+                                                     "and the parents that accepted them")]
     shaped = [r for r in routes if r["weighted"] or r["header_match"]]
-    ctx.record("kubectl get httproutes -A -o yaml", "\n".join(
-        "%s  weighted=%s header-match=%s  accepted by: %s" % (r["name"], r["weighted"], r["header_match"],
-                                                              ", ".join(r["accepted_by"]) or "none")
-        for r in shaped[:ROUTE_LINES]) + ("\n... %d more" % (len(shaped) - ROUTE_LINES) if len(shaped) > ROUTE_LINES else "")
-        if shaped else "%d HTTPRoute(s), none with weighted backendRefs or header matches" % len(routes),
-        api="GET /apis/%s/v1/httproutes" % GATEWAY_GROUP,
-        note="rules with more than one weighted backendRef or with header matches, and the parents that accepted them")
     proven = [r for r in shaped if r["accepted_by"]]
     details["httproutes"] = {"total": len(routes), "weighted_or_header": shaped[:ROUTE_LINES]}
 
@@ -341,12 +304,6 @@ def _epp_ref(pool: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     return None
 
 
-def _ready_endpoints(kube, namespace: str, service: str) -> Tuple[int, int]:
-    """(ready, total) endpoints of a Service from its EndpointSlices."""
-    ready, total, _lines, _slices = lookups.endpoint_slices_ready(kube, namespace, service)
-    return ready, total
-
-
 def _parent_text(parent: Dict[str, Any], namespace: str) -> str:
     ref = parent.get("parentRef") or parent.get("gatewayRef") or {}
     return "%s %s/%s%s" % (ref.get("kind") or "Gateway", ref.get("namespace") or namespace, ref.get("name", ""),
@@ -358,21 +315,18 @@ def advanced_inference_ingress(ctx):
     """GAIE: InferencePool CRDs served, a pool accepted by a Gateway, its endpoint picker ready."""
     kube = ctx.kube
     discovery = kube.discovery()
-    groups = [(GAIE_GROUP, discovery.versions(GAIE_GROUP)), (GAIE_X_GROUP, discovery.versions(GAIE_X_GROUP))]
-    for group, versions in groups:
-        ctx.record("kubectl api-resources --api-group=%s" % group, api_resources_table(discovery, group, versions),
-                   api="GET /apis (aggregated discovery)")
-    served = ["%s/%s %s" % (g, v, r) for g, v, r in [(GAIE_GROUP, GAIE_VERSION, "inferencepools")] +
-              [(GAIE_X_GROUP, GAIE_X_VERSION, r) for r in GAIE_X_RESOURCES] if discovery.served(g, v, r)]
+    for group in (lookups.GAIE_GROUP, lookups.GAIE_X_GROUP):
+        ctx.api_resources(group)
+    served = ["%s/%s %s" % (g, v, r) for g, v, r in [(lookups.GAIE_GROUP, lookups.GAIE_VERSION, "inferencepools")] +
+              [(lookups.GAIE_X_GROUP, lookups.GAIE_X_VERSION, r) for r in GAIE_X_RESOURCES] if discovery.served(g, v, r)]
     if not served:
         return Finding(FAIL, "The Gateway API Inference Extension is not installed: neither %s/%s inferencepools nor the "
-                       "older %s/%s inferencepools are served." % (GAIE_GROUP, GAIE_VERSION, GAIE_X_GROUP, GAIE_X_VERSION),
+                       "older %s/%s inferencepools are served." % (lookups.GAIE_GROUP, lookups.GAIE_VERSION, lookups.GAIE_X_GROUP, lookups.GAIE_X_VERSION),
                        remediation=install_gaie() + ".", details={"served": []})
-    api_version, pools = inference_pools(kube)
+    api_version, pools = lookups.inference_pools(kube)
     if not api_version:
         return Finding(FAIL, "GAIE CRDs are partly installed (%s) but no InferencePool resource is served." % ", ".join(served),
                        remediation=install_gaie() + ".", details={"served": served})
-    plural_group = api_version.split("/")[0]
     evaluated = []
     for pool in pools:
         namespace = meta_of(pool).get("namespace", "")
@@ -382,12 +336,11 @@ def advanced_inference_ingress(ctx):
                           "parents": [{"parent": _parent_text(p, namespace), "conditions": conditions_line({"status": p})}
                                       for p in parents],
                           "accepted_by": [_parent_text(p, namespace) for p in accepted]})
-    ctx.record("kubectl get inferencepools.%s -A -o custom-columns=NAME:.metadata.name,EPP:.spec.endpointPickerRef.name,"
-               "PARENTS:.status.parents" % plural_group,
-               "\n".join("%s  epp=%s  %s" % (e["pool"], (e["epp"] or {}).get("name", "(none)"),
-                                             "; ".join("%s %s" % (p["parent"], p["conditions"]) for p in e["parents"])
-                                             or "no parent status") for e in evaluated) or "No resources found",
-               api="GET /apis/%s/inferencepools" % api_version)
+    ctx.record_list(api_version.split("/")[0], api_version.split("/")[1], "inferencepools",
+                    "\n".join("%s  epp=%s  %s" % (e["pool"], (e["epp"] or {}).get("name", "(none)"),
+                                                  "; ".join("%s %s" % (p["parent"], p["conditions"]) for p in e["parents"])
+                                                  or "no parent status") for e in evaluated) or "No resources found",
+                    args="-o custom-columns=NAME:.metadata.name,EPP:.spec.endpointPickerRef.name,PARENTS:.status.parents")
     details: Dict[str, Any] = {"served": served, "api_version": api_version, "pools": evaluated}
     if not pools:
         return Finding(FAIL, "GAIE CRDs are installed (%s) but no InferencePool exists." % ", ".join(served),
@@ -410,12 +363,11 @@ def advanced_inference_ingress(ctx):
         if epp["kind"] != "Service":
             problems.append("%s names endpoint picker %s %s (not a Service; check it by hand)" % (entry["pool"], epp["kind"], epp["name"]))
             continue
-        ready, total = _ready_endpoints(kube, entry["namespace"], epp["name"])
+        ready, total, _lines, _slices = lookups.endpoint_slices_ready(kube, entry["namespace"], epp["name"])
         entry["epp_endpoints"] = {"ready": ready, "total": total}
-        ctx.record("kubectl get endpointslices -n %s -l kubernetes.io/service-name=%s" % (entry["namespace"], epp["name"]),
-                   "%d/%d endpoints ready (endpoint picker of %s, port %s)" % (ready, total, entry["pool"], epp["port"]),
-                   api="GET /apis/discovery.k8s.io/v1/namespaces/%s/endpointslices?labelSelector=kubernetes.io/service-name=%s"
-                       % (entry["namespace"], epp["name"]))
+        ctx.record_list("discovery.k8s.io", "v1", "endpointslices",
+                        "%d/%d endpoints ready (endpoint picker of %s, port %s)" % (ready, total, entry["pool"], epp["port"]),
+                        namespace=entry["namespace"], label_selector=lookups.service_selector(epp["name"]))
         if ready:
             return Finding(PASS, "InferencePool %s (%s) is Accepted with ResolvedRefs by %s, and its endpoint picker "
                            "Service %s has %d/%d ready endpoint(s) (port %s%s): model-aware routing through the Gateway API "
@@ -441,13 +393,12 @@ def advanced_inference_ingress(ctx):
 # high_performance_networking (1.36)
 # ================================================================================================
 def _class_drivers(device_class: Dict[str, Any]) -> List[str]:
-    drivers = []
+    """The drivers a DeviceClass selects: those its CEL names (device.driver == ...), and a network driver whose
+    name it quotes (device.attributes["dra.net"]...)."""
+    drivers = lookups.device_class_drivers(device_class)
     for selector in spec_of(device_class).get("selectors") or []:
-        expression = (selector.get("cel") or {}).get("expression", "")
-        drivers.extend(CEL_DRIVER.findall(expression))
-        for driver in NETWORK_DRA_DRIVERS:
-            if '"%s"' % driver in expression and driver not in drivers:
-                drivers.append(driver)
+        expression = ((selector or {}).get("cel") or {}).get("expression", "")
+        drivers += [d for d in NETWORK_DRA_DRIVERS if '"%s"' % d in expression and d not in drivers]
     return drivers
 
 
@@ -483,10 +434,10 @@ def _hpn_dra(ctx, mechanisms: List[Dict[str, Any]]) -> None:
         drivers = [d for d in _class_drivers(dc) if d in NETWORK_DRA_DRIVERS]
         if drivers:
             network[meta_of(dc).get("name", "")] = drivers
-    ctx.record("kubectl get deviceclasses -o yaml",
-               "\n".join("%s  drivers=%s" % (meta_of(dc).get("name"), ",".join(_class_drivers(dc)) or "-") for dc in classes)
-               or "No resources found", api="GET /apis/%s/%s/deviceclasses" % (lookups.DRA_GROUP, version),
-               note="DeviceClasses whose CEL selectors name a network DRA driver (%s)" % ", ".join(NETWORK_DRA_DRIVERS))
+    ctx.record_list(lookups.DRA_GROUP, version, "deviceclasses",
+                    "\n".join("%s  drivers=%s" % (meta_of(dc).get("name"), ",".join(_class_drivers(dc)) or "-") for dc in classes)
+                    or "No resources found", args="-o yaml", api_note="the shared list",
+                    note="DeviceClasses whose CEL selectors name a network DRA driver (%s)" % ", ".join(NETWORK_DRA_DRIVERS))
     if not network:
         return
     drivers = sorted({d for ds in network.values() for d in ds})
@@ -494,21 +445,19 @@ def _hpn_dra(ctx, mechanisms: List[Dict[str, Any]]) -> None:
     found = _network_devices(slices, drivers)
     for driver in drivers:
         one = _network_devices(slices, [driver])
-        ctx.record("kubectl get resourceslices --field-selector spec.driver=%s -o yaml" % driver,
-                   "%d network device(s) on %d node(s) [%s]; %d with RDMA; attributes: %s" % (
-                       one["devices"], len(one["nodes"]), ", ".join(one["nodes"][:5]), one["rdma_devices"],
-                       ", ".join(one["attributes"]) or "-"),
-                   api="GET /apis/%s/%s/resourceslices (the shared list, read for driver %s)"
-                       % (lookups.DRA_GROUP, lookups.dra_version(kube) or version, driver),
-                   note="devices with network attributes (%s)" % ", ".join(NETWORK_ATTRIBUTES))
+        ctx.record_list(lookups.DRA_GROUP, lookups.dra_version(kube) or version, "resourceslices",
+                        "%d network device(s) on %d node(s) [%s]; %d with RDMA; attributes: %s" % (
+                            one["devices"], len(one["nodes"]), ", ".join(one["nodes"][:5]), one["rdma_devices"],
+                            ", ".join(one["attributes"]) or "-"), args="-o yaml",
+                        api_note="the shared list, read for driver %s" % driver,
+                        note="devices of driver %s with network attributes (%s)" % (driver, ", ".join(NETWORK_ATTRIBUTES)))
     problem = "" if found["devices"] else "DeviceClass(es) %s select %s but no ResourceSlice publishes network devices for it" % (
         ", ".join(sorted(network)), ",".join(drivers))
     daemonset = ""
     if DRANET_DRIVER in drivers:
-        ds = kube.get("apps", "v1", "daemonsets", DRANET_DS[1], namespace=DRANET_DS[0])
+        ds = ctx.get("apps", "v1", "daemonsets", DRANET_DS[1], DRANET_DS[0], show=daemonset_summary,
+                     missing="not found (DRANET installed elsewhere?)")
         daemonset = daemonset_summary(ds) if ds else ""
-        ctx.record("kubectl get daemonset -n %s %s" % DRANET_DS, daemonset or "not found (DRANET installed elsewhere?)",
-                   api="GET /apis/apps/v1/namespaces/%s/daemonsets/%s" % DRANET_DS)
         if ds and not daemonset_ready(ds) and not problem:
             problem = "the DRANET DaemonSet %s is not ready, so published devices may not be allocatable" % daemonset
     mechanisms.append({"mechanism": "DRA", "device_classes": sorted(network), "drivers": drivers, **found,
@@ -519,13 +468,10 @@ def _hpn_multus(ctx, mechanisms: List[Dict[str, Any]]) -> None:
     kube = ctx.kube
     if not kube.discovery().served(NAD_GROUP, NAD_VERSION, NAD_PLURAL):
         return
-    nads = kube.list_all(NAD_GROUP, NAD_VERSION, NAD_PLURAL)
-    ctx.record("kubectl get network-attachment-definitions -A", "\n".join(name_of(n) for n in nads[:10]) or "No resources found",
-               api="GET /apis/%s/%s/%s" % (NAD_GROUP, NAD_VERSION, NAD_PLURAL))
+    nads = ctx.list(NAD_GROUP, NAD_VERSION, NAD_PLURAL, show=lambda items: "\n".join(name_of(n) for n in items[:10]) or "No resources found")
     daemonsets = [d for d in kube.list_all("apps", "v1", "daemonsets", namespace="kube-system") if "multus" in meta_of(d).get("name", "")]
-    ctx.record("kubectl get daemonsets -n kube-system",
-               "\n".join(daemonset_summary(d) for d in daemonsets) or "no Multus DaemonSet in kube-system",
-               api="GET /apis/apps/v1/namespaces/kube-system/daemonsets", note="DaemonSets whose name contains multus")
+    ctx.record_list("apps", "v1", "daemonsets", "\n".join(daemonset_summary(d) for d in daemonsets) or "no Multus DaemonSet in kube-system",
+                    namespace="kube-system", note="DaemonSets whose name contains multus")
     ready = any(daemonset_ready(d) for d in daemonsets)
     problem = ""
     if not daemonsets:
@@ -543,18 +489,14 @@ def _hpn_operators(ctx, mechanisms: List[Dict[str, Any]]) -> None:
     kube = ctx.kube
     discovery = kube.discovery()
     if discovery.served(SRIOV_GROUP, SRIOV_VERSION, "sriovnetworks"):
-        networks = kube.list_all(SRIOV_GROUP, SRIOV_VERSION, "sriovnetworks")
-        ctx.record("kubectl get sriovnetworks -A", "\n".join("%s  resourceName=%s" % (name_of(n), spec_of(n).get("resourceName", ""))
-                                                             for n in networks[:10]) or "No resources found",
-                   api="GET /apis/%s/%s/sriovnetworks" % (SRIOV_GROUP, SRIOV_VERSION))
+        networks = ctx.list(SRIOV_GROUP, SRIOV_VERSION, "sriovnetworks", show=lambda items: "\n".join(
+            "%s  resourceName=%s" % (name_of(n), spec_of(n).get("resourceName", "")) for n in items[:10]) or "No resources found")
         mechanisms.append({"mechanism": "SR-IOV network operator", "networks": [name_of(n) for n in networks[:20]],
                            "ready": bool(networks), "problem": "" if networks else "the SR-IOV network operator is installed but "
                                                                                    "no SriovNetwork is defined"})
     if discovery.served(NICOP_GROUP, NICOP_VERSION, NICOP_PLURAL):
-        policies = kube.list_all(NICOP_GROUP, NICOP_VERSION, NICOP_PLURAL)
-        ctx.record("kubectl get nicclusterpolicies", "\n".join("%s  state=%s" % (name_of(p), status_of(p).get("state", "?"))
-                                                               for p in policies) or "No resources found",
-                   api="GET /apis/%s/%s/%s" % (NICOP_GROUP, NICOP_VERSION, NICOP_PLURAL))
+        policies = ctx.list(NICOP_GROUP, NICOP_VERSION, NICOP_PLURAL, show=lambda items: "\n".join(
+            "%s  state=%s" % (name_of(p), status_of(p).get("state", "?")) for p in items) or "No resources found")
         ready = [p for p in policies if status_of(p).get("state") == "ready"]
         mechanisms.append({"mechanism": "NVIDIA network operator", "policies": ["%s state=%s" % (name_of(p), status_of(p).get("state", "?"))
                                                                                 for p in policies],
@@ -565,23 +507,27 @@ def _hpn_operators(ctx, mechanisms: List[Dict[str, Any]]) -> None:
 
 def _hpn_node_resources(ctx) -> Dict[str, Any]:
     """Nodes NFD labels RDMA-capable (one page) and the network resources they advertise."""
-    kube = ctx.kube
-    page = kube.request("GET", kube.path("", "v1", "nodes"), query={"labelSelector": RDMA_NODE_LABEL, "limit": NODE_PAGE})
+    def resources_of(nodes):
+        resources: Dict[str, List[str]] = {}
+        for node in nodes:
+            for key, value in (status_of(node).get("allocatable") or {}).items():
+                if any(h in key.lower() for h in NETWORK_RESOURCE_HINTS) and str(value) not in ("0", ""):
+                    resources.setdefault(key, []).append(meta_of(node).get("name", ""))
+        return resources
+
+    def shown(page):
+        nodes, more = page.get("items") or [], bool((page.get("metadata") or {}).get("continue"))
+        return ("%d node(s)%s; %s" % (len(nodes), "+ (first page)" if more else "", "; ".join(
+            "%s on %s" % (k, ",".join(v[:5])) for k, v in sorted(resources_of(nodes).items())) or "no RDMA/SR-IOV resources advertised")
+            if nodes else "No resources found")
+
+    page = ctx.page("", "v1", "nodes", NODE_PAGE, label_selector=RDMA_NODE_LABEL, args="-o yaml", show=shown,
+                    note="status.allocatable resources whose name contains %s (first page of %d nodes)"
+                         % (", ".join(NETWORK_RESOURCE_HINTS), NODE_PAGE))
     nodes = page.get("items") or []
-    more = bool((page.get("metadata") or {}).get("continue"))
-    resources: Dict[str, List[str]] = {}
-    for node in nodes:
-        for key, value in (status_of(node).get("allocatable") or {}).items():
-            if any(h in key.lower() for h in NETWORK_RESOURCE_HINTS) and str(value) not in ("0", ""):
-                resources.setdefault(key, []).append(meta_of(node).get("name", ""))
-    ctx.record("kubectl get nodes -l %s -o yaml" % RDMA_NODE_LABEL,
-               ("%d node(s)%s; %s" % (len(nodes), "+ (first page)" if more else "", "; ".join(
-                   "%s on %s" % (k, ",".join(v[:5])) for k, v in sorted(resources.items())) or "no RDMA/SR-IOV resources advertised"))
-               if nodes else "No resources found",
-               api="GET /api/v1/nodes?labelSelector=%s&limit=%d" % (RDMA_NODE_LABEL, NODE_PAGE),
-               note="status.allocatable resources whose name contains %s (first page of %d nodes)"
-                    % (", ".join(NETWORK_RESOURCE_HINTS), NODE_PAGE))
-    return {"rdma_nodes": len(nodes), "more": more, "resources": {k: v[:10] for k, v in resources.items()}}
+    resources = resources_of(nodes)
+    return {"rdma_nodes": len(nodes), "more": bool((page.get("metadata") or {}).get("continue")),
+            "resources": {k: v[:10] for k, v in resources.items()}}
 
 
 @requirement("high_performance_networking")
@@ -631,9 +577,8 @@ def high_performance_networking(ctx):
 # disaggregated_inference (1.36)
 # ================================================================================================
 def _llmd(ctx) -> List[Dict[str, Any]]:
-    kube = ctx.kube
-    page = kube.request("GET", kube.path("", "v1", "pods"), query={"labelSelector": LLMD_SELECTOR, "limit": POD_PAGE})
-    pods = page.get("items") or []
+    pods = ctx.page("", "v1", "pods", POD_PAGE, label_selector=LLMD_SELECTOR, args="-o wide",
+                    show=lambda page: _llmd_text(page.get("items") or [])).get("items") or []
     groups: Dict[Tuple[str, str], Dict[str, Any]] = {}
     for pod in pods:
         labels = meta_of(pod).get("labels") or {}
@@ -646,18 +591,20 @@ def _llmd(ctx) -> List[Dict[str, Any]]:
         if pod_ready(pod, running=True):
             role[0] += 1
         group["nodes"].add(spec_of(pod).get("nodeName", ""))
-    lines = ["%s  role=%s  %s  node=%s" % (name_of(p), (meta_of(p).get("labels") or {}).get(LLMD_ROLE),
-                                           "Ready" if pod_ready(p, running=True) else status_of(p).get("phase", "?"),
-                                           spec_of(p).get("nodeName", "-")) for p in pods[:10]]
-    if len(pods) > 10:
-        lines.append("... %d more" % (len(pods) - 10))
-    ctx.record("kubectl get pods -A -l %s -o wide" % shlex.quote(LLMD_SELECTOR), "\n".join(lines) or "No resources found",
-               api="GET /api/v1/pods?labelSelector=%s&limit=%d" % (LLMD_SELECTOR, POD_PAGE))
     found = []
     for group in groups.values():
         group["nodes"] = sorted(n for n in group["nodes"] if n)
         found.append(group)
     return found
+
+
+def _llmd_text(pods: List[Dict[str, Any]]) -> str:
+    lines = ["%s  role=%s  %s  node=%s" % (name_of(p), (meta_of(p).get("labels") or {}).get(LLMD_ROLE),
+                                           "Ready" if pod_ready(p, running=True) else status_of(p).get("phase", "?"),
+                                           spec_of(p).get("nodeName", "-")) for p in pods[:10]]
+    if len(pods) > 10:
+        lines.append("... %d more" % (len(pods) - 10))
+    return "\n".join(lines) or "No resources found"
 
 
 def _pd_line(found: Dict[str, Any]) -> str:
@@ -669,12 +616,11 @@ def _pd_line(found: Dict[str, Any]) -> str:
 def _dynamo(ctx) -> List[Dict[str, Any]]:
     kube = ctx.kube
     discovery = kube.discovery()
-    version = next((v for v in ("v1beta1", "v1alpha1") if discovery.served(DYNAMO_GROUP, v, DYNAMO_PLURAL)), None)
+    version = discovery.serving_version(DYNAMO_GROUP, DYNAMO_PLURAL)
     if not version:
         return []
-    graphs = kube.list_all(DYNAMO_GROUP, version, DYNAMO_PLURAL)
     found = []
-    for dgd in graphs:
+    for dgd in kube.list_all(DYNAMO_GROUP, version, DYNAMO_PLURAL):
         roles = {"prefill": [0, 0], "decode": [0, 0]}
         services = status_of(dgd).get("services") or {}
         for name, svc in (spec_of(dgd).get("services") or {}).items():
@@ -687,8 +633,7 @@ def _dynamo(ctx) -> List[Dict[str, Any]]:
                     roles[role][0] += int(state.get("readyReplicas") or 0)
         found.append({"solution": "NVIDIA Dynamo", "name": name_of(dgd), "roles": roles,
                       "state": "%s, %s" % (status_of(dgd).get("state", "?"), conditions_line(dgd))})
-    ctx.record("kubectl get dynamographdeployments -A", "\n".join(_pd_line(f) for f in found) or "No resources found",
-               api="GET /apis/%s/%s/%s" % (DYNAMO_GROUP, version, DYNAMO_PLURAL))
+    ctx.record_list(DYNAMO_GROUP, version, DYNAMO_PLURAL, "\n".join(_pd_line(f) for f in found) or "No resources found")
     return found
 
 
@@ -707,18 +652,17 @@ def _rbg(ctx) -> List[Dict[str, Any]]:
                     roles[role][0] += int(status.get("readyReplicas") or 0)
                     roles[role][1] += int(status.get("replicas") or 0)
         found.append({"solution": "SGLang RoleBasedGroup", "name": name_of(rbg), "roles": roles, "state": conditions_line(rbg)})
-    ctx.record("kubectl get rolebasedgroups -A", "\n".join(_pd_line(f) for f in found) or "No resources found",
-               api="GET /apis/%s/%s/%s" % (RBG_GROUP, version, RBG_PLURAL))
+    ctx.record_list(RBG_GROUP, version, RBG_PLURAL, "\n".join(_pd_line(f) for f in found) or "No resources found")
     return found
 
 
 def _pool_for(kube, group: Dict[str, Any]) -> str:
     """The InferencePool (shared lookup) whose selector matches an llm-d group's labels, if any."""
-    if not (kube.discovery().served(GAIE_GROUP, GAIE_VERSION, "inferencepools")
-            or kube.discovery().served(GAIE_X_GROUP, GAIE_X_VERSION, "inferencepools")):
+    if not (kube.discovery().served(lookups.GAIE_GROUP, lookups.GAIE_VERSION, "inferencepools")
+            or kube.discovery().served(lookups.GAIE_X_GROUP, lookups.GAIE_X_VERSION, "inferencepools")):
         return ""
     labels = group.get("labels") or {}
-    for pool in inference_pools(kube)[1]:
+    for pool in lookups.inference_pools(kube)[1]:
         if meta_of(pool).get("namespace") != group.get("namespace"):
             continue
         selector = spec_of(pool).get("selector") or {}
@@ -740,9 +684,8 @@ def disaggregated_inference(ctx):
         installed.append("SGLang RBG CRDs (workloads.x-k8s.io rolebasedgroups)")
     if discovery.versions(VLLM_STACK_GROUP):
         installed.append("vLLM production stack CRDs (production-stack.vllm.ai)")
-    ctx.record("kubectl api-resources", "\n".join(installed) or "none of these APIs is served",
-               api="GET /apis (aggregated discovery)",
-               note="%s %s, %s %s and the API group %s" % (DYNAMO_GROUP, DYNAMO_PLURAL, RBG_GROUP, RBG_PLURAL, VLLM_STACK_GROUP))
+    ctx.record_discovery("\n".join(installed) or "none of these APIs is served",
+                         note="%s %s, %s %s and the API group %s" % (DYNAMO_GROUP, DYNAMO_PLURAL, RBG_GROUP, RBG_PLURAL, VLLM_STACK_GROUP))
     stacks = _llmd(ctx) + _dynamo(ctx) + _rbg(ctx)
     details: Dict[str, Any] = {"installed": installed, "deployments": [
         {k: v for k, v in s.items() if k != "labels"} for s in stacks]}

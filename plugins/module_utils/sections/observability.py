@@ -17,7 +17,7 @@ Object shapes and names are the upstream ones:
 - Prometheus Operator (monitoring.coreos.com/v1): Prometheus spec.{serviceMonitor,podMonitor}{,Namespace}Selector
   (nil selects nothing / own namespace only, {} selects all), spec.replicas, spec.shards, spec.routePrefix,
   spec.web.tlsConfig; status.availableReplicas and condition Available; governing Service prometheus-operated:9090
-  (port "web"); StatefulSet prometheus-<name>. Targets API GET /api/v1/targets?state=active: data.activeTargets[]
+  (port "web"); StatefulSet prometheus-<name>. Targets API /api/v1/targets?state=active: data.activeTargets[]
   {scrapePool ("serviceMonitor/<ns>/<name>/<i>", "podMonitor/..."), health, discoveredLabels (__meta_kubernetes_*)}.
 - Other collectors: prometheus-community/prometheus chart (app.kubernetes.io/name=prometheus, component server),
   Grafana Alloy chart (app.kubernetes.io/name=alloy, config in a ConfigMap: discovery.kubernetes,
@@ -96,7 +96,6 @@ EXPORTERS: Dict[str, Dict[str, Any]] = {
 }
 OPTIONAL_KINDS = ("temperature", "power", "interconnect", "pcie")
 POD_PAGE = 500
-SAMPLE_LINES = 4
 
 # -- workload metrics ------------------------------------------------------------------------------------
 MON_GROUP, MON_VERSION = "monitoring.coreos.com", "v1"
@@ -104,7 +103,7 @@ OPERATED_SERVICE, OPERATED_PORT = "prometheus-operated", 9090
 MAX_PROMETHEUSES = 2  # targets read through the proxy for at most this many ready Prometheus instances
 COLLECTOR_NAMES = ("prometheus", "alloy", "opentelemetry-collector")
 COLLECTOR_SELECTOR = "app.kubernetes.io/name in (%s)" % ",".join(COLLECTOR_NAMES)
-OTEL_GROUP, OTEL_VERSIONS, OTEL_PLURAL = "opentelemetry.io", ("v1beta1", "v1alpha1"), "opentelemetrycollectors"
+OTEL_GROUP, OTEL_PLURAL = "opentelemetry.io", "opentelemetrycollectors"
 ALLOY_DISCOVERY = ("discovery.kubernetes", "prometheus.operator.servicemonitors", "prometheus.operator.podmonitors")
 
 
@@ -123,20 +122,6 @@ def nvidia_exporter_fix(kube) -> str:
                 % (name, name))
     return ("Run the DCGM exporter on every GPU node with the NVIDIA GPU operator, which deploys it by default "
             "(dcgmExporter.enabled=true): %s" % components.install_hint("gpu_operator"))
-
-
-# ================================================================================================
-# shared lookups
-# ================================================================================================
-def all_daemonsets(kube) -> List[Dict[str, Any]]:
-    """Every DaemonSet of the cluster (one paginated list; their number does not grow with nodes or pods).
-    Shared per run under the key 'apps.daemonsets'."""
-    return kube.once("apps.daemonsets", lambda: kube.list_all("apps", "v1", "daemonsets", page_size=POD_PAGE))
-
-
-def services_in(kube, namespace: str) -> List[Dict[str, Any]]:
-    """The Services of one namespace, once per run (key 'services.<namespace>')."""
-    return kube.once("services." + namespace, lambda: kube.list_all("", "v1", "services", namespace=namespace))
 
 
 # ================================================================================================
@@ -263,11 +248,6 @@ def _device_line(key: str, entry: Dict[str, Any], vendor: str) -> str:
     return "%s: %s" % (key, ", ".join(parts))
 
 
-def _proxy_path(namespace: str, service: str, port: Any, path: str, scheme: str = "") -> str:
-    target = "%s%s:%s" % (scheme + ":" if scheme else "", service, port)
-    return "/api/v1/namespaces/%s/services/%s/proxy/%s" % (namespace, target, path.lstrip("/"))
-
-
 def _proxy_why(exc: KubeError) -> str:
     return "%s %s%s" % (exc.status or "", exc.reason or "", (": " + exc.message) if exc.message else "")
 
@@ -369,7 +349,7 @@ def _check_vendor(ctx, vendor: str, nodes, daemonsets: List[Dict[str, Any]]) -> 
         return result
 
     # Scrape it through the API server's service proxy.
-    services = services_in(kube, namespace)
+    services = lookups.services_in(kube, namespace)
     svc, port = _service_for(services, ds)
     ctx.record_list("", "v1", "services",
                     "%s port %s selects the %s pods" % (name_of(svc), port, ds_name) if svc
@@ -381,7 +361,7 @@ def _check_vendor(ctx, vendor: str, nodes, daemonsets: List[Dict[str, Any]]) -> 
                      "exporter charts create one), then re-run" % name_of(ds))
         return result
     svc_name = meta_of(svc)["name"]
-    path = _proxy_path(namespace, svc_name, port, "metrics")
+    path = ctx.proxy_path(namespace, svc_name, port, "metrics")
     details["endpoint"] = path
 
     def scraped(text: str) -> str:
@@ -460,7 +440,7 @@ def accelerator_metrics(ctx):
                        "exporter; %s." % (", ".join(sorted(unknown)), "; ".join(
                            "%s: %s" % (v, ", ".join(n)) for v, n in sorted(unknown.items())), hand_check),
                        details={"unrecognised": unknown})
-    daemonsets = all_daemonsets(kube)
+    daemonsets = lookups.all_daemonsets(kube)
     outcomes = [_check_vendor(ctx, vendor, by_vendor[vendor], daemonsets) for vendor in known]
     details = {"exporters": [o["details"] for o in outcomes]}
     if unknown:
@@ -558,7 +538,7 @@ def _targets_lines(summary: Dict[str, Any]) -> str:
 def _read_targets(ctx, namespace: str, service: str, port: Any, prefix: str = "", scheme: str = ""):
     """(summary, why-not) of GET <prefix>/api/v1/targets?state=active through the service proxy."""
     path = "%sapi/v1/targets?state=active" % (prefix.strip("/") + "/" if prefix.strip("/") else "")
-    full = _proxy_path(namespace, service, port, path, scheme)
+    full = ctx.proxy_path(namespace, service, port, path, scheme)
 
     def shown(text: str) -> str:
         found = summarize_targets(text)
@@ -663,7 +643,7 @@ def _other_collectors(ctx, problems: List[str], fixes: List[str], details: Dict[
     for plural, kind in (("deployments", "Deployment"), ("statefulsets", "StatefulSet")):
         for obj in kube.list_all("apps", "v1", plural, label_selector=COLLECTOR_SELECTOR):
             workloads.append(dict(obj, kind=kind))
-    for ds in all_daemonsets(kube):
+    for ds in lookups.all_daemonsets(kube):
         if (meta_of(ds).get("labels") or {}).get("app.kubernetes.io/name") in COLLECTOR_NAMES:
             workloads.append(dict(ds, kind="DaemonSet"))
     # the Prometheus Operator's own StatefulSets were judged through their Prometheus resource
@@ -686,7 +666,7 @@ def _other_collectors(ctx, problems: List[str], fixes: List[str], details: Dict[
             continue
         namespace = meta_of(w)["namespace"]
         if app == "prometheus":
-            svc, port = _service_for(services_in(kube, namespace), w)
+            svc, port = _service_for(lookups.services_in(kube, namespace), w)
             if svc is None:
                 problems.append("Prometheus %s is ready but no Service exposes it" % name_of(w))
                 continue
@@ -735,7 +715,7 @@ def _other_collectors(ctx, problems: List[str], fixes: List[str], details: Dict[
             fixes.append("Add discovery.kubernetes (or prometheus.operator.servicemonitors) feeding prometheus.scrape to "
                          "Alloy's configuration%s" % (" in ConfigMap %s/%s" % (namespace, cm_name) if cm_name else ""))
     discovery = kube.discovery()
-    version = next((v for v in OTEL_VERSIONS if discovery.served(OTEL_GROUP, v, OTEL_PLURAL)), None)
+    version = discovery.serving_version(OTEL_GROUP, OTEL_PLURAL)
     if version:
         collectors = kube.list_all(OTEL_GROUP, version, OTEL_PLURAL)
         rows = []

@@ -56,7 +56,7 @@ def _deployment_fix(dep: Dict[str, Any]) -> str:
             % (namespace, name, namespace, name, namespace, name))
 
 
-def _webhooks_for(ctx, groups: Tuple[str, ...]) -> List[str]:
+def _registered_webhooks(ctx, groups: Tuple[str, ...]) -> List[str]:
     """'<config>/<webhook>' of admission webhooks with rules for any of ``groups`` (shared lists, once per run)."""
     names = []
     for kind, config, hook in lookups.webhooks_for(ctx.kube, groups):
@@ -84,7 +84,6 @@ KUEUE_SELECTOR = "app.kubernetes.io/name=kueue,control-plane=controller-manager"
 KUEUE_CONFIG = "kueue-manager-config"
 # scheduler-plugins as a second scheduler (kubernetes-sigs/scheduler-plugins chart as-a-second-scheduler):
 # Deployment labelled component=scheduler (scheduler-plugins-scheduler) and app=scheduler-plugins-controller.
-COSCHED_NAMESPACE = "scheduler-plugins"
 # KAI scheduler (kai-scheduler/KAI-Scheduler chart): Deployment kai-operator (app=kai-operator) which deploys the
 # scheduler and its controllers in the release namespace, conventionally kai-scheduler.
 KAI_NAMESPACE = "kai-scheduler"
@@ -104,7 +103,7 @@ HPA_PROBE_CAVEAT = ("functional part not demonstrated: replicas up under load an
 
 
 def _volcano(ctx) -> Optional[Dict[str, Any]]:
-    kube, discovery = ctx.kube, ctx.kube.discovery()
+    discovery = ctx.kube.discovery()
     sched_version, sched_res = _served_resources(discovery, "scheduling.volcano.sh")
     batch_version, batch_res = _served_resources(discovery, "batch.volcano.sh")
     if not sched_version and not batch_version:
@@ -129,7 +128,7 @@ def _volcano(ctx) -> Optional[Dict[str, Any]]:
             fixes.append(_deployment_fix(dep))
     if any(c["deployment"] is None for c in components.values()) or "jobs" not in batch_res:
         fixes.append("reinstall Volcano: %s" % install_hint("volcano"))
-    webhooks = _webhooks_for(ctx, ("batch.volcano.sh", "scheduling.volcano.sh"))
+    webhooks = _registered_webhooks(ctx, ("batch.volcano.sh", "scheduling.volcano.sh"))
     if not webhooks:
         problems.append("no Volcano admission webhooks registered (volcano-admission registers them at start-up)")
         fixes.append("read volcano-admission's log: kubectl logs -n %s deployment/volcano-admission" % VOLCANO_NAMESPACE)
@@ -186,7 +185,7 @@ def _kueue_config(ctx, namespace: str) -> Dict[str, Any]:
 
 
 def _kueue(ctx) -> Optional[Dict[str, Any]]:
-    kube, discovery = ctx.kube, ctx.kube.discovery()
+    discovery = ctx.kube.discovery()
     version, resources = _served_resources(discovery, "kueue.x-k8s.io")
     if not version:
         return None
@@ -226,7 +225,7 @@ def _kueue(ctx) -> Optional[Dict[str, Any]]:
         problems.append("no LocalQueue exists, so no namespace can submit workloads")
         fixes.append("create a LocalQueue pointing at the ClusterQueue in each namespace that submits workloads")
     config = _kueue_config(ctx, (dep or {}).get("metadata", {}).get("namespace") or KUEUE_NAMESPACE)
-    webhooks = _webhooks_for(ctx, ("kueue.x-k8s.io",))
+    webhooks = _registered_webhooks(ctx, ("kueue.x-k8s.io",))
     if not webhooks:
         problems.append("no Kueue admission webhooks registered")
         if dep is not None:

@@ -116,17 +116,16 @@ def _dra_slices(ctx, drivers: Tuple[str, ...]) -> Dict[str, int]:
     if not version:
         ctx.record_discovery("resourceslices not served (no DRA)", lookups.DRA_GROUP)
         return found
+    def shown(page):
+        items, more = page.get("items") or [], (page.get("metadata") or {}).get("continue")
+        return ("%s (node %s)%s" % (items[0]["metadata"]["name"], (items[0].get("spec") or {}).get("nodeName", "-"),
+                                    ", more..." if more else "")) if items else "No resources found"
+
     for driver in drivers:
-        page = kube.request("GET", kube.path(lookups.DRA_GROUP, version, "resourceslices"),
-                            query={"fieldSelector": "spec.driver=%s" % driver, "limit": 1})
+        page = ctx.page(lookups.DRA_GROUP, version, "resourceslices", 1, field_selector="spec.driver=%s" % driver, show=shown)
         items = page.get("items") or []
         if items:
             found[driver] = len(items) + (1 if (page.get("metadata") or {}).get("continue") else 0)
-        ctx.record("kubectl get resourceslices --field-selector spec.driver=%s" % driver,
-                   ("%s (node %s)%s" % (items[0]["metadata"]["name"], (items[0].get("spec") or {}).get("nodeName", "-"),
-                                        ", more..." if (page.get("metadata") or {}).get("continue") else ""))
-                   if items else "No resources found",
-                   api="GET /apis/%s/%s/resourceslices?fieldSelector=spec.driver=%s&limit=1" % (lookups.DRA_GROUP, version, driver))
     return found
 
 
@@ -137,9 +136,20 @@ def _runtime_classes(ctx) -> Dict[str, str]:
     return classes
 
 
+def _plugin_container(daemonset: Dict[str, Any]) -> Dict[str, Any]:
+    """The device plugin's container of its DaemonSet (the first container when none has its name)."""
+    containers = ((daemonset.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+    return next((c for c in containers if c.get("name") == DEVICE_PLUGIN_CONTAINER), containers[0] if containers else {})
+
+
+def _plugin_env(daemonset: Dict[str, Any]) -> Dict[str, str]:
+    """The device plugin container's literal environment, in the order that shows (strategy, CDI, device specs)."""
+    env = _env(_plugin_container(daemonset).get("env"))
+    return {k: env[k] for k in (LIST_STRATEGY, "CDI_ENABLED", "PASS_DEVICE_SPECS") if k in env}
+
+
 def _nvidia_operator(ctx, policy: Dict[str, Any], nodes, dra: Dict[str, int]) -> Dict[str, Any]:
     """Decide NVIDIA access mediation from the ClusterPolicy and the device-plugin DaemonSet."""
-    kube = ctx.kube
     spec, status = policy.get("spec") or {}, policy.get("status") or {}
     name = policy["metadata"]["name"]
     namespace = status.get("namespace") or "gpu-operator"
@@ -148,31 +158,22 @@ def _nvidia_operator(ctx, policy: Dict[str, Any], nodes, dra: Dict[str, int]) ->
     cdi_enabled = truthy(cdi.get("enabled"), True)  # the CRD default (gpu-operator >= v25.10)
     toolkit_managed = truthy(toolkit.get("enabled"), True)
     plugin_enabled = truthy(plugin.get("enabled"), True)
-    ctx.record(ctx.get_command(lookups.CP_GROUP, lookups.CP_PLURAL, [name],
-                               args="-o jsonpath='{.spec.cdi}{.spec.devicePlugin.env}{.spec.toolkit.env}'"),
-               "state=%s namespace=%s\ncdi=%s\ndevicePlugin.enabled=%s devicePlugin.env=%s\ntoolkit.enabled=%s toolkit.env=%s" % (
-                   status.get("state", "?"), namespace, cdi or "{} (default enabled)", plugin.get("enabled", "(default true)"),
-                   _env_text(plugin.get("env")), toolkit.get("enabled", "(default true)"), _env_text(toolkit.get("env"))),
-               api=ctx.api_for(lookups.CP_GROUP, lookups.CP_VERSION, lookups.CP_PLURAL))
+    ctx.record_list(lookups.CP_GROUP, lookups.CP_VERSION, lookups.CP_PLURAL,
+                    "state=%s namespace=%s\ncdi=%s\ndevicePlugin.enabled=%s devicePlugin.env=%s\ntoolkit.enabled=%s toolkit.env=%s" % (
+                        status.get("state", "?"), namespace, cdi or "{} (default enabled)", plugin.get("enabled", "(default true)"),
+                        _env_text(plugin.get("env")), toolkit.get("enabled", "(default true)"), _env_text(toolkit.get("env"))),
+                    args="-o jsonpath='{.items[*].spec.cdi}{.items[*].spec.devicePlugin.env}{.items[*].spec.toolkit.env}'",
+                    api_note="the shared list", note="ClusterPolicy %s" % name)
 
-    daemonset = kube.get("apps", "v1", "daemonsets", DEVICE_PLUGIN_DS, namespace) if plugin_enabled else None
+    jsonpath = shlex.quote("-o=jsonpath={.spec.template.spec.containers[?(@.name==\"%s\")].env}" % DEVICE_PLUGIN_CONTAINER)
+    daemonset = ctx.get("apps", "v1", "daemonsets", DEVICE_PLUGIN_DS, namespace, args=jsonpath, show=lambda ds: "%s\n%s" % (
+        daemonset_summary(ds), "  ".join("%s=%s" % kv for kv in _plugin_env(ds).items()))) if plugin_enabled else None
     strategy_source = "ClusterPolicy spec.devicePlugin.env"
     strategy = plugin_env.get(LIST_STRATEGY)
-    actual = None
     if daemonset is not None:
-        containers = ((daemonset.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
-        main = next((c for c in containers if c.get("name") == DEVICE_PLUGIN_CONTAINER), containers[0] if containers else {})
-        actual = _env(main.get("env"))
+        main = _plugin_container(daemonset)
         if _strategy_of(main):
             strategy, strategy_source = _strategy_of(main), "DaemonSet %s/%s env" % (namespace, DEVICE_PLUGIN_DS)
-        jsonpath = shlex.quote("-o=jsonpath={.spec.template.spec.containers[?(@.name==\"%s\")].env}" % DEVICE_PLUGIN_CONTAINER)
-        ctx.record(ctx.get_command("apps", "daemonsets", [DEVICE_PLUGIN_DS], namespace, args=jsonpath),
-                   "%s\n%s" % (daemonset_summary(daemonset), "  ".join(
-                       "%s=%s" % (k, actual[k]) for k in (LIST_STRATEGY, "CDI_ENABLED", "PASS_DEVICE_SPECS") if k in actual)),
-                   api=ctx.api_for("apps", "v1", "daemonsets", namespace, DEVICE_PLUGIN_DS))
-    elif plugin_enabled:
-        ctx.record(ctx.get_command("apps", "daemonsets", [DEVICE_PLUGIN_DS], namespace), "NotFound",
-                   api=ctx.api_for("apps", "v1", "daemonsets", namespace, DEVICE_PLUGIN_DS))
     if not strategy:
         strategy = ",".join(CDI_STRATEGIES) if cdi_enabled else "envvar"
         strategy_source = "operator default (%s)" % ("CDI enabled" if cdi_enabled else "CDI disabled")
@@ -425,17 +426,16 @@ def audit_workloads(ctx, nodes, exempt) -> Dict[str, Any]:
     if per_node and len(names) <= AUDIT_RECORDS:
         for node_name, part in zip(names, parts):
             selector = "spec.nodeName=%s,%s" % (node_name, UNFINISHED)
-            ctx.record("kubectl get pods -A --field-selector %s -o yaml" % shlex.quote(selector),
-                       _audit_text(part, "on node %s" % node_name),
-                       api="GET /api/v1/pods?fieldSelector=%s&limit=%d" % (selector, PAGE_SIZE),
-                       note="hostPath /dev volumes, privileged containers and NVIDIA_VISIBLE_DEVICES without a device "
+            ctx.record_list("", "v1", "pods", _audit_text(part, "on node %s" % node_name), field_selector=selector,
+                            args="-o yaml", api_note="pages of %d" % PAGE_SIZE,
+                            note="hostPath /dev volumes, privileged containers and NVIDIA_VISIBLE_DEVICES without a device "
                             "request; " + exempt_note)
     else:
-        ctx.record("kubectl get pods -A --field-selector %s -o wide" % shlex.quote(UNFINISHED),
+        ctx.record(ctx.list_command("", "v1", "pods", field_selector=UNFINISHED, args="-o wide"),
                    _audit_text(result, "on the %d accelerator nodes" % len(names)),
-                   api=(("GET /api/v1/pods?fieldSelector=spec.nodeName%%3D{node},%s&limit=%d for each of the %d "
-                         "accelerator nodes" % (UNFINISHED, PAGE_SIZE, len(names))) if per_node else
-                        "GET /api/v1/pods?fieldSelector=%s&limit=%d (+continue)" % (UNFINISHED, PAGE_SIZE)),
+                   api=ctx.api_for("", "v1", "pods", query={"fieldSelector": "spec.nodeName={node},%s" % UNFINISHED},
+                                   api_note="pages of %d, for each of the %d accelerator nodes" % (PAGE_SIZE, len(names)))
+                   if per_node else ctx.api_for("", "v1", "pods", query={"fieldSelector": UNFINISHED}, api_note="pages of %d" % PAGE_SIZE),
                    note="the pods on the accelerator nodes %s: hostPath /dev volumes, privileged containers and "
                         "NVIDIA_VISIBLE_DEVICES without a device request; %s" % (", ".join(names[:10]) + (
                             " and %d more" % (len(names) - 10) if len(names) > 10 else ""), exempt_note))
