@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape, quoteattr
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import artifact_set
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import Checklist, Requirement, program
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists.program import (
-    CANONICAL_ARTIFACTS, K8S_CONFORMANCE_URL, metadata_fields,
+    CANONICAL_ARTIFACTS, K8S_CONFORMANCE_URL, K8S_CONFORMANCE_URL_PLACEHOLDER, metadata_fields,
 )
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
     ERROR, FAIL, NOT_APPLICABLE, NOT_RUN_NOTE, PASS, SKIPPED, UNKNOWN, Evidence, Result, first_line, summarize,
@@ -42,9 +42,6 @@ PRODUCT_FILE = "PRODUCT.yaml"
 # parses (any failing test in them fails the submission): our own files are never named like them.
 
 NOT_VERIFIED = NOT_RUN_NOTE
-K8S_CONFORMANCE_URL_PLACEHOLDER = (
-    "[URL to k8s-conformance submission, e.g., https://github.com/cncf/k8s-conformance/tree/master/v%s/product-name]"
-)
 # Fields that differ between two runs on an unchanged cluster; they never make a file "changed".
 VOLATILE_JSON_KEYS = ("generated_at", "duration_s")
 VOLATILE_XML_ATTRIBUTE = re.compile(r' time="[^"]*"|<property name="generated_at" value="[^"]*"/>')
@@ -166,7 +163,7 @@ def _template_value(checklist: Checklist, key: str) -> str:
     if key == "kubernetesVersion":
         return "v" + checklist.version
     if key == K8S_CONFORMANCE_URL and key not in checklist.metadata:
-        return K8S_CONFORMANCE_URL_PLACEHOLDER % checklist.version
+        return K8S_CONFORMANCE_URL_PLACEHOLDER % checklist.version  # the template line 1.35 has, for versions without it
     return checklist.metadata.get(key, "")
 
 

@@ -14,7 +14,7 @@ __metaclass__ = type
 import shlex
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import InitVar, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional
 from urllib.parse import urlencode
 
@@ -46,10 +46,7 @@ def requirement(requirement_id: str) -> Callable[[CheckFunc], CheckFunc]:
 
 @dataclass
 class Options:
-    """What a site tells the checks (the verify module's options); defaults are read-only and safe.
-
-    ``settings`` (a dict of the same field names) is accepted at construction for callers that
-    still pass one; an unknown name in it is an error."""
+    """What a site tells the checks (the verify module's options); defaults are read-only and safe."""
 
     probes: bool = False
     audit_workloads: bool = False
@@ -58,14 +55,6 @@ class Options:
     audit_strategy: str = "auto"  # how audit_workloads reads pods: auto | per-node | stream
     audit_exempt_namespaces: List[str] = field(default_factory=list)  # pods there are not flagged by the audit
     custom_metrics_namespace: Optional[str] = None  # where pod_autoscaling reads an accelerator metric when no HPA uses one
-    settings: InitVar[Optional[Dict[str, Any]]] = None
-
-    def __post_init__(self, settings: Optional[Dict[str, Any]]) -> None:
-        names = {f.name for f in fields(self)}
-        for key, value in (settings or {}).items():
-            if key not in names:
-                raise TypeError("unknown option %s; valid: %s" % (key, ", ".join(sorted(names))))
-            setattr(self, key, value)
 
 
 class CheckContext:

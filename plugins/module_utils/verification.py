@@ -10,6 +10,7 @@ import time
 from typing import Any, Dict, Iterable, Optional
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import checklists, cluster_facts, engine
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import program
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import sections  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.redact import redact_data
@@ -45,7 +46,7 @@ def verify(kube, checklist_version: Optional[str] = None, requirements: Optional
         "kubernetes_version": server.get("gitVersion", ""),
         "cluster": redact_data(_cluster_facts(kube, server)),
         "results": redact_data([r.to_dict() for r in results]),
-        "summary": summarize(results, checklist.ids, checklists.MUST_NOT_APPLICABLE_ACCEPTED),
+        "summary": summarize(results, checklist.ids, program.must_na_accepted(checklist.version)),
         "api_requests": kube.request_count,
         "duration_s": round(time.monotonic() - started, 3),
     }

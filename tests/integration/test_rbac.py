@@ -20,7 +20,7 @@ import yaml
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import checklists, cluster_facts, engine
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Kube, KubeError
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections import CHECKS
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import sections  # noqa: F401 pylint: disable=unused-import  (registers the checks)
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
 from tests.fakeapi import SYSTEM_DISCOVERY_RULES, FakeKubeServer, list_clusters, load_cluster
 from tests.fakeapi.fixtures import read_objects
@@ -34,7 +34,7 @@ FACTS = "cluster facts"  # the report's cluster facts (verify) and the cluster_i
 OPTIONAL = "optional-apis"
 # One check at a time: with several, a check's own request count (the pod audit's) takes in the others'.
 RUNS = {"default": engine.Options(concurrency=1),
-        **{"audit_workloads %s" % s: engine.Options(audit_workloads=True, concurrency=1, settings={"audit_strategy": s})
+        **{"audit_workloads %s" % s: engine.Options(audit_workloads=True, concurrency=1, audit_strategy=s)
            for s in ("auto", "per-node", "stream")}}
 ATTRIBUTION_RUN = "audit_workloads auto"
 
@@ -180,7 +180,7 @@ def _observe(name, checklist_version, rules_json):
         checklist = checklists.load(checklists.select_version(cluster.version, checklist_version))
         for req in engine.select(checklist):
             kube = fresh(False, prime=True)
-            engine.run(kube, checklist, [req], RUNS[ATTRIBUTION_RUN], checks=CHECKS)
+            engine.run(kube, checklist, [req], RUNS[ATTRIBUTION_RUN], checks=engine.REGISTRY)
             for r in server.requests:
                 seen["readers"].setdefault(r.attributes, set()).add(req.id)
             collect()

@@ -143,10 +143,6 @@ def test_what_changes_between_versions():
         "1.33": ("v1beta2", "v1beta1"), "1.34": ("v1",), "1.35": ("v1",), "1.36": ("v1",), "1.37": ("v1",)}
 
 
-def test_the_accepted_na_musts_keep_their_old_name():
-    assert checklists.MUST_NOT_APPLICABLE_ACCEPTED == program.MUST_NOT_APPLICABLE_ACCEPTED == ("cluster_autoscaling",)
-
-
 @pytest.mark.parametrize("version", VERSIONS)
 def test_metadata_fields_are_the_templates_plus_what_the_validator_requires(version):
     checklist = checklists.load(version)

@@ -150,11 +150,11 @@ def test_context_calls_record_the_command_and_path_they_made():
     assert [c[0] for c in kube.calls] == ["get", "list", "list"]
 
 
-def test_options_are_typed_and_a_settings_dict_is_checked():
-    options = engine.Options(settings={"audit_strategy": "stream", "custom_metrics_namespace": "ml"})
+def test_options_are_typed_and_an_unknown_one_is_an_error():
+    options = engine.Options(audit_strategy="stream", custom_metrics_namespace="ml")
     assert (options.audit_strategy, options.custom_metrics_namespace, options.audit_exempt_namespaces) == ("stream", "ml", [])
     with pytest.raises(TypeError):
-        engine.Options(settings={"audit_stratgy": "stream"})
+        engine.Options(audit_stratgy="stream")  # pylint: disable=unexpected-keyword-arg
 
 
 class _StubRequests(_StubKube):

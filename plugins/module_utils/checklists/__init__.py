@@ -19,14 +19,10 @@ try:
 except ImportError:  # the module reports it through missing_required_lib
     HAS_YAML = False
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import program
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists.published import PUBLISHED
 
 STATUSES = ("Implemented", "Not Implemented", "Partially Implemented", "N/A")
 LEVELS = ("MUST", "SHOULD")
-# The MUSTs whose N/A the program's validator accepts (with a warning); N/A on any other MUST is an error.
-# The program table (program.py) holds it per version; this is every version's, for callers without one.
-MUST_NOT_APPLICABLE_ACCEPTED = program.MUST_NOT_APPLICABLE_ACCEPTED
 
 
 class ChecklistError(ValueError):

@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from typing import Any, Dict, FrozenSet, List, Tuple
 
 K8S_CONFORMANCE_URL = "k8sConformanceUrl"
+# What a filled-in checklist says for k8sConformanceUrl until the vendor sets it, where the template has no line.
+K8S_CONFORMANCE_URL_PLACEHOLDER = (
+    "[URL to k8s-conformance submission, e.g., https://github.com/cncf/k8s-conformance/tree/master/v%s/product-name]"
+)
 
 # The validator's metadata fields (camelCase or snake_case), in the order a filled-in checklist writes them.
 METADATA_REQUIRED = (
@@ -97,9 +101,6 @@ PROGRAM = {
     "1.36": _row("1.36", True, False, NOT_PARSED, DRA_GA),
     "1.37": _row("1.37", True, True, CANONICAL_ARTIFACTS, DRA_GA),
 }
-
-# Every version's accepted N/A MUSTs (the same in every row today), for callers without a version.
-MUST_NOT_APPLICABLE_ACCEPTED = tuple(sorted({i for row in PROGRAM.values() for i in row.must_na_accepted}))
 
 
 def rules(version: str) -> Rules:

@@ -6,7 +6,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import REGISTRY
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections import (  # noqa: F401 pylint: disable=unused-import
     accelerators,
     networking,
@@ -15,6 +14,3 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections import
     scheduling,
     security,
 )
-
-# Deprecated alias of engine.REGISTRY, kept only while tests/integration/test_rbac.py imports it.
-CHECKS = REGISTRY

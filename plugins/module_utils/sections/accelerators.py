@@ -16,6 +16,7 @@ __metaclass__ = type
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import components, lookups
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import program
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import requirement
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import (
     condition, condition_true, conditions_line, daemonset_summary, spec_of, table, truthy, yaml_doc,
@@ -25,10 +26,6 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
 )
 
 DRA_RESOURCES = ("deviceclasses", "resourceclaims", "resourceclaimtemplates", "resourceslices")
-# The DRA API version each checklist asks for: GA resource.k8s.io/v1 from Kubernetes 1.34;
-# 1.33 (dra_support was a SHOULD) served the beta versions.
-DRA_VERSIONS = {"1.33": ("v1beta2", "v1beta1")}
-DRA_GA = ("v1",)
 
 NODE_GET_CAP = 10  # pool nodes that are not accelerator nodes: read one by one up to this many
 TABLE_ROWS = 20  # rows of a long table kept in evidence
@@ -222,7 +219,7 @@ def dra_support(ctx):
     """All four resource.k8s.io resources served at the version the checklist needs (the pass criterion,
     KAR-0051), plus whether DRA is usable and how accelerators are allocated (in notes and details)."""
     discovery = ctx.kube.discovery()
-    wanted = DRA_VERSIONS.get(ctx.checklist.version, DRA_GA)
+    wanted = program.rules(ctx.checklist.version).dra_api_versions
     served_versions = ctx.api_resources(lookups.DRA_GROUP)
     version = next((v for v in wanted if all(discovery.served(lookups.DRA_GROUP, v, r) for r in DRA_RESOURCES)), None)
     if version is None:
