@@ -20,7 +20,7 @@ import yaml
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import checklists, cluster_facts, engine
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Kube, KubeError
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import sections  # noqa: F401 pylint: disable=unused-import  (registers the checks)
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import sections  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
 from tests.fakeapi import SYSTEM_DISCOVERY_RULES, FakeKubeServer, list_clusters, load_cluster
 from tests.fakeapi.fixtures import read_objects
