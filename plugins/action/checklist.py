@@ -29,6 +29,7 @@ ARGUMENT_SPEC = dict(
     validate=dict(type="bool", default=True),
     check_urls=dict(type="bool", default=False),
     fail_on_violations=dict(type="bool", default=False),
+    remediation=dict(type="dict", default={}),
 )
 
 RESULTS_HINT = "pass the `results` list that k8s_ai.conformance.verify returned (for example `results: \"{{ verify_out.results }}\"`)"
@@ -91,6 +92,7 @@ class ActionModule(ActionBase):
         bundle = artifacts.Bundle.build(
             absolute(args["output_dir"]), checklist, parse_results(args["results"]), args["metadata"], args["evidence_urls"],
             args["notes"], args["cluster"], absolute(args["submission_dir"]), args["product_dir"])
+        bundle.remediation = dict(args["remediation"])
         if args["validate"]:
             bundle.violations = submission.validate(
                 bundle.checklist_text, checklist.version, base_dir=bundle.paths["checklist_dir"], check_urls=args["check_urls"],

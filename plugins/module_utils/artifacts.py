@@ -311,8 +311,24 @@ def identity_pairs(cluster: Optional[Dict[str, Any]]) -> List[Tuple[str, str]]:
 # ---------------------------------------------------------------------------- JSON
 
 
+def remediation_rows(checklist: Checklist, indexed: Dict[str, Result], remediation: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Per requirement of a conform run: its status before, after, and the install roles run for it."""
+    before = {item.get("id"): item.get("status") or "— (%s)" % OUTCOME_WORDS.get(item.get("outcome"), item.get("outcome") or "not run")
+              for item in remediation.get("before") or []}
+    roles_for: Dict[str, List[str]] = {}
+    for step in remediation.get("steps") or []:
+        for req_id in step.get("requirements") or []:
+            roles_for.setdefault(req_id, []).append(step.get("name", ""))
+    rows = []
+    for req in checklist.requirements:
+        after = indexed.get(req.id)
+        rows.append({"id": req.id, "level": req.level, "before": before.get(req.id, "(not run)"),
+                     "after": _status_label(after) if after is not None else "(not run)", "roles": roles_for.get(req.id, [])})
+    return rows
+
+
 def render_json(checklist: Checklist, results: Iterable[Any], cluster: Optional[Dict[str, Any]] = None,
-                generated_at: Optional[str] = None) -> str:
+                generated_at: Optional[str] = None, remediation: Optional[Dict[str, Any]] = None) -> str:
     """``ai-conformance-results.json``: everything, machine-readable."""
     indexed = index_results(checklist, results)
     ordered = _ordered(checklist, indexed)
@@ -323,6 +339,10 @@ def render_json(checklist: Checklist, results: Iterable[Any], cluster: Optional[
     doc["summary"] = run_summary(checklist, indexed)
     doc["not_run"] = doc["summary"]["not_run"]
     doc["results"] = [r.to_dict() for r in ordered]
+    if remediation:
+        doc["remediation"] = {"install": remediation.get("install", ""), "roles": [s.get("name") for s in remediation.get("steps") or []],
+                              "skipped": redact_data(remediation.get("skipped") or []),
+                              "requirements": remediation_rows(checklist, indexed, remediation)}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -429,8 +449,25 @@ def identity_lines(cluster: Optional[Dict[str, Any]], generated_at: Optional[str
     return lines
 
 
+def _remediation_section(checklist: Checklist, indexed: Dict[str, Result], remediation: Dict[str, Any]) -> List[str]:
+    steps = remediation.get("steps") or []
+    ran = ", ".join("`%s`" % s.get("role", s.get("name")) for s in steps) or "none"
+    lines = ["## Before and after (conform)", "", "Install roles run (ai_conformance_install=%s): %s." % (
+        remediation.get("install", "missing"), ran), ""]
+    lines += ["| Requirement | Level | Before | After | Roles run for it |", "|---|---|---|---|---|"]
+    for row in remediation_rows(checklist, indexed, remediation):
+        lines.append("| `%s` | %s | %s | %s | %s |" % (row["id"], row["level"], _cell(row["before"]), _cell(row["after"]),
+                                                      ", ".join(row["roles"]) or "—"))
+    for skipped in remediation.get("skipped") or []:
+        lines.append("")
+        lines.append("- Not run: `%s` for %s: %s" % (skipped.get("name"), ", ".join(skipped.get("requirements") or []) or "—",
+                                                     _cell(redact(skipped.get("why", "")))))
+    return lines + [""]
+
+
 def render_markdown(checklist: Checklist, results: Iterable[Any], cluster: Optional[Dict[str, Any]] = None,
-                    violations: Optional[Sequence[Any]] = None, generated_at: Optional[str] = None) -> str:
+                    violations: Optional[Sequence[Any]] = None, generated_at: Optional[str] = None,
+                    remediation: Optional[Dict[str, Any]] = None) -> str:
     """``report.md``: the verdict and one table a person reads in ten seconds, then what to fix."""
     indexed = index_results(checklist, results)
     lines = ["# Kubernetes AI Conformance report: checklist v%s" % checklist.version, ""]
@@ -444,6 +481,8 @@ def render_markdown(checklist: Checklist, results: Iterable[Any], cluster: Optio
         result = indexed.get(req.id)
         lines.append("| `%s` | %s | %s | %s |" % (req.id, req.level, _status_label(result), _cell(_why(result))))
     lines.append("")
+    if remediation:
+        lines += _remediation_section(checklist, indexed, remediation)
     to_fix = [(req, indexed[req.id]) for req in checklist.requirements
               if req.id in indexed and (indexed[req.id].outcome != PASS or indexed[req.id].caveats)]
     if to_fix:
@@ -684,6 +723,7 @@ class Bundle:
     product_dir: Optional[str] = None
     generated_at: str = ""
     violations: List[Any] = field(default_factory=list)
+    remediation: Dict[str, Any] = field(default_factory=dict)  # a conform run's before, plan steps and skipped roles
 
     @classmethod
     def build(cls, output_dir: str, checklist: Checklist, results: Iterable[Any], metadata: Optional[Dict[str, Any]] = None,
@@ -730,8 +770,9 @@ class Bundle:
         text = self.checklist_text
         output = {
             checklist_name: text,
-            JSON_FILE: render_json(self.checklist, self.ordered, self.cluster, self.generated_at),
-            REPORT_FILE: render_markdown(self.checklist, self.ordered, self.cluster, self.violations, self.generated_at),
+            JSON_FILE: render_json(self.checklist, self.ordered, self.cluster, self.generated_at, self.remediation),
+            REPORT_FILE: render_markdown(self.checklist, self.ordered, self.cluster, self.violations, self.generated_at,
+                                         self.remediation),
             JUNIT_FILE: render_junit(self.checklist, self.ordered, self.cluster, self.generated_at),
         }
         output.update(transcripts)

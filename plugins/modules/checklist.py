@@ -130,6 +130,13 @@ options:
       - Fail the task when a submission rule is broken (severity V(error); warnings never fail).
     type: bool
     default: false
+  remediation:
+    description:
+      - What a C(conform) run did, for the reports' before/after table - C(before) (the C(results) of the
+        verification before any install), C(steps) and C(skipped) (from M(k8s_ai.conformance.install_plan)) and
+        C(install) (the install mode). Empty for a verify run.
+    type: dict
+    default: {}
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow

@@ -513,3 +513,27 @@ def test_a_long_fix_is_shortened_in_the_table_and_whole_below():
     row = next(line for line in text.splitlines() if line.startswith("| `ai_inference`"))
     assert "(the whole fix is below)" in row and len(row) < 400
     assert "**Fix:** " + fix in text
+
+
+def test_a_conform_run_reports_each_requirement_before_and_after_and_the_roles_run():
+    remediation = {"install": "missing",
+                   "before": [{"id": "ai_inference", "status": "Not Implemented", "outcome": "fail"},
+                              {"id": "gang_scheduling", "status": "Not Implemented", "outcome": "fail"},
+                              {"id": "pod_autoscaling", "status": "", "outcome": "error"}],
+                   "steps": [{"name": "gateway", "role": "k8s_ai.conformance.gateway", "requirements": ["ai_inference"]}],
+                   "skipped": [{"name": "gang_scheduler", "role": "k8s_ai.conformance.gang_scheduler",
+                                "requirements": ["gang_scheduling"], "why": "in ai_conformance_skip_components"}]}
+    text = artifacts.render_markdown(load(), sample_results(), remediation=remediation)
+    assert "Install roles run (ai_conformance_install=missing): `k8s_ai.conformance.gateway`." in text
+    assert "| `ai_inference` | MUST | Not Implemented | Implemented | gateway |" in text
+    assert "| `gang_scheduling` | MUST | Not Implemented | Not Implemented | — |" in text
+    assert "| `pod_autoscaling` | MUST | — (error: could not decide) | — (error: could not decide) | — |" in text
+    assert "- Not run: `gang_scheduler` for gang_scheduling: in ai_conformance_skip_components" in text
+    doc = json.loads(artifacts.render_json(load(), sample_results(), remediation=remediation))
+    rows = {r["id"]: r for r in doc["remediation"]["requirements"]}
+    assert rows["ai_inference"] == {"id": "ai_inference", "level": "MUST", "before": "Not Implemented", "after": "Implemented",
+                                    "roles": ["gateway"]}
+    assert rows["accelerator_metrics"]["before"] == rows["accelerator_metrics"]["after"] == "(not run)"
+    assert doc["remediation"]["roles"] == ["gateway"] and doc["remediation"]["skipped"][0]["name"] == "gang_scheduler"
+    plain = artifacts.render_markdown(load(), sample_results())
+    assert "Before and after" not in plain and "remediation" not in json.loads(artifacts.render_json(load(), sample_results()))

@@ -4,10 +4,12 @@ import importlib.util
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = ROOT / "roles" / "verify"
+CONFORM = ROOT / "roles" / "conform"
 NAME = re.compile(r"\b(ai_conformance(?:_[a-z0-9]+)*)\b")
 
 
@@ -15,8 +17,13 @@ def load_yaml(path):
     return yaml.safe_load(path.read_text())
 
 
-def spec_options():
-    return load_yaml(ROLE / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+def spec_options(role=ROLE):
+    return load_yaml(role / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+
+
+def all_options():
+    """What the verify and conform playbooks read: the verify role's options and conform's own."""
+    return set(spec_options()) | set(spec_options(CONFORM)) | {"ai_conformance_api_host"}
 
 
 def role_vars():
@@ -30,7 +37,7 @@ def internal_names():
 
 def used_names():
     names = set()
-    for path in list((ROOT / "playbooks").glob("*.yml")) + list(ROLE.rglob("*.yml")):
+    for path in list((ROOT / "playbooks").glob("*.yml")) + list(ROLE.rglob("*.yml")) + list(CONFORM.rglob("*.yml")):
         names.update(NAME.findall(path.read_text()))
     return names - internal_names()
 
@@ -67,19 +74,28 @@ def test_the_known_variables_are_the_argument_spec_and_the_api_host():
 
 
 def test_every_variable_used_in_playbooks_and_roles_is_declared():
-    declared = set(spec_options()) | {"ai_conformance_api_host"}
-    assert used_names() - declared == set(), "declare these in roles/verify/meta/argument_specs.yml"
-    assert declared - used_names() == set(), "the argument spec declares variables no task reads"
+    declared = all_options()
+    assert used_names() - declared == set(), "declare these in roles/verify or roles/conform meta/argument_specs.yml"
+    assert declared - used_names() == set(), "an argument spec declares variables no task reads"
+
+
+def test_conform_knows_its_own_variables_and_the_verify_ones_are_not_repeated():
+    own = load_yaml(CONFORM / "vars" / "main.yml")["conform_known_variables"]
+    assert set(own) == set(spec_options(CONFORM)) and not set(own) & set(spec_options())
 
 
 def test_every_declared_variable_is_documented():
     documented = set(re.findall(r"^\| `(ai_conformance_[a-z0-9_]+)` \|", (ROOT / "docs" / "variables.md").read_text(), re.M))
-    assert documented == set(spec_options()) | {"ai_conformance_api_host"}
+    assert documented == all_options()
+    conform_readme = (CONFORM / "README.md").read_text()
+    assert conform_readme == variables_doc().render_conform_readme(conform_readme), \
+        "roles/conform/README.md is out of date: run .venv/bin/python scripts/variables_doc.py"
 
 
-def test_the_argument_spec_is_typed_and_its_defaults_are_the_role_defaults():
-    defaults = load_yaml(ROLE / "defaults" / "main.yml")
-    for name, option in spec_options().items():
+@pytest.mark.parametrize("role", [ROLE, CONFORM], ids=["verify", "conform"])
+def test_the_argument_spec_is_typed_and_its_defaults_are_the_role_defaults(role):
+    defaults = load_yaml(role / "defaults" / "main.yml")
+    for name, option in spec_options(role).items():
         assert option.get("type") in {"str", "bool", "int", "float", "path", "list", "dict", "raw"}, name
         assert option.get("description"), name
         if option["type"] == "list":
@@ -89,7 +105,7 @@ def test_the_argument_spec_is_typed_and_its_defaults_are_the_role_defaults():
         else:
             assert name not in defaults, "%s has no spec default, so it stays undefined (default(omit))" % name
             assert any(line.startswith("Unset: ") for line in option["description"]), name
-    assert set(defaults) <= set(spec_options())
+    assert set(defaults) <= set(spec_options(role))
     assert spec_options()["ai_conformance_audit_strategy"]["choices"] == ["auto", "per-node", "stream"]
 
 
