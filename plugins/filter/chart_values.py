@@ -13,7 +13,7 @@ description:
   - Renders the values of one component's chart from the role's settings and the cluster's distribution,
     then merges the user's C(values) overrides over them (the user wins).
   - The logic is in C(plugins/module_utils/chart_values/); each install role calls this filter once per chart.
-version_added: 0.2.0
+version_added: 0.1.0
 positional: component, distribution
 options:
   _input:

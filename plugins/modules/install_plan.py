@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: install_plan
 short_description: Decide which install roles a verification calls for
-version_added: 0.2.0
+version_added: 0.1.0
 author:
   - k8s_ai.conformance maintainers (@k8s-ai)
 description:
