@@ -59,7 +59,8 @@ HEADER = """\
 Every variable the `k8s_ai.conformance.verify` and `k8s_ai.conformance.conform` playbooks and their
 roles read: `conform` reads all of them, `verify` all but the last table's. Each install role
 (`gateway`, `gang_scheduler`, `monitoring`, `gpu_operator`, `dra_driver`, `training_operator`) has its
-own variables, prefixed with its name, in its `README.md` (`ansible-doc -t role k8s_ai.conformance.<role>`). All are optional; set them with `-e`, in `group_vars/all` of your inventory (see
+own variables, prefixed with its name, in its `README.md` (`ansible-doc -t role k8s_ai.conformance.<role>`).
+All are optional; set them with `-e`, in `group_vars/all` of your inventory (see
 `inventories/example/group_vars/all/ai_conformance.yml`), in the play that imports the playbook or
 in the `vars` of a play's `import_role`.
 

@@ -457,7 +457,7 @@ def _remediation_section(checklist: Checklist, indexed: Dict[str, Result], remed
     lines += ["| Requirement | Level | Before | After | Roles run for it |", "|---|---|---|---|---|"]
     for row in remediation_rows(checklist, indexed, remediation):
         lines.append("| `%s` | %s | %s | %s | %s |" % (row["id"], row["level"], _cell(row["before"]), _cell(row["after"]),
-                                                      ", ".join(row["roles"]) or "—"))
+                                                       ", ".join(row["roles"]) or "—"))
     for skipped in remediation.get("skipped") or []:
         lines.append("")
         lines.append("- Not run: `%s` for %s: %s" % (skipped.get("name"), ", ".join(skipped.get("requirements") or []) or "—",

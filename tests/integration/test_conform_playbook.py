@@ -76,7 +76,7 @@ def test_a_bad_install_mode_is_rejected_by_the_argument_spec(fake_cluster, tmp_p
 def test_install_none_verifies_and_reports_without_running_a_role(fake_cluster, tmp_path):
     server = fake_cluster("kubeadm-plain")
     proc = run_playbook("playbooks/conform.yml", tmp_path, conform_vars(server, tmp_path, ai_conformance_install="none",
-                                                                         ai_conformance_fail_on_must=False))
+                                                                        ai_conformance_fail_on_must=False))
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert [r for r in server.requests if r.method in WRITES] == []
     doc = json.loads((tmp_path / "out" / "ai-conformance-results.json").read_text())

@@ -339,7 +339,7 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms, fixes) ->
                                     "runtime_handlers": n.runtime_handlers}
     ctx.record_list("", "v1", "nodes", _table(rows), label_selector=lookups.NVIDIA_SELECTOR, api_note=lookups.SHARED_NODES,
                     args="-L nvidia.com/cuda.driver-version.full,nvidia.com/cuda.runtime-version.full",
-               note="GPU feature discovery's driver and CUDA version labels, and status.runtimeHandlers, of every NVIDIA "
+                    note="GPU feature discovery's driver and CUDA version labels, and status.runtimeHandlers, of every NVIDIA "
                     "accelerator node")
     if dra:
         ctx.record_list(lookups.DRA_GROUP, lookups.dra_version(kube) or "v1", "resourceslices",
@@ -348,7 +348,7 @@ def _nvidia_driver_runtime(ctx, nodes, problems, unknowns, mechanisms, fixes) ->
                             for node, v in sorted(dra.items())),
                         args="-o jsonpath='{range .items[*]}{.spec.nodeName}{\": \"}{..driverVersion}{\" \"}{..cudaDriverVersion}{\"\\n\"}{end}'",
                         api_note="the shared list, read for driver gpu.nvidia.com",
-                   note="the driverVersion and cudaDriverVersion attributes the DRA driver publishes per device")
+                        note="the driverVersion and cudaDriverVersion attributes the DRA driver publishes per device")
     drivers = sorted({v["driver_version"] for v in details["nodes"].values() if v["driver_version"]})
     cudas = sorted({_version_key(v["cuda_version"]) for v in details["nodes"].values() if v["cuda_version"]})
     details.update(driver_versions=drivers, cuda_versions=cudas, dra_reports_versions=bool(dra))
@@ -486,7 +486,7 @@ def _amd_driver_runtime(ctx, nodes, problems, unknowns, mechanisms, fixes) -> Di
                 for n in nodes}
     ctx.record_list("", "v1", "nodes",
                     "\n".join("%s  %s  %s" % (n.name, versions[n.name] or "-", ",".join("%s=%s" % kv for kv in n.resources.items()) or "-")
-                               for n in nodes),
+                              for n in nodes),
                     label_selector=lookups.AMD_SELECTOR, args="-L %s" % AMD_DRIVER_LABEL, api_note=lookups.SHARED_NODES,
                     note="the AMD node labeller's driver version label and the amd.com/gpu resource")
     missing = [n for n, v in versions.items() if not v]
@@ -644,7 +644,7 @@ def gpu_sharing(ctx):
     ctx.record_list("", "v1", "nodes", _table(rows), label_selector=lookups.NVIDIA_SELECTOR, api_note=lookups.SHARED_NODES,
                     args="-L nvidia.com/gpu.product,nvidia.com/gpu.count,nvidia.com/gpu.sharing-strategy,nvidia.com/gpu.replicas,"
                          "nvidia.com/mig.strategy,nvidia.com/mig.config,nvidia.com/mig.config.state",
-               note="GPU feature discovery's sharing and MIG labels, and the accelerator resources in status.allocatable")
+                    note="GPU feature discovery's sharing and MIG labels, and the accelerator resources in status.allocatable")
 
     policies = lookups.cluster_policies(kube) if nvidia else []
     policy = policies[0] if policies else None
@@ -654,9 +654,9 @@ def gpu_sharing(ctx):
     if dra or "mig.nvidia.com" in classes:
         ctx.record_list(lookups.DRA_GROUP, lookups.dra_version(kube) or "v1", "resourceslices",
                         "\n".join("%s: %d MIG device(s), %d partitionable device(s) (driver %s)" % (node, e["MIG"], e["partitionable"], e["driver"])
-                                   for node, e in sorted(dra.items())) or "no MIG or partitionable DRA devices published",
+                                  for node, e in sorted(dra.items())) or "no MIG or partitionable DRA devices published",
                         args="-o yaml", api_note="the shared list",
-                   note="devices whose attribute type is mig, and devices that consume shared counters (partitionable)")
+                        note="devices whose attribute type is mig, and devices that consume shared counters (partitionable)")
     if "mig.nvidia.com" in classes:
         ctx.record_list(lookups.DRA_GROUP, ctx.kube.discovery().serving_version(lookups.DRA_GROUP, "deviceclasses") or "v1",
                         "deviceclasses", "mig.nvidia.com exists", api_note="the shared list",
@@ -761,7 +761,7 @@ def virtualized_accelerator(ctx):
     ctx.record_list("", "v1", "nodes", _table(rows), label_selector=lookups.NVIDIA_SELECTOR, api_note=lookups.SHARED_NODES,
                     args="-L nvidia.com/vgpu.present,nvidia.com/vgpu.host-driver-version,nvidia.com/gpu.workload.config,"
                          "nvidia.com/gpu.product",
-               note="GPU feature discovery's vGPU labels, and the accelerator and vGPU-type resources in status.allocatable")
+                    note="GPU feature discovery's vGPU labels, and the accelerator and vGPU-type resources in status.allocatable")
     guests = [n for n in nvidia if n.labels.get("nvidia.com/vgpu.present") == "true"]
     hosts = [n for n in nvidia if n.labels.get("nvidia.com/gpu.workload.config") == "vm-vgpu"]
     details: Dict[str, Any] = {"vgpu_guest_nodes": [n.name for n in guests], "vgpu_host_nodes": [n.name for n in hosts]}
@@ -791,7 +791,7 @@ def virtualized_accelerator(ctx):
         daemonsets = lookups.namespace_daemonsets(kube, namespace)
         ctx.record_list("apps", "v1", "daemonsets",
                         "\n".join(daemonset_summary(daemonsets[name]) if name in daemonsets else "%s NotFound" % name
-                                   for _label, _key, name in VGPU_DAEMONSETS), namespace, api_note="the shared list",
+                                  for _label, _key, name in VGPU_DAEMONSETS), namespace, api_note="the shared list",
                         note="the vGPU DaemonSets: %s" % ", ".join(name for _label, _key, name in VGPU_DAEMONSETS))
         disabled = []
         for label, key, name in VGPU_DAEMONSETS:

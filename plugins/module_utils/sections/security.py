@@ -116,6 +116,7 @@ def _dra_slices(ctx, drivers: Tuple[str, ...]) -> Dict[str, int]:
     if not version:
         ctx.record_discovery("resourceslices not served (no DRA)", lookups.DRA_GROUP)
         return found
+
     def shown(page):
         items, more = page.get("items") or [], (page.get("metadata") or {}).get("continue")
         return ("%s (node %s)%s" % (items[0]["metadata"]["name"], (items[0].get("spec") or {}).get("nodeName", "-"),
