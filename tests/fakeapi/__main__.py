@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from .fixtures import list_clusters, load_cluster
-from .server import FakeKubeServer
+from .server import DEFAULT_CONTROLLER_DELAY, FakeKubeServer
 
 
 def _serve(args):
@@ -16,7 +16,9 @@ def _serve(args):
     kubeconfig = Path(args.kubeconfig or Path(tempfile.gettempdir()) / f"fakeapi-{cluster.name}.kubeconfig")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    with FakeKubeServer(cluster, host=args.host, port=args.port) as server:
+    delay = args.controller_delay if args.controllers else None
+    with FakeKubeServer(cluster, host=args.host, port=args.port, controller_delay=delay,
+                        crd_establish_delay=args.crd_establish_delay) as server:
         server.write_kubeconfig(kubeconfig, context=args.context)
         print(f"Simulated cluster {cluster.name} (Kubernetes {cluster.version}) serving at {server.url}")
         print(f"kubeconfig: {kubeconfig}")
@@ -49,6 +51,12 @@ def main(argv=None):
     serve.add_argument("--port", type=int, default=0, help="0 (default): an ephemeral port")
     serve.add_argument("--kubeconfig", help="where to write the kubeconfig (default: in the temp directory)")
     serve.add_argument("--context", help="kubeconfig context name (default: simulated-<cluster>)")
+    serve.add_argument("--controllers", action="store_true",
+                       help="simulate controllers: API-created Deployments/StatefulSets/DaemonSets become ready")
+    serve.add_argument("--controller-delay", type=float, default=DEFAULT_CONTROLLER_DELAY,
+                       help=f"seconds until a workload's status follows its spec (default {DEFAULT_CONTROLLER_DELAY})")
+    serve.add_argument("--crd-establish-delay", type=float, default=0.0,
+                       help="with --controllers: seconds until an API-created CRD is Established and served")
     serve.set_defaults(run=_serve)
     commands.add_parser("list", help="list the fixture clusters").set_defaults(run=_list)
     args = parser.parse_args(argv)

@@ -3,14 +3,16 @@
 import hashlib
 import json
 import re
+import time
 from typing import NamedTuple
 from urllib.parse import parse_qs
 
 import yaml
 
-from . import errors
+from . import errors, openapi, protobuf
 from .builtin import Resource
 from .discovery import AGGREGATED_MEDIA
+from .selectors import field_predicate, label_selector, parse_field_selector
 from .store import parse_minor
 
 JSON = "application/json"
@@ -26,12 +28,23 @@ PATCH_TYPES = {
     "application/apply-patch+yaml": "apply",
 }
 HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
+WATCH_TIMEOUT_SECONDS = 1800  # a watch without timeoutSeconds ends after this long (kube: --min-request-timeout)
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+BOOKMARK_SECONDS = 5.0  # an idle watch that allows bookmarks gets one this often
 
 
 class Response(NamedTuple):
     status: int
     content_type: str
     body: bytes
+
+
+class Stream(NamedTuple):
+    """A streamed (chunked) answer: a watch. ``chunks`` yields the bytes of one event each."""
+
+    status: int
+    content_type: str
+    chunks: object
 
 
 def encode(obj, status=200, content_type=JSON):
@@ -104,6 +117,8 @@ class KubeApi:
             return Response(200, "text/plain; charset=utf-8", b"ok")
         if path == "/version":
             return encode(self.version)
+        if path == "/openapi/v3" or path.startswith("/openapi/v3/"):
+            return self._openapi_v3(path)
         parts = path.strip("/").split("/")
         registry = self.store.registry
         if parts[0] == "api":
@@ -134,10 +149,105 @@ class KubeApi:
             return canned
         params = {k: v[-1] for k, v in parse_qs(query).items()}
         if params.get("watch") in ("true", "1"):
-            raise errors.bad_request("watch is not supported by this simulated API server")
+            if method != "GET" or target.subresource:
+                raise errors.method_not_allowed()
+            return self._watch(target, params)
         if params.get("dryRun", "All") != "All":
             raise errors.ApiError(422, "Invalid", f'dryRun: Unsupported value: "{params["dryRun"]}": supported values: "All"')
         return self._dispatch(method, target, params, headers, body, params.get("dryRun") == "All")
+
+    def _openapi_v3(self, path):
+        registry = self.store.registry
+        if path == "/openapi/v3":
+            return encode(openapi.root_document(registry))
+        parts = path[len("/openapi/v3/"):].split("/")
+        document = None
+        if parts[0] == "api" and len(parts) == 2:
+            document = openapi.group_version_document(registry, "", parts[1])
+        elif parts[0] == "apis" and len(parts) == 3:
+            document = openapi.group_version_document(registry, parts[1], parts[2])
+        if document is None:
+            raise errors.path_not_found()
+        return encode(document)
+
+    def _watch(self, target, params):
+        """``?watch=true``: a stream of JSON watch events (ADDED/MODIFIED/DELETED, BOOKMARK, ERROR), one a line.
+
+        resourceVersion "" or "0" (or sendInitialEvents=true) starts with an ADDED event for every
+        object that matches; sendInitialEvents ends those with a BOOKMARK annotated
+        k8s.io/initial-events-end. Any other resourceVersion streams the changes after it (an ERROR
+        410 event when it is older than the kept event log). timeoutSeconds ends the stream, as does
+        the end of the resource (its CRD deleted) or of the server."""
+        resource, namespace, name = target.resource, target.namespace, target.name
+        try:
+            labels = label_selector(params.get("labelSelector", ""))
+            terms = parse_field_selector(params.get("fieldSelector", ""))
+            timeout = float(params.get("timeoutSeconds") or WATCH_TIMEOUT_SECONDS)
+        except ValueError as err:
+            raise errors.bad_request(str(err)) from err
+        if name:
+            terms.append((("metadata", "name"), "=", name))
+        fields = field_predicate(terms)
+        requested = params.get("resourceVersion", "")
+        send_initial = params.get("sendInitialEvents") in ("true", "1")
+        if send_initial and params.get("allowWatchBookmarks") not in ("true", "1"):
+            raise errors.ApiError(422, "Invalid", "allowWatchBookmarks: Required value: "
+                                  "sendInitialEvents requires setting allowWatchBookmarks to true")
+        if requested not in ("", "0") and not requested.isdigit():
+            raise errors.bad_request(f"invalid resourceVersion: {requested!r}")
+        store = self.store
+        bookmarks = params.get("allowWatchBookmarks") in ("true", "1")
+
+        def matches(obj):
+            meta = obj.get("metadata") or {}
+            if namespace and meta.get("namespace") != namespace:
+                return False
+            if labels and not labels(meta.get("labels") or {}):
+                return False
+            return not fields or fields(obj)
+
+        def line(event_type, obj):
+            full = {"apiVersion": resource.api_version, "kind": resource.kind, **obj}
+            return json.dumps({"type": event_type, "object": full}, separators=(",", ":")).encode() + b"\n"
+
+        if send_initial or requested in ("", "0"):
+            items, start, _token, _remaining = store.list(resource, namespace or None)
+            initial = [obj for obj in items if matches(obj)]
+        else:
+            initial, start = [], int(requested)
+
+        def chunks():
+            rv = start
+            for obj in initial:
+                yield line("ADDED", obj)
+            if send_initial:
+                yield line("BOOKMARK", {"metadata": {"resourceVersion": str(rv),
+                                                     "annotations": {INITIAL_EVENTS_END: "true"}}})
+            idle_since = time.monotonic()
+            deadline = idle_since + timeout
+            while not store.stopped:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                result = store.events_since(rv, resource.key, min(remaining, 1.0))
+                if result is None:
+                    status = errors.ApiError(410, "Expired", f"too old resource version: {rv}").status()
+                    yield json.dumps({"type": "ERROR", "object": status}).encode() + b"\n"
+                    return
+                events, newest = result
+                for _event_rv, event_type, _key, obj in events:
+                    if matches(obj):
+                        yield line(event_type, obj)
+                rv = max(rv, newest)  # every event up to ``newest`` has been seen
+                if events:
+                    idle_since = time.monotonic()
+                elif bookmarks and time.monotonic() - idle_since >= BOOKMARK_SECONDS:
+                    idle_since = time.monotonic()  # also finds out when the client has gone
+                    yield line("BOOKMARK", {"metadata": {"resourceVersion": str(rv)}})
+                if store.registry.resolve(resource.group, resource.version, resource.plural) is None:
+                    return  # the CRD is gone: a real server ends its watches too
+
+        return Stream(200, JSON, chunks())
 
     def _canned(self, path, query):
         canned = self._canned_response(path, query)
@@ -228,7 +338,7 @@ class KubeApi:
                 return self._object(resource, store.create(resource, namespace, _object_body(headers, body),
                                                            dry_run, manager), 201)
             if method == "DELETE":
-                propagation, body_dry_run = _delete_options(params, body)
+                propagation, body_dry_run = _delete_options(params, body, headers)
                 return self._delete_collection(resource, namespace, params, dry_run or body_dry_run, propagation)
             raise errors.method_not_allowed()
         if method == "GET":
@@ -242,7 +352,7 @@ class KubeApi:
             obj = store.patch(resource, namespace, name, patch_type, patch, dry_run, field_manager=manager)
             return self._object(resource, obj, 201 if created else 200)
         if method == "DELETE":
-            propagation, body_dry_run = _delete_options(params, body)
+            propagation, body_dry_run = _delete_options(params, body, headers)
             obj = store.delete(resource, namespace, name, dry_run or body_dry_run, propagation)
             if obj["metadata"].get("deletionTimestamp"):  # still there (a Terminating namespace): the object
                 return self._object(resource, obj)
@@ -334,10 +444,11 @@ def _exists(store, resource, namespace, name):
         return False
 
 
-def _delete_options(params, body):
+def _delete_options(params, body, headers):
     """(propagationPolicy, dryRun=All) of a DELETE from its query or DeleteOptions body (the body wins);
     gracePeriodSeconds is checked and otherwise ignored (objects go at once)."""
-    options = _json(body) if body else {}
+    protobuf_body = (headers.get("Content-Type") or "").split(";")[0].strip() == protobuf.MEDIA_TYPE
+    options = (_protobuf(body) if protobuf_body else _json(body)) if body else {}
     if not isinstance(options, dict):
         raise errors.bad_request("the body of a DELETE must be a DeleteOptions object")
     grace = options.get("gracePeriodSeconds", params.get("gracePeriodSeconds"))
@@ -356,12 +467,21 @@ def _object_body(headers, body):
     content_type = (headers.get("Content-Type") or JSON).split(";")[0].strip()
     if content_type == JSON:
         return _json(body)
+    if content_type == protobuf.MEDIA_TYPE:
+        return _protobuf(body)
     if content_type == "application/yaml":
         try:
             return yaml.safe_load(body or b"null")
         except yaml.YAMLError as err:
             raise errors.bad_request(f"error decoding YAML: {err}") from err
     raise errors.unsupported_media_type("application/json, application/yaml")
+
+
+def _protobuf(body):
+    try:
+        return protobuf.decode(body or b"")
+    except (ValueError, UnicodeDecodeError) as err:
+        raise errors.unsupported_media_type(f"application/json, application/yaml ({err})") from err
 
 
 def _json(body):

@@ -10,10 +10,11 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 from . import rbac
-from .api import KubeApi, encode
+from .api import KubeApi, Stream, encode
 from .fixtures import Cluster
 from .store import ObjectStore
 
+DEFAULT_CONTROLLER_DELAY = 0.3
 STANDARD_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
 FAKE_TOKEN = "fake-token-for-the-simulated-cluster"
 
@@ -59,12 +60,35 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:  # a bug in the fake: answer like a real server's 500, with the traceback
             response = encode({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                                "message": traceback.format_exc(), "reason": "InternalError", "code": 500}, 500)
+        if isinstance(response, Stream):
+            self._stream(response)
+            return
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
+
+    def _stream(self, response):
+        """Send a watch with chunked transfer encoding, one event a chunk; stops when the client goes."""
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            self.wfile.flush()
+            for chunk in response.chunks:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, ValueError):
+            self.close_connection = True
+        finally:
+            close = getattr(response.chunks, "close", None)
+            if close:
+                close()
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
@@ -80,13 +104,21 @@ class FakeKubeServer:
     ``store`` (an ObjectStore) holds the objects; ``requests`` records every request with its
     RBAC attributes. ``cluster.rbac_rules`` (read per request) turns on RBAC enforcement.
     ``store.namespace_termination_seconds`` (from the cluster) may be changed while serving.
+    ``controller_delay`` (None: off; DEFAULT_CONTROLLER_DELAY is a good value) turns on the simulated
+    controllers: Deployments, StatefulSets and DaemonSets created through the API get a ready status
+    for each generation that many seconds after it; with controllers on, ``crd_establish_delay`` > 0
+    keeps an API-created CRD unestablished and unserved that long (0: at once, as without controllers).
+    Both are ``store`` attributes (``controller_delay``, ``crd_establish_delay``) that may be changed
+    while serving. Watches (``?watch=true``) stream from the store's event log.
     Use as a context manager, or call ``start()`` and ``stop()``.
     """
 
-    def __init__(self, cluster=None, host="127.0.0.1", port=0):
+    def __init__(self, cluster=None, host="127.0.0.1", port=0, controller_delay=None, crd_establish_delay=0.0):
         self.cluster = cluster or Cluster()
         self.store = ObjectStore(self.cluster.version, self.cluster.runtime_config,
                                  self.cluster.aggregated_discovery())
+        self.store.controller_delay = controller_delay
+        self.store.crd_establish_delay = crd_establish_delay
         self.store.namespace_termination_seconds = self.cluster.namespace_termination_seconds
         present = {o["metadata"]["name"] for o in self.cluster.objects if o.get("kind") == "Namespace"}
         self.store.add_objects([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
@@ -101,6 +133,7 @@ class FakeKubeServer:
 
     def start(self):
         """Bind (port 0: an ephemeral port) and serve in a daemon thread; returns self."""
+        self.store.stopped = False
         self._httpd = ThreadingHTTPServer(self._address, _Handler)
         self._httpd.fake = self
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
@@ -109,6 +142,7 @@ class FakeKubeServer:
         return self
 
     def stop(self):
+        self.store.stop_watches()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()

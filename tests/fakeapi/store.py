@@ -14,9 +14,10 @@ import threading
 import time
 import uuid
 from bisect import bisect_left, bisect_right, insort
+from collections import deque
 from datetime import datetime, timezone
 
-from . import errors
+from . import controllers, errors
 from .discovery import Registry
 from .patch import json_patch, merge_patch
 from .selectors import field_predicate, label_selector, parse_field_selector
@@ -25,7 +26,9 @@ CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
 APISERVICES = ("apiregistration.k8s.io", "apiservices")
 NAMESPACES = ("", "namespaces")
 PODS = ("", "pods")
+NODES = ("", "nodes")
 NODE_NAME = ("spec", "nodeName")
+EVENT_LOG_SIZE = 20000  # watch events kept; a watch from an older resourceVersion is answered 410 Gone
 PROPAGATION_POLICIES = ("Background", "Foreground", "Orphan")
 _NAME_SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -83,6 +86,11 @@ class _Bucket:
             self.by_node.get(_node_of(obj), set()).discard(key)
         return obj
 
+    def in_namespace(self, namespace):
+        keys = self.keys()
+        lo, hi = bisect_left(keys, (namespace,)), bisect_left(keys, (namespace + "\0",))
+        return [(key, self.objects[key]) for key in keys[lo:hi]]
+
     def drop_namespace(self, namespace):
         keys = self.keys()
         lo, hi = bisect_left(keys, (namespace,)), bisect_left(keys, (namespace + "\0",))
@@ -127,8 +135,19 @@ class ObjectStore:
         self._schema_dirty = False
         self._uid_prefix = str(uuid.uuid4())[:24]
         self._uids = 0
+        self._api_created = set()  # uids of the objects created through the API (not fixture objects)
         self.namespace_termination_seconds = 0.0
         self._terminating = {}  # namespace name -> time.monotonic() when it is gone
+        # Watch events: (resourceVersion as int, type, resource key, bare object), oldest first.
+        self._events = deque(maxlen=EVENT_LOG_SIZE)
+        self._events_floor = 0  # events after this resourceVersion are all in _events
+        self._changed = threading.Condition(self._lock)
+        self.stopped = False
+        # Simulated controllers (see controllers.py): None = off, else seconds until the status follows.
+        self.controller_delay = None
+        self.crd_establish_delay = 0.0
+        self._reconcile = {}  # (resource key, namespace, name) -> (time.monotonic() due, uid)
+        self._establishing = set()  # names of API-created CRDs not Established yet (not served)
 
     @property
     def resource_version(self):
@@ -138,10 +157,13 @@ class ObjectStore:
     @property
     def registry(self):
         """The Registry, first rebuilt if CRDs or APIServices changed."""
+        if self._reconcile:
+            self.tick()  # a CRD may be due to become Established (and served)
         with self._lock:
             if self._schema_dirty:
                 self._schema_dirty = False
-                self._registry.refresh(self._bucket_values(CRDS), self._bucket_values(APISERVICES))
+                crds = [c for c in self._bucket_values(CRDS) if c["metadata"]["name"] not in self._establishing]
+                self._registry.refresh(crds, self._bucket_values(APISERVICES))
             return self._registry
 
     def _bucket_values(self, key):
@@ -164,9 +186,102 @@ class ObjectStore:
         return str(self._rv)
 
     def _put(self, resource, key, obj, bulk=False):
-        self._bucket(resource.key).put(key, obj, bulk)
+        bucket = self._bucket(resource.key)
+        event = None if bulk else ("MODIFIED" if key in bucket.objects else "ADDED")
+        bucket.put(key, obj, bulk)
         if resource.key in (CRDS, APISERVICES):
             self._schema_dirty = True
+        if event:
+            self._emit(event, resource.key, obj)
+
+    # Watch support.
+
+    def _emit(self, event_type, resource_key, obj):
+        """Record a watch event (the caller holds the lock) and wake the watchers."""
+        if len(self._events) == self._events.maxlen:
+            self._events_floor = self._events[0][0]
+        self._events.append((int(obj["metadata"]["resourceVersion"]), event_type, resource_key, obj))
+        self._changed.notify_all()
+
+    def events_since(self, resource_version, resource_key, timeout):
+        """(events of ``resource_key`` after ``resource_version``, the newest resourceVersion), waiting up
+        to ``timeout`` seconds for one; None when that resourceVersion is too old (410 Gone)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                self.tick()
+                if resource_version < self._events_floor:
+                    return None
+                found = []
+                for event in reversed(self._events):
+                    if event[0] <= resource_version:
+                        break
+                    if event[2] == resource_key:
+                        found.append(event)
+                found.reverse()
+                remaining = deadline - time.monotonic()
+                if found or remaining <= 0 or self.stopped:
+                    return found, self._rv
+                wait = remaining if not self._reconcile else min(remaining, self._next_due())
+                self._changed.wait(max(0.005, min(wait, 0.25)))
+
+    def _emit_deleted(self, resource_key, obj):
+        """A DELETED event: the last state of the object, at a resourceVersion of its own."""
+        meta = {**obj["metadata"], "resourceVersion": self._next_rv()}
+        self._emit("DELETED", resource_key, {**obj, "metadata": meta})
+
+    def stop_watches(self):
+        with self._lock:
+            self.stopped = True
+            self._changed.notify_all()
+
+    # Simulated controllers.
+
+    def _next_due(self):
+        return max(0.0, min(due for due, _uid in self._reconcile.values()) - time.monotonic())
+
+    def _schedule(self, resource_key, obj, delay):
+        meta = obj["metadata"]
+        self._reconcile[(resource_key, meta.get("namespace", ""), meta["name"])] = (
+            time.monotonic() + delay, meta.get("uid"))
+
+    def tick(self):
+        """Let the simulated controllers write the statuses that are due (called before every read)."""
+        if not self._reconcile:
+            return
+        with self._lock:
+            moment = time.monotonic()
+            for item, (due, uid) in sorted(self._reconcile.items(), key=lambda kv: kv[1][0]):
+                if due > moment:
+                    continue
+                del self._reconcile[item]
+                resource_key, namespace, name = item
+                bucket = self._buckets.get(resource_key)
+                obj = bucket.objects.get((namespace, name)) if bucket else None
+                if obj is None or obj["metadata"].get("uid") != uid:
+                    continue
+                if resource_key == CRDS:
+                    self._establishing.discard(name)
+                    self._schema_dirty = True
+                    status = controllers.established_status(obj, now())
+                else:
+                    nodes = list(self._buckets[NODES].objects.values()) if NODES in self._buckets else []
+                    status = controllers.workload_status(resource_key, obj, nodes, now())
+                new = {**obj, "status": status, "metadata": {**obj["metadata"], "resourceVersion": self._next_rv()}}
+                bucket.put((namespace, name), new)
+                self._emit("MODIFIED", resource_key, new)
+
+    def _after_write(self, resource, obj, created):
+        """Hand an API-created workload (each generation) or CRD to its simulated controller."""
+        if self.controller_delay is None:
+            return
+        uid = obj["metadata"].get("uid")
+        if created:
+            self._api_created.add(uid)
+        if resource.key in controllers.WORKLOADS and uid in self._api_created:
+            self._schedule(resource.key, obj, self.controller_delay)
+        elif resource.key == CRDS and created and obj["metadata"]["name"] in self._establishing:
+            self._schedule(resource.key, obj, self.crd_establish_delay)
 
     # Test helpers.
 
@@ -258,6 +373,8 @@ class ObjectStore:
     def read(self, resource, namespace, name):
         if self._terminating:
             self._reap()
+        if self._reconcile:
+            self.tick()
         bucket = self._buckets.get(resource.key)
         obj = bucket.objects.get((namespace or "", name)) if bucket else None
         if obj is None:
@@ -280,6 +397,7 @@ class ObjectStore:
         has_selectors = bool(labels or terms)
         with self._lock:
             self._reap()
+            self.tick()
             rv = self._rv
             bucket = self._buckets.get(resource.key)
             if bucket is None:
@@ -350,10 +468,20 @@ class ObjectStore:
                 meta.pop(field, None)
             if field_manager:
                 meta["managedFields"] = _managed_fields([], field_manager, operation, resource.api_version, None, True)
-            _server_defaults(resource, body)
+            controllers.apply_spec_defaults(resource.key, body)
+            if resource.key in controllers.WORKLOADS:
+                status = controllers.initial_status(resource.key, self.controller_delay is not None)
+                if status is not None and (self.controller_delay is not None or "status" not in body):
+                    body["status"] = status  # with controllers on, a client's status is dropped as by kube
+            establish_later = (resource.key == CRDS and "status" not in body and self.controller_delay is not None
+                               and self.crd_establish_delay > 0)
+            _server_defaults(resource, body, establish=not establish_later)
             if not dry_run:
                 meta["resourceVersion"] = self._next_rv()
+                if establish_later:
+                    self._establishing.add(meta["name"])
                 self._put(resource, key, body)
+                self._after_write(resource, body, True)
             return body
 
     def update(self, resource, namespace, name, body, dry_run=False, subresource=None, field_manager=None):
@@ -400,6 +528,7 @@ class ObjectStore:
             new = {**old, "status": new["status"]} if "status" in new else {
                 k: v for k, v in old.items() if k != "status"}
         else:
+            controllers.apply_spec_defaults(resource.key, new)
             if resource.has_status:
                 new.pop("status", None)
                 if "status" in old:
@@ -424,6 +553,8 @@ class ObjectStore:
             return new
         new["metadata"] = {**new["metadata"], "resourceVersion": self._next_rv()}
         self._put(resource, (old_meta.get("namespace", ""), old_meta["name"]), new)
+        if subresource != "status" and new["metadata"].get("generation") != old_meta.get("generation"):
+            self._after_write(resource, new, False)
         return new
 
     def delete(self, resource, namespace, name, dry_run=False, propagation=None):
@@ -449,14 +580,22 @@ class ObjectStore:
     def _remove(self, resource_key, key, propagation):
         """Remove a stored object with what goes with it (a CRD's objects, a namespace's, its dependents)."""
         obj = self._buckets[resource_key].remove(key)
+        self._emit_deleted(resource_key, obj)
         if resource_key in (CRDS, APISERVICES):
             self._schema_dirty = True
         if resource_key == CRDS:
             spec = obj.get("spec") or {}
-            self._buckets.pop((spec.get("group"), (spec.get("names") or {}).get("plural")), None)
+            self._establishing.discard(key[1])
+            custom_key = (spec.get("group"), (spec.get("names") or {}).get("plural"))
+            custom = self._buckets.pop(custom_key, None)
+            if custom is not None:
+                for gone in list(custom.objects.values()):
+                    self._emit_deleted(custom_key, gone)
         elif resource_key == NAMESPACES:
             self._terminating.pop(key[1], None)
-            for bucket in self._buckets.values():
+            for bucket_key, bucket in list(self._buckets.items()):
+                for _key, gone in bucket.in_namespace(key[1]):
+                    self._emit_deleted(bucket_key, gone)
                 bucket.drop_namespace(key[1])
         uid = obj["metadata"].get("uid")
         for dependent_key, dependent in self._dependents(uid, key[0]) if uid else ():
@@ -470,6 +609,7 @@ class ObjectStore:
                 if not refs:
                     del meta["ownerReferences"]
                 bucket.put(dependent, {**current, "metadata": meta})
+                self._emit("MODIFIED", dependent_key, bucket.objects[dependent])
             else:
                 self._remove(dependent_key, dependent, propagation)
         return obj
@@ -499,6 +639,7 @@ class ObjectStore:
                        "metadata": {**namespace["metadata"], "deletionTimestamp": now(), "resourceVersion": self._next_rv()},
                        "status": {**(namespace.get("status") or {}), "phase": "Terminating", "conditions": [condition]}}
         self._bucket(NAMESPACES).put(("", name), terminating)
+        self._emit("MODIFIED", NAMESPACES, terminating)
         return terminating
 
     def _reap(self):
@@ -556,7 +697,7 @@ def _prepare_body(resource, namespace, body):
     return meta
 
 
-def _server_defaults(resource, obj):
+def _server_defaults(resource, obj, establish=True):
     """What a real server (or its controllers, at once) fills in on Namespaces and CRDs without status."""
     if resource.key == NAMESPACES:
         meta = obj["metadata"]
@@ -564,10 +705,9 @@ def _server_defaults(resource, obj):
         obj.setdefault("spec", {"finalizers": ["kubernetes"]})
         obj.setdefault("status", {"phase": "Active"})
     elif resource.key == CRDS and "status" not in obj:
-        spec = obj.get("spec") or {}
-        stored = [v["name"] for v in spec.get("versions") or () if v.get("storage")]
-        conditions = [{"type": t, "status": "True", "reason": r, "message": m, "lastTransitionTime": now()}
-                      for t, r, m in (("NamesAccepted", "NoConflicts", "no conflicts found"),
-                                      ("Established", "InitialNamesAccepted", "the initial names have been accepted"))]
-        obj["status"] = {"acceptedNames": spec.get("names") or {}, "conditions": conditions,
-                         "storedVersions": stored}
+        if establish:
+            obj["status"] = controllers.established_status(obj, now())
+        else:  # the simulated establishing controller sets the conditions later
+            spec = obj.get("spec") or {}
+            obj["status"] = {"acceptedNames": {"kind": "", "plural": ""}, "conditions": [],
+                             "storedVersions": [v["name"] for v in spec.get("versions") or () if v.get("storage")]}

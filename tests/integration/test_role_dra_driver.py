@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.integration.conftest import ROOT, run_playbook
+from tests.integration.conftest import ROOT, get_body as _get, helm_binary, helm_env, run_playbook
 
 CHART = ROOT / "tests" / "fixtures" / "charts" / "dra-driver-nvidia-gpu"
 
@@ -59,28 +59,13 @@ def test_gpu_operator_mode_needs_a_gpucluster(fake_cluster, tmp_path):
 
 
 # ---------------------------------------------------------------------------- a real install (helm v4, fake API)
-def _helm_shim(tmp_path):
-    from tests.integration.test_fakeapi_helm import HELM, HELM_SHIM
-    if HELM is None:
-        pytest.skip("the helm binary is not installed (.venv/bin/helm)")
-    shim = tmp_path / "helm"
-    shim.write_text(HELM_SHIM.format(helm=HELM))
-    shim.chmod(0o755)
-    return str(shim)
-
-
-def helm_env(tmp_path):
-    return {"HELM_CACHE_HOME": str(tmp_path / "helm-cache"), "HELM_CONFIG_HOME": str(tmp_path / "helm-config"),
-            "HELM_DATA_HOME": str(tmp_path / "helm-data")}
-
-
 def test_installs_the_stand_in_chart_and_a_second_run_changes_nothing(tmp_path):
     from tests.fakeapi import FakeKubeServer, load_cluster
     from tests.fakeapi.server import DEFAULT_CONTROLLER_DELAY
 
     server = FakeKubeServer(load_cluster("kubeadm-plain"), controller_delay=DEFAULT_CONTROLLER_DELAY).start()
     try:
-        extra = variables(server, tmp_path, ai_conformance_helm_binary=_helm_shim(tmp_path), dra_driver_wait_timeout=60,
+        extra = variables(server, tmp_path, ai_conformance_helm_binary=helm_binary(), dra_driver_wait_timeout=60,
                           dra_driver_image_registry="mirror.example.com")
         first = run_playbook(play(tmp_path), tmp_path, extra, env=helm_env(tmp_path))
         assert first.returncode == 0, output(first)
@@ -97,17 +82,3 @@ def test_installs_the_stand_in_chart_and_a_second_run_changes_nothing(tmp_path):
     finally:
         server.stop()
 
-
-def _get(server, path):
-    import http.client
-    from urllib.parse import urlsplit
-    url = urlsplit(server.url)
-    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-    try:
-        connection.request("GET", path, headers={"Accept": "application/json"})
-        response = connection.getresponse()
-        body = response.read().decode()
-        assert response.status == 200, (path, response.status, body[:500])
-        return body
-    finally:
-        connection.close()

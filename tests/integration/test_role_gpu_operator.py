@@ -97,14 +97,14 @@ def test_installs_the_stand_in_chart_waits_for_ready_and_a_second_run_changes_no
 
     from tests.fakeapi import FakeKubeServer, load_cluster
     from tests.fakeapi.server import DEFAULT_CONTROLLER_DELAY
-    from tests.integration.test_role_dra_driver import _get, _helm_shim, helm_env
+    from tests.integration.conftest import get_body as _get, helm_binary, helm_env
 
     server = FakeKubeServer(load_cluster("kubeadm-plain"), controller_delay=DEFAULT_CONTROLLER_DELAY).start()
     stop = threading.Event()
     thread = threading.Thread(target=_patch_status_when_created, args=(server, stop), daemon=True)
     thread.start()
     try:
-        extra = variables(server, tmp_path, ai_conformance_helm_binary=_helm_shim(tmp_path), gpu_operator_wait_timeout=60,
+        extra = variables(server, tmp_path, ai_conformance_helm_binary=helm_binary(), gpu_operator_wait_timeout=60,
                           gpu_operator_require_gpu_nodes=False, gpu_operator_sharing="time-slicing")
         first = run_playbook(play(tmp_path), tmp_path, extra, env=helm_env(tmp_path))
         assert first.returncode == 0, output(first)
@@ -127,11 +127,11 @@ def test_installs_the_stand_in_chart_waits_for_ready_and_a_second_run_changes_no
 
 def test_check_mode_writes_nothing(tmp_path):
     from tests.fakeapi import FakeKubeServer, load_cluster
-    from tests.integration.test_role_dra_driver import _helm_shim, helm_env
+    from tests.integration.conftest import helm_binary, helm_env
 
     server = FakeKubeServer(load_cluster("kubeadm-plain")).start()
     try:
-        extra = variables(server, tmp_path, ai_conformance_helm_binary=_helm_shim(tmp_path),
+        extra = variables(server, tmp_path, ai_conformance_helm_binary=helm_binary(),
                           gpu_operator_require_gpu_nodes=False, gpu_operator_dcgm_exporter_service_monitor="enabled")
         server.reset_requests()
         proc = run_playbook(play(tmp_path), tmp_path, extra, check=True, env=helm_env(tmp_path))

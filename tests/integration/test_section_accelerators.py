@@ -77,7 +77,7 @@ def test_dra_served_but_not_usable_passes_with_a_note_naming_the_fix(fake_cluste
     assert "DRA is not usable yet: no DeviceClasses and no ResourceSlices" in result["notes"]
     assert "helm install --wait dra-driver-nvidia-gpu oci://registry.k8s.io/dra-driver-nvidia/charts/dra-driver-nvidia-gpu" \
         in result["notes"] and "--version 0.4.1" in result["notes"]
-    assert "k8s_ai.conformance." not in result["notes"]
+    assert "with role k8s_ai.conformance.dra_driver (by hand: " in result["notes"]  # the role ships: tests/unit/test_roles.py
     assert result["details"]["allocation_mode"] == "none" and result["details"]["dra_usable"] is False
 
 

@@ -95,7 +95,7 @@ def test_half_installed_gatewayclass_not_accepted_fails(fake_cluster, kube_for, 
     assert "no GatewayClass is Accepted" in result["notes"] and "traefik Accepted=Unknown (Pending)" in result["notes"]
     assert "kubectl describe gatewayclass traefik" in result["remediation"]
     assert "oci://docker.io/envoyproxy/gateway-helm" in result["remediation"]
-    assert "k8s_ai.conformance." not in result["remediation"]
+    assert "with role k8s_ai.conformance.gateway (by hand: " in result["remediation"]  # the role ships: tests/unit/test_roles.py
     assert "features=(not reported)" in observed(result)
 
 
@@ -144,7 +144,7 @@ def test_plain_cluster_misses_gateway_api(fake_cluster, kube_for, tmp_path):
     assert result["outcome"] == "fail"
     assert "missing gatewayclasses (v1), gateways (v1), httproutes (v1), grpcroutes (v1), referencegrants" in result["notes"]
     assert "gateway-api/releases/download/v1.6.1/standard-install.yaml" in result["remediation"]
-    assert "k8s_ai.conformance." not in result["remediation"]
+    assert "with role k8s_ai.conformance.gateway (by hand: " in result["remediation"]  # the role ships: tests/unit/test_roles.py
     assert "(no resources served in API group gateway.networking.k8s.io)" in observed(result)
     assert own_requests(server) == []  # discovery alone decides
 

@@ -52,7 +52,7 @@ def test_plain_cluster_fails_naming_the_role(fake_cluster, kube_for, tmp_path):
     assert "No complex AI operator found" in result["notes"] and "ray.io" in result["notes"]
     assert "oci://ghcr.io/kubeflow/charts/kubeflow-trainer -n kubeflow-system --create-namespace --version 2.3.0" \
         in result["remediation"]
-    assert "k8s_ai.conformance." not in result["remediation"]
+    assert "with role k8s_ai.conformance.training_operator (by hand: " in result["remediation"]  # the role ships: tests/unit/test_roles.py
     assert result["evidence"]
     assert own_requests(server) == []  # discovery alone decides
 

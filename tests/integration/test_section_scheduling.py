@@ -5,6 +5,7 @@ import copy
 import json
 from pathlib import Path
 
+import pytest
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
 from tests.fakeapi import Cluster, load_cluster
@@ -98,14 +99,14 @@ def test_plain_cluster_has_no_gang_scheduler(fake_cluster, kube_for, tmp_path):
     assert gang["notes"].startswith("No gang scheduler found")
     assert "helm repo add volcano-sh https://volcano-sh.github.io/helm-charts" in gang["remediation"]
     assert "oci://registry.k8s.io/kueue/charts/kueue -n kueue-system --create-namespace --version 0.19.2" in gang["remediation"]
-    assert "k8s_ai.conformance." not in gang["remediation"]
+    assert "with role k8s_ai.conformance.gang_scheduler (by hand: " in gang["remediation"]  # the role ships: tests/unit/test_roles.py
     assert gang["evidence"]
     assert results["cluster_autoscaling"]["outcome"] == "not_applicable"
     pods = results["pod_autoscaling"]
     assert pods["outcome"] == "fail"
     assert "custom metrics API is not available" in pods["notes"] and "metrics.k8s.io is not Available" in pods["notes"]
     assert "prometheus-community/prometheus-adapter -n monitoring --create-namespace --version 5.3.0" in pods["remediation"]
-    assert "k8s_ai.conformance." not in pods["remediation"]
+    assert "with role k8s_ai.conformance.monitoring (by hand: " in pods["remediation"]  # the role ships: tests/unit/test_roles.py
 
 
 def test_half_installed_volcano_scheduler_not_ready(fake_cluster, kube_for, tmp_path):
@@ -257,3 +258,16 @@ def test_pod_autoscaling_error_when_apiservices_forbidden(fake_cluster, kube_for
     result = run_all(server, kube_for, tmp_path, ["pod_autoscaling"])["pod_autoscaling"]
     assert result["outcome"] == "error"
     assert "apiservices" in result["notes"] and "grant the identity" in result["remediation"]
+
+
+@pytest.mark.parametrize("config, enabled", [
+    ("apiVersion: config.kueue.x-k8s.io/v1beta2\nkind: Configuration\nwaitForPodsReady:\n  timeout: 10m\n", True),
+    ("apiVersion: config.kueue.x-k8s.io/v1beta2\nkind: Configuration\n", False),
+    ("apiVersion: config.kueue.x-k8s.io/v1beta1\nkind: Configuration\nwaitForPodsReady:\n  timeout: 10m\n", False),
+    ("apiVersion: config.kueue.x-k8s.io/v1beta1\nkind: Configuration\nwaitForPodsReady:\n  enable: true\n", True),
+])
+def test_wait_for_pods_ready_is_read_as_each_config_version_defines_it(config, enabled):
+    """v1beta2 (Kueue 0.15+) has no `enable`: the block turns it on; v1beta1 needs enable: true."""
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections import scheduling
+    cm = {"data": {"controller_manager_config.yaml": config}}
+    assert scheduling._wait_enabled(scheduling._manager_config(cm)) is enabled  # pylint: disable=protected-access

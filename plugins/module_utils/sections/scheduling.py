@@ -157,16 +157,31 @@ def _volcano(ctx) -> Optional[Dict[str, Any]]:
                      % (sched_version, batch_version, len(webhooks))}
 
 
-def _wait_for_pods_ready(cm: Optional[Dict[str, Any]]) -> Any:
-    """Kueue's waitForPodsReady configuration from its manager ConfigMap (None when unset or unreadable)."""
+def _manager_config(cm: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """The Configuration document of Kueue's manager ConfigMap ({} when unset or unreadable)."""
     text = ((cm or {}).get("data") or {}).get("controller_manager_config.yaml", "")
-    return (yaml_doc(text) or {}).get("waitForPodsReady") if text else None
+    doc = yaml_doc(text) if text else None
+    return doc if isinstance(doc, dict) else {}
+
+
+def _wait_enabled(config: Dict[str, Any]) -> bool:
+    """Whether waitForPodsReady is on: config.kueue.x-k8s.io/v1beta2 (Kueue 0.15+) has no `enable` field, the
+    block being set turns it on; v1beta1 needs `enable: true` in it."""
+    wait = config.get("waitForPodsReady")
+    if not isinstance(wait, dict):
+        return False
+    if str(config.get("apiVersion", "")).endswith("/v1beta1"):
+        return bool(wait.get("enable"))
+    return True
 
 
 def _wait_text(cm: Dict[str, Any]) -> str:
-    wait = _wait_for_pods_ready(cm)
-    return ("waitForPodsReady: %s" % ", ".join("%s=%s" % (k, v) for k, v in sorted(wait.items()) if not isinstance(v, dict))
-            if isinstance(wait, dict) else "waitForPodsReady not set (disabled)")
+    config = _manager_config(cm)
+    wait = config.get("waitForPodsReady")
+    if not isinstance(wait, dict):
+        return "waitForPodsReady not set (disabled)"
+    return "%s waitForPodsReady: %s (%s)" % (config.get("apiVersion", "(no apiVersion)"), ", ".join(
+        "%s=%s" % (k, v) for k, v in sorted(wait.items()) if not isinstance(v, dict)), "on" if _wait_enabled(config) else "off")
 
 
 def _kueue_config(ctx, namespace: str) -> Dict[str, Any]:
@@ -179,9 +194,10 @@ def _kueue_config(ctx, namespace: str) -> Dict[str, Any]:
         if exc.status != 403:
             raise
         return {"visible": False}
-    wait = _wait_for_pods_ready(cm)
-    return {"visible": bool(cm), "wait_for_pods_ready": bool(isinstance(wait, dict) and wait.get("enable")),
-            "block_admission": bool(isinstance(wait, dict) and wait.get("blockAdmission"))}
+    config = _manager_config(cm)
+    wait = config.get("waitForPodsReady")
+    return {"visible": bool(cm), "wait_for_pods_ready": _wait_enabled(config),
+            "block_admission": bool(_wait_enabled(config) and wait.get("blockAdmission"))}
 
 
 def _kueue(ctx) -> Optional[Dict[str, Any]]:
@@ -236,7 +252,8 @@ def _kueue(ctx) -> Optional[Dict[str, Any]]:
             " with blockAdmission" if config.get("block_admission") else "")
     elif config.get("visible"):
         mode = ("waitForPodsReady disabled: Kueue admits each workload as a whole against quota, but physical "
-                "all-or-nothing placement needs waitForPodsReady.enable=true in %s" % KUEUE_CONFIG)
+                "all-or-nothing placement needs a waitForPodsReady block (with a timeout) in the Configuration of %s "
+                "(config.kueue.x-k8s.io/v1beta1 also needs enable: true in it)" % KUEUE_CONFIG)
     else:
         mode = "waitForPodsReady not visible (ConfigMap %s not readable)" % KUEUE_CONFIG
     return {"name": "Kueue", "version": image_tag(dep), "api": ["kueue.x-k8s.io/%s" % version],
