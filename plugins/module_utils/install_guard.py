@@ -39,12 +39,16 @@ def inspect(kube, markers: List[Dict[str, Any]], release: str, namespace: str) -
     """Each marker object that exists, with its owner; ``foreign`` those not of release/namespace."""
     found, foreign = [], []
     for position, marker in enumerate(markers):
-        missing = [k for k in ("api_version", "kind", "resource", "name") if not marker.get(k)]
+        missing = [k for k in ("api_version", "kind", "resource") if not marker.get(k)]
+        if not marker.get("name") and not marker.get("label_selector"):
+            missing.append("name or label_selector")
         if missing:
             raise GuardError("markers[%d] needs %s" % (position, ", ".join(missing)))
         group, version = _split(marker["api_version"])
         where = marker.get("namespace") or None
-        if marker.get("any_namespace"):
+        if marker.get("label_selector"):
+            objs = list(kube.list_all(group, version, marker["resource"], namespace=where, label_selector=marker["label_selector"]))
+        elif marker.get("any_namespace"):
             objs = [o for o in kube.list_all(group, version, marker["resource"]) if (o.get("metadata") or {}).get("name") == marker["name"]]
         else:
             obj = kube.get(group, version, marker["resource"], marker["name"], namespace=where)
@@ -54,6 +58,9 @@ def inspect(kube, markers: List[Dict[str, Any]], release: str, namespace: str) -
             entry = dict(owner(obj), kind=marker["kind"], name=meta.get("name", ""),
                          namespace=meta.get("namespace", ""))
             found.append(entry)
+            if any(e["namespace"] == entry["namespace"] and e["name"] == entry["name"] for e in found[:-1]):
+                found.pop()  # two markers matched the same object
+                continue
             if (entry["release"], entry["release_namespace"]) != (release, namespace):
                 foreign.append(entry)
     return {"found": found, "foreign": foreign, "ours": bool(found) and not foreign}
@@ -66,14 +73,16 @@ def describe(entry: Dict[str, str]) -> str:
     return "%s (not installed by Helm)" % where
 
 
-def message(component: str, prefix: str, foreign: List[Dict[str, str]], release: str, namespace: str) -> str:
-    """Why the role stops, and the two ways on."""
+def message(component: str, role: str, foreign: List[Dict[str, str]], release: str, namespace: str,
+            release_variable: str = "", namespace_variable: str = "", enabled_variable: str = "") -> str:
+    """Why the role stops, and the two ways on, naming the role's own variables."""
     text = "%s is already installed, not as this role's release %s in namespace %s: %s. " % (
         component, release, namespace, "; ".join(describe(e) for e in foreign))
     helm = next((e for e in foreign if e["release"]), None)
     if helm:
-        text += ("To let this role manage that release, set %s_release_name: %s and %s_namespace: %s; " % (
-            prefix, helm["release"], prefix, helm["release_namespace"]))
-    text += ("to leave it as it is, set %s_enabled: false (in a conform run: ai_conformance_skip_components: [%s]) "
-             "and repair it where it was installed." % (prefix, prefix))
+        text += ("To let this role manage that release, set %s: %s and %s: %s; " % (
+            release_variable or role + "_release_name", helm["release"], namespace_variable or role + "_namespace",
+            helm["release_namespace"]))
+    text += ("to leave it as it is, set %s: false (in a conform run: ai_conformance_skip_components: [%s]) "
+             "and repair it where it was installed." % (enabled_variable or role + "_enabled", role))
     return text

@@ -24,10 +24,20 @@ options:
     description: What the component is called in messages (V(NVIDIA GPU Operator)).
     type: str
     required: true
-  prefix:
-    description: The role's variable prefix (V(gpu_operator)), for the variables the message names.
+  role:
+    description: The install role's short name (V(gpu_operator)); the message names C(<role>_release_name),
+      C(<role>_namespace) and C(<role>_enabled) unless the C(*_variable) options name others.
     type: str
     required: true
+  release_variable:
+    description: The role variable that sets the release name, when it is not C(<role>_release_name).
+    type: str
+  namespace_variable:
+    description: The role variable that sets the release namespace, when it is not C(<role>_namespace).
+    type: str
+  enabled_variable:
+    description: The role variable that turns this install off, when it is not C(<role>_enabled).
+    type: str
   release_name:
     description: The Helm release the role installs.
     type: str
@@ -39,8 +49,9 @@ options:
   markers:
     description:
       - The objects whose existence means the component is installed.
-      - Each has C(api_version), C(kind), C(resource) (the plural, V(deployments)), C(name) and, when namespaced,
-        C(namespace); C(any_namespace=true) looks for the name in every namespace.
+      - Each has C(api_version), C(kind), C(resource) (the plural, V(deployments)), and either C(name) (with
+        C(namespace) when namespaced, or C(any_namespace=true) to look for the name in every namespace) or
+        C(label_selector) (in C(namespace), else in every namespace).
     type: list
     elements: dict
     required: true
@@ -56,11 +67,12 @@ EXAMPLES = r"""
 - name: Stop when the GPU operator was installed by someone else
   k8s_ai.conformance.install_guard:
     component: NVIDIA GPU Operator
-    prefix: gpu_operator
+    role: gpu_operator
     release_name: gpu-operator
     release_namespace: gpu-operator
     markers:
       - {api_version: apps/v1, kind: Deployment, resource: deployments, name: gpu-operator, any_namespace: true}
+      - {api_version: apps/v1, kind: Deployment, resource: deployments, label_selector: app.kubernetes.io/component=gpu-operator}
 """
 
 RETURN = r"""
@@ -84,7 +96,8 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils import install_
 
 def main():
     spec = kube_utils.connection_argspec()
-    spec.update(component=dict(type="str", required=True), prefix=dict(type="str", required=True),
+    spec.update(component=dict(type="str", required=True), role=dict(type="str", required=True),
+                release_variable=dict(type="str"), namespace_variable=dict(type="str"), enabled_variable=dict(type="str"),
                 release_name=dict(type="str", required=True), release_namespace=dict(type="str", required=True),
                 markers=dict(type="list", elements="dict", required=True))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
@@ -98,8 +111,9 @@ def main():
     except (kube_utils.KubeError, install_guard.GuardError) as exc:
         module.fail_json(msg=str(exc))
     if outcome["foreign"]:
-        module.fail_json(msg=install_guard.message(params["component"], params["prefix"], outcome["foreign"],
-                                                   params["release_name"], params["release_namespace"]),
+        module.fail_json(msg=install_guard.message(params["component"], params["role"], outcome["foreign"],
+                                                   params["release_name"], params["release_namespace"], params["release_variable"] or "",
+                                                   params["namespace_variable"] or "", params["enabled_variable"] or ""),
                          found=outcome["found"], ours=False)
     module.exit_json(changed=False, found=outcome["found"], ours=outcome["ours"])
 

@@ -40,5 +40,39 @@ def test_nothing_installed_is_neither_ours_nor_foreign(fake_cluster, kube_for, t
     kube = kube_for(fake_cluster("kubeadm-plain"), tmp_path)
     assert install_guard.inspect(kube, [OPERATOR, TRAINING], "gpu-operator", "gpu-operator") == {
         "found": [], "foreign": [], "ours": False}
-    with pytest.raises(install_guard.GuardError, match=r"markers\[0\] needs kind, resource"):
+    with pytest.raises(install_guard.GuardError, match=r"markers\[0\] needs kind, resource$"):
         install_guard.inspect(kube, [{"api_version": "apps/v1", "name": "x"}], "r", "n")
+
+
+def test_a_label_selector_finds_a_release_of_another_name_once(fake_cluster, kube_for, tmp_path):
+    """kube-prometheus-stack installed as release prometheus-stack: found by its operator's label, not its name."""
+    kube = kube_for(fake_cluster("kueue-only"), tmp_path)
+    by_label = {"api_version": "apps/v1", "kind": "Deployment", "resource": "deployments",
+                "label_selector": "app.kubernetes.io/name=kube-prometheus-stack-prometheus-operator"}
+    by_name = {"api_version": "apps/v1", "kind": "Deployment", "resource": "deployments",
+               "name": "prometheus-stack-kube-prom-operator", "namespace": "monitoring"}
+    outcome = install_guard.inspect(kube, [by_label, by_name], "kube-prometheus-stack", "monitoring")
+    assert [(e["name"], e["release"]) for e in outcome["foreign"]] == [("prometheus-stack-kube-prom-operator", "prometheus-stack")]
+    assert len(outcome["found"]) == 1
+
+
+def test_the_monitoring_role_stops_before_installing_a_second_prometheus_operator(fake_cluster, tmp_path):
+    """kueue-only runs kube-prometheus-stack as release prometheus-stack: the role must not install its own beside it."""
+    import json
+    from tests.integration.conftest import ROOT, run_playbook
+
+    server = fake_cluster("kueue-only")
+    kubeconfig = tmp_path / "kubeconfig"
+    server.write_kubeconfig(str(kubeconfig))
+    play = tmp_path / "play.yml"
+    play.write_text(json.dumps([{"name": "Install", "hosts": "k8s_api", "gather_facts": False,
+                                 "roles": [{"role": "k8s_ai.conformance.monitoring"}]}]))
+    proc = run_playbook(str(play), tmp_path, {
+        "ai_conformance_kubeconfig": str(kubeconfig),
+        "monitoring_chart_archive": str(ROOT / "tests" / "fixtures" / "charts" / "kube-prometheus-stack"),
+        "monitoring_adapter_chart_archive": str(ROOT / "tests" / "fixtures" / "charts" / "prometheus-adapter")})
+    assert proc.returncode != 0
+    assert ("kube-prometheus-stack (Prometheus Operator) is already installed, not as this role's release kube-prometheus-stack "
+            "in namespace monitoring") in proc.stdout, proc.stdout[-3000:]
+    assert "set monitoring_release_name: prometheus-stack and monitoring_namespace: monitoring" in proc.stdout
+    assert [r for r in server.requests if r.method in ("POST", "PUT", "PATCH", "DELETE")] == [], "the role wrote before the guard"
