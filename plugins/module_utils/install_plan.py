@@ -22,6 +22,13 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils import componen
 ROLE_ORDER = ("gateway", "gang_scheduler", "monitoring", "gpu_operator", "dra_driver", "training_operator")
 # Roles whose components only make sense on NVIDIA accelerator nodes.
 ACCELERATOR_ROLES = ("gpu_operator", "dra_driver")
+# Roles that run only when the site names them in ai_conformance_components: the DRA driver serves the same GPUs
+# as the GPU operator's device plugin, so it needs a decision about that plugin (see roles/dra_driver/README.md).
+CHOSEN_ONLY = {
+    "dra_driver": ("DRA for GPUs is a choice: the GPU operator's device plugin serves them otherwise; list dra_driver in "
+                   "ai_conformance_components, with gpu_operator_device_plugin_enabled: false (dra_driver_mode: standalone) "
+                   "or gpu_operator_mode: gpucluster (dra_driver_mode: gpu_operator)"),
+}
 INSTALL_MODES = ("missing", "all", "none")
 LEVELS = ("MUST", "SHOULD")
 MET = ("Implemented",)
@@ -112,6 +119,8 @@ def plan(results: List[Dict[str, Any]], cluster: Optional[Dict[str, Any]] = None
             why = "in ai_conformance_skip_components"
         elif role in ACCELERATOR_ROLES and not nvidia_nodes:
             why = "no NVIDIA accelerator node (nvidia.com/gpu.present or PCI vendor 10de) in the cluster"
+        elif role in CHOSEN_ONLY and role not in only:
+            why = CHOSEN_ONLY[role]
         entry = {"role": "%s.%s" % (components.COLLECTION, role), "name": role, "requirements": reqs,
                  "components": [c.name for c in components.COMPONENTS.values() if c.role_name == role]}
         if why:

@@ -57,11 +57,14 @@ def test_shoulds_are_fixed_only_when_their_level_is_asked_for():
     assert plan(results, GPU_CLUSTER, levels=["MUST", "SHOULD"])["roles"] == ["gateway", "gpu_operator"]
 
 
-def test_accelerator_musts_on_a_gpu_cluster_run_the_operator_before_the_dra_driver():
+def test_accelerator_musts_on_a_gpu_cluster_run_the_operator_and_the_dra_driver_only_when_chosen():
     results = [result("secure_accelerator_access", "Not Implemented"), result("accelerator_metrics", "Not Implemented")]
     outcome = plan(results, GPU_CLUSTER)
-    assert outcome["roles"] == ["gpu_operator", "dra_driver"]
+    assert outcome["roles"] == ["gpu_operator"]
     assert outcome["steps"][0]["requirements"] == ["secure_accelerator_access", "accelerator_metrics"]
+    assert [(s["name"], s["why"].split(":")[0]) for s in outcome["skipped"]] == [("dra_driver", "DRA for GPUs is a choice")]
+    chosen = plan(results, GPU_CLUSTER, only=["gpu_operator", "dra_driver"])
+    assert chosen["roles"] == ["gpu_operator", "dra_driver"]  # the operator first: the driver may run beside it
 
 
 def test_allow_and_deny_lists_leave_roles_out_with_the_variable_named():
@@ -84,7 +87,8 @@ def test_bad_input_names_the_variable_and_the_valid_values(kwargs, variable):
 
 
 def test_install_all_and_none():
-    assert plan(PLAIN, GPU_CLUSTER, install="all")["roles"] == list(install_plan.ROLE_ORDER)
+    assert plan(PLAIN, GPU_CLUSTER, install="all")["roles"] == [r for r in install_plan.ROLE_ORDER if r != "dra_driver"]
+    assert plan(PLAIN, GPU_CLUSTER, install="all", only=list(install_plan.ROLE_ORDER))["roles"] == list(install_plan.ROLE_ORDER)
     assert plan(PLAIN, {}, install="all")["roles"] == ["gateway", "gang_scheduler", "monitoring", "training_operator"]
     none = plan(PLAIN, GPU_CLUSTER, install="none")
     assert none["roles"] == [] and {r["why"] for r in none["requirements"]} == {"ai_conformance_install is none"}

@@ -87,3 +87,19 @@ def test_every_role_a_remediation_text_names_exists():
     for role in set(re.findall(r"with role k8s_ai\.conformance\.([a-z_]+)", texts)):
         assert role in ROLES, role
     assert "with role k8s_ai.conformance.gateway" in components.install_hint("envoy_gateway")
+
+
+@pytest.mark.parametrize("inventory", sorted(p.name for p in (ROOT / "inventories").iterdir() if p.is_dir()))
+def test_an_inventory_sets_only_variables_some_role_declares_with_values_of_their_type(inventory):
+    declared = {}
+    for role in ROLES:
+        declared.update(options(role))
+    declared["ai_conformance_api_host"] = {"type": "str"}
+    for path in (ROOT / "inventories" / inventory / "group_vars").rglob("*.yml"):
+        for name, value in (load(path) or {}).items():
+            assert name in declared, "%s sets %s, which no role declares" % (path.relative_to(ROOT), name)
+            spec = declared[name]
+            if spec.get("choices") and spec["type"] == "str":
+                assert value in spec["choices"], "%s: %s=%r is not one of %s" % (path.name, name, value, spec["choices"])
+            if spec.get("choices") and spec["type"] == "list":
+                assert set(value) <= set(spec["choices"]), (path.name, name, value)
