@@ -4,8 +4,7 @@
 
 The plan reads the verify results and the cluster facts, and the one requirement -> component -> role
 table of ``components.py``. For each requirement that is not met it names the roles whose components
-satisfy it, in the order they must run (monitoring before the GPU operator, whose DCGM exporter wants
-the ServiceMonitor CRD; the GPU operator before the DRA driver). Everything left out is said with why:
+satisfy it, in the order they must run (``ROLE_ORDER``). Everything left out is said with why:
 a requirement already met or not applicable, one no shipped role fixes, one that could not be decided,
 a role the site excluded, an accelerator role on a cluster without NVIDIA accelerator nodes.
 """
@@ -18,8 +17,11 @@ from typing import Any, Dict, Iterable, List, Optional
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import components
 
-# The install roles the collection ships, in the order a plan runs them.
-ROLE_ORDER = ("gateway", "gang_scheduler", "monitoring", "gpu_operator", "dra_driver", "training_operator")
+# The install roles the collection ships, in the order a plan runs them: monitoring before the GPU operator (its DCGM
+# exporter's ServiceMonitor needs the Prometheus Operator CRDs), the operator before the DRA driver, and the gang
+# scheduler last: Kueue's admission webhooks (failurePolicy Fail on Pods and Deployments) would block every later
+# install while Kueue is not ready.
+ROLE_ORDER = ("gateway", "monitoring", "gpu_operator", "dra_driver", "training_operator", "gang_scheduler")
 # Roles whose components only make sense on NVIDIA accelerator nodes.
 ACCELERATOR_ROLES = ("gpu_operator", "dra_driver")
 # Roles that run only when the site names them in ai_conformance_components: the DRA driver serves the same GPUs

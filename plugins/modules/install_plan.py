@@ -81,7 +81,7 @@ roles:
   returned: always
   type: list
   elements: str
-  sample: [gateway, gang_scheduler, monitoring, training_operator]
+  sample: [gateway, monitoring, training_operator, gang_scheduler]
 steps:
   description: One entry per role to run - its name, fully qualified role, components and the requirements it is run for.
   returned: always

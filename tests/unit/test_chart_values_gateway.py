@@ -25,7 +25,7 @@ def render(component, settings, distribution):
 # ------------------------------------------------------------------------------------------------ envoy_gateway
 @pytest.mark.parametrize("distribution", ["rke2", "k3s", "kubeadm", "generic"])
 def test_envoy_keeps_its_own_crds_and_the_chart_registries_everywhere(distribution):
-    assert ENVOY({}, distribution) == {"crds": {"enabled": True}, "deployment": {"replicas": 1}}
+    assert ENVOY({}, distribution) == {"crds": {"enabled": False}, "deployment": {"replicas": 1}}
 
 
 def test_envoy_image_registry_is_the_global_override():
@@ -46,8 +46,8 @@ def test_envoy_bad_replicas_names_the_variable(replicas):
 
 
 def test_envoy_user_values_win():
-    values = render("envoy_gateway", {"values": {"crds": {"enabled": False}, "deployment": {"replicas": 3}}}, "kubeadm")
-    assert values["crds"] == {"enabled": False} and values["deployment"]["replicas"] == 3
+    values = render("envoy_gateway", {"values": {"crds": {"enabled": True}, "deployment": {"replicas": 3}}}, "kubeadm")
+    assert values["crds"] == {"enabled": True} and values["deployment"]["replicas"] == 3
 
 
 # ------------------------------------------------------------------------------------------------ traefik_gateway

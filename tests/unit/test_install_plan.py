@@ -24,10 +24,10 @@ PLAIN = [result("dra_support", "Implemented"), result("gpu_sharing", "N/A", "SHO
 
 def test_unmet_musts_plan_their_roles_in_order_and_accelerator_roles_need_nvidia_nodes():
     outcome = plan(PLAIN, {})
-    assert outcome["roles"] == ["gateway", "gang_scheduler", "monitoring", "training_operator"]
+    assert outcome["roles"] == ["gateway", "monitoring", "training_operator", "gang_scheduler"]
     assert [(s["name"], s["requirements"]) for s in outcome["steps"]] == [
-        ("gateway", ["ai_inference"]), ("gang_scheduler", ["gang_scheduling"]),
-        ("monitoring", ["pod_autoscaling", "ai_service_metrics"]), ("training_operator", ["robust_controller"])]
+        ("gateway", ["ai_inference"]), ("monitoring", ["pod_autoscaling", "ai_service_metrics"]),
+        ("training_operator", ["robust_controller"]), ("gang_scheduler", ["gang_scheduling"])]
     assert [(s["name"], s["requirements"]) for s in outcome["skipped"]] == [("gpu_operator", ["pod_autoscaling"])]
     assert "no NVIDIA accelerator node" in outcome["skipped"][0]["why"]
     assert outcome["lines"][0] == "run k8s_ai.conformance.gateway for ai_inference"
@@ -89,7 +89,7 @@ def test_bad_input_names_the_variable_and_the_valid_values(kwargs, variable):
 def test_install_all_and_none():
     assert plan(PLAIN, GPU_CLUSTER, install="all")["roles"] == [r for r in install_plan.ROLE_ORDER if r != "dra_driver"]
     assert plan(PLAIN, GPU_CLUSTER, install="all", only=list(install_plan.ROLE_ORDER))["roles"] == list(install_plan.ROLE_ORDER)
-    assert plan(PLAIN, {}, install="all")["roles"] == ["gateway", "gang_scheduler", "monitoring", "training_operator"]
+    assert plan(PLAIN, {}, install="all")["roles"] == ["gateway", "monitoring", "training_operator", "gang_scheduler"]
     none = plan(PLAIN, GPU_CLUSTER, install="none")
     assert none["roles"] == [] and {r["why"] for r in none["requirements"]} == {"ai_conformance_install is none"}
 

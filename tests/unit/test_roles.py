@@ -103,3 +103,9 @@ def test_an_inventory_sets_only_variables_some_role_declares_with_values_of_thei
                 assert value in spec["choices"], "%s: %s=%r is not one of %s" % (path.name, name, value, spec["choices"])
             if spec.get("choices") and spec["type"] == "list":
                 assert set(value) <= set(spec["choices"]), (path.name, name, value)
+
+
+def test_conform_runs_the_install_roles_in_the_plans_order():
+    tasks_file = load(ROOT / "roles" / "conform" / "tasks" / "install.yml")
+    assert [t["vars"]["conform_install"] for t in tasks_file] == list(install_plan.ROLE_ORDER)
+    assert all(t["tags"] == [t["vars"]["conform_install"]] for t in tasks_file)

@@ -4,9 +4,10 @@
 
 - ``envoy_gateway``: chart gateway-helm of envoyproxy/gateway (``oci://docker.io/envoyproxy/gateway-helm``, chart
   version = release tag). Its ``crds`` sub-chart (``crds.enabled``) carries Envoy Gateway's own CRDs
-  (gateway.envoyproxy.io) and the Gateway API CRDs of the *experimental* channel in its ``crds/`` directory. The
-  controller needs its own CRDs, so ``crds.enabled`` stays true; the role applies the pinned *standard* channel
-  first, and Helm creates only the CRDs of a ``crds/`` directory that do not exist yet (it never updates one), so the
+  (gateway.envoyproxy.io) and the Gateway API CRDs of the *experimental* channel in its ``crds/`` directory. As
+  Envoy Gateway's install guide describes for CRDs managed separately, ``crds.enabled`` is false: the role applies
+  Envoy Gateway's own CRDs rendered from chart gateway-crds-helm (same version) and the pinned *standard* channel
+  (helm v4 server-side-applies a ``crds/`` directory over existing CRDs and fails on their other owner), so the
   gateway.networking.k8s.io CRDs stay standard at the role's pin. ``global.imageRegistry`` moves the control plane,
   the managed Envoy proxies and the rate limiter to another registry (values.tmpl.yaml of tag v1.9.0).
 - ``traefik_gateway``: the valuesContent of the HelmChartConfig ``rke2-traefik`` that turns on the Gateway API
@@ -57,8 +58,10 @@ def envoy_gateway_values(settings: Dict[str, Any], distribution: str) -> Dict[st
     """Values of chart gateway-helm; the distribution changes nothing (Envoy Gateway runs the same everywhere)."""
     registry = image_registry(settings, "gateway_image_registry")
     values: Dict[str, Any] = {
-        # Envoy Gateway's own CRDs come only from this sub-chart; the Gateway API CRDs the role applied first are kept.
-        "crds": {"enabled": True},
+        # The CRDs are applied by the role before the release (Envoy Gateway's own from chart gateway-crds-helm, the
+        # standard-channel Gateway API ones from their release): helm v4 server-side-applies a chart's crds/ and would
+        # conflict with them, and this sub-chart carries the experimental channel.
+        "crds": {"enabled": False},
         "deployment": {"replicas": _replicas(settings)},
     }
     if registry:
