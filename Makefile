@@ -27,6 +27,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_NO_INPUT := 1
 
 PYTEST_ARGS ?=
+# Workers for the suite (pytest-xdist): most of its time is ansible-playbook and helm subprocesses.
+JOBS ?= 2
 TESTS ?=
 ARGS ?=
 
@@ -53,10 +55,10 @@ $(KUBE_TOOLS_STAMP): scripts/install_kube_tools.py | $(VPY)
 	@touch $@
 
 test: install
-	$(VPY) -m pytest $(PYTEST_ARGS)
+	$(VPY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 test-fast: install
-	$(VPY) -m pytest -m "not quality" $(PYTEST_ARGS)
+	$(VPY) -m pytest -n $(JOBS) -m "not quality" $(PYTEST_ARGS)
 
 lint: install
 	$(VBIN)/ansible-lint

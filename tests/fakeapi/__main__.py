@@ -18,7 +18,7 @@ def _serve(args):
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     delay = args.controller_delay if args.controllers else None
     with FakeKubeServer(cluster, host=args.host, port=args.port, controller_delay=delay,
-                        crd_establish_delay=args.crd_establish_delay) as server:
+                        crd_establish_delay=args.crd_establish_delay, operators=not args.no_operators) as server:
         server.write_kubeconfig(kubeconfig, context=args.context)
         print(f"Simulated cluster {cluster.name} (Kubernetes {cluster.version}) serving at {server.url}")
         print(f"kubeconfig: {kubeconfig}")
@@ -57,6 +57,8 @@ def main(argv=None):
                        help=f"seconds until a workload's status follows its spec (default {DEFAULT_CONTROLLER_DELAY})")
     serve.add_argument("--crd-establish-delay", type=float, default=0.0,
                        help="with --controllers: seconds until an API-created CRD is Established and served")
+    serve.add_argument("--no-operators", action="store_true",
+                       help="with --controllers: do not simulate the add-ons' operators (tests/fakeapi/operators.py)")
     serve.set_defaults(run=_serve)
     commands.add_parser("list", help="list the fixture clusters").set_defaults(run=_list)
     args = parser.parse_args(argv)

@@ -5,7 +5,8 @@ says), and only when the store's ``controller_delay`` is not None: a Deployment,
 DaemonSet gets a status for its current generation that long after each spec change; a CRD is
 Established (and served) ``crd_establish_delay`` after its creation. The annotation
 NEVER_READY set to "true" on a workload makes its status say that no replica is ready (the
-generation is still observed), for tests of waits that must time out.
+generation is still observed), for tests of waits that must time out. What the add-ons' own operators
+would write (GatewayClass accepted, EndpointSlices, caBundles, queues, ...) is in operators.py.
 """
 
 import hashlib

@@ -108,17 +108,22 @@ class FakeKubeServer:
     controllers: Deployments, StatefulSets and DaemonSets created through the API get a ready status
     for each generation that many seconds after it; with controllers on, ``crd_establish_delay`` > 0
     keeps an API-created CRD unestablished and unserved that long (0: at once, as without controllers).
-    Both are ``store`` attributes (``controller_delay``, ``crd_establish_delay``) that may be changed
-    while serving. Watches (``?watch=true``) stream from the store's event log.
+    With controllers on, ``operators`` (default True) also turns on the simulated operators
+    (operators.py: GatewayClass accepted, EndpointSlices for Services, caBundle injection, Kueue/Volcano
+    queues, Prometheus/APIService Available, ClusterPolicy ready); False keeps only the workload and CRD
+    controllers, for waits that must time out. All three are ``store`` attributes (``controller_delay``,
+    ``crd_establish_delay``, ``operators``) that may be changed while serving. Watches (``?watch=true``) stream from the store's event log.
     Use as a context manager, or call ``start()`` and ``stop()``.
     """
 
-    def __init__(self, cluster=None, host="127.0.0.1", port=0, controller_delay=None, crd_establish_delay=0.0):
+    def __init__(self, cluster=None, host="127.0.0.1", port=0, controller_delay=None, crd_establish_delay=0.0,
+                 operators=True):
         self.cluster = cluster or Cluster()
         self.store = ObjectStore(self.cluster.version, self.cluster.runtime_config,
                                  self.cluster.aggregated_discovery())
         self.store.controller_delay = controller_delay
         self.store.crd_establish_delay = crd_establish_delay
+        self.store.operators = operators
         self.store.namespace_termination_seconds = self.cluster.namespace_termination_seconds
         present = {o["metadata"]["name"] for o in self.cluster.objects if o.get("kind") == "Namespace"}
         self.store.add_objects([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}

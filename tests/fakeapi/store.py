@@ -18,6 +18,7 @@ from collections import deque
 from datetime import datetime, timezone
 
 from . import controllers, errors
+from .operators import Operators
 from .discovery import Registry
 from .patch import json_patch, merge_patch
 from .selectors import field_predicate, label_selector, parse_field_selector
@@ -148,6 +149,10 @@ class ObjectStore:
         self.crd_establish_delay = 0.0
         self._reconcile = {}  # (resource key, namespace, name) -> (time.monotonic() due, uid)
         self._establishing = set()  # names of API-created CRDs not Established yet (not served)
+        # Simulated operators (see operators.py), with the controllers only: False keeps them off.
+        self.operators = True
+        self._operators = Operators(self)
+        self._ticking = False
 
     @property
     def resource_version(self):
@@ -247,32 +252,96 @@ class ObjectStore:
 
     def tick(self):
         """Let the simulated controllers write the statuses that are due (called before every read)."""
-        if not self._reconcile:
+        if not self._reconcile or self._ticking:
             return
         with self._lock:
-            moment = time.monotonic()
-            for item, (due, uid) in sorted(self._reconcile.items(), key=lambda kv: kv[1][0]):
-                if due > moment:
-                    continue
-                del self._reconcile[item]
-                resource_key, namespace, name = item
-                bucket = self._buckets.get(resource_key)
-                obj = bucket.objects.get((namespace, name)) if bucket else None
-                if obj is None or obj["metadata"].get("uid") != uid:
-                    continue
-                if resource_key == CRDS:
-                    self._establishing.discard(name)
-                    self._schema_dirty = True
-                    status = controllers.established_status(obj, now())
-                else:
-                    nodes = list(self._buckets[NODES].objects.values()) if NODES in self._buckets else []
-                    status = controllers.workload_status(resource_key, obj, nodes, now())
-                new = {**obj, "status": status, "metadata": {**obj["metadata"], "resourceVersion": self._next_rv()}}
-                bucket.put((namespace, name), new)
-                self._emit("MODIFIED", resource_key, new)
+            self._ticking = True
+            try:
+                self._run_due()
+            finally:
+                self._ticking = False
+
+    def _run_due(self):
+        moment = time.monotonic()
+        for item, (due, uid) in sorted(self._reconcile.items(), key=lambda kv: kv[1][0]):
+            if due > moment or self._reconcile.get(item, (None, None))[0] != due:
+                continue
+            del self._reconcile[item]
+            resource_key, namespace, name = item
+            bucket = self._buckets.get(resource_key)
+            obj = bucket.objects.get((namespace, name)) if bucket else None
+            if obj is None or obj["metadata"].get("uid") != uid:
+                continue
+            if self._operators.handles(resource_key):
+                self._operators.reconcile(resource_key, obj)
+                continue
+            if resource_key == CRDS:
+                self._establishing.discard(name)
+                self._schema_dirty = True
+                status = controllers.established_status(obj, now())
+            else:
+                nodes = list(self._buckets[NODES].objects.values()) if NODES in self._buckets else []
+                status = controllers.workload_status(resource_key, obj, nodes, now())
+            new = {**obj, "status": status, "metadata": {**obj["metadata"], "resourceVersion": self._next_rv()}}
+            bucket.put((namespace, name), new)
+            self._emit("MODIFIED", resource_key, new)
+            if resource_key in controllers.WORKLOADS:
+                self._operators.after_status(resource_key, new)
+
+    # What the simulated operators (operators.py) use; the caller holds the lock.
+
+    def schedule(self, resource_key, obj, delay):
+        """Reconcile ``obj`` (this uid) ``delay`` seconds from now (an earlier due time is kept)."""
+        meta = obj["metadata"]
+        item = (resource_key, meta.get("namespace", ""), meta["name"])
+        due = time.monotonic() + delay
+        current = self._reconcile.get(item)
+        if current is None or current[1] != meta.get("uid") or current[0] > due:
+            self._reconcile[item] = (due, meta.get("uid"))
+        self._changed.notify_all()
+
+    def is_api_created(self, obj):
+        return obj["metadata"].get("uid") in self._api_created
+
+    def served(self, resource_key):
+        """Whether a custom resource's CRD exists and is Established."""
+        group, plural = resource_key
+        name = f"{plural}.{group}"
+        return ("", name) in self._bucket(CRDS).objects and name not in self._establishing
+
+    def sim_get(self, resource_key, namespace, name):
+        bucket = self._buckets.get(resource_key)
+        return bucket.objects.get((namespace or "", name)) if bucket else None
+
+    def sim_objects(self, resource_key, namespace=None):
+        bucket = self._buckets.get(resource_key)
+        if bucket is None:
+            return []
+        if namespace is None:
+            return [bucket.objects[key] for key in bucket.keys()]
+        return [obj for _key, obj in bucket.in_namespace(namespace)]
+
+    def sim_write(self, resource_key, new, spec_changed=False):
+        """Store an operator's change of a stored object (status, or spec with ``spec_changed``)."""
+        meta = {**new["metadata"], "resourceVersion": self._next_rv()}
+        if spec_changed:
+            meta["generation"] = meta.get("generation", 1) + 1
+        new = {**new, "metadata": meta}
+        self._put(_Key(resource_key), (meta.get("namespace", ""), meta["name"]), new)
+        return new
+
+    def sim_create(self, resource_key, obj):
+        """Store an object an operator creates; it counts as API-created (its own controllers run)."""
+        meta = obj["metadata"]
+        meta.update(uid=self._next_uid(), creationTimestamp=now(), generation=1, resourceVersion=self._next_rv())
+        self._api_created.add(meta["uid"])
+        self._put(_Key(resource_key), (meta.get("namespace", ""), meta["name"]), obj)
+        self._operators.after_write(resource_key, obj)
+        return obj
 
     def _after_write(self, resource, obj, created):
-        """Hand an API-created workload (each generation) or CRD to its simulated controller."""
+        """Hand an API-created workload (each generation) or CRD to its simulated controller, and an
+        API-created object of an operator's kind to that operator."""
         if self.controller_delay is None:
             return
         uid = obj["metadata"].get("uid")
@@ -282,6 +351,8 @@ class ObjectStore:
             self._schedule(resource.key, obj, self.controller_delay)
         elif resource.key == CRDS and created and obj["metadata"]["name"] in self._establishing:
             self._schedule(resource.key, obj, self.crd_establish_delay)
+        elif uid in self._api_created:
+            self._operators.after_write(resource.key, obj)
 
     # Test helpers.
 
@@ -654,6 +725,15 @@ class ObjectStore:
                     if ("", name) in self._bucket(NAMESPACES).objects:
                         self._remove(NAMESPACES, ("", name), "Background")
                         self._rv += 1
+
+
+class _Key:
+    """What ``ObjectStore._put`` reads of a Resource (its key), for writes by the simulated operators."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key):
+        self.key = key
 
 
 def _key_of(obj):

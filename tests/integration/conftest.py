@@ -30,6 +30,15 @@ def helm_env(tmp_path):
             "HELM_DATA_HOME": str(tmp_path / "helm-data")}
 
 
+def simulated_cluster(name="kubeadm-plain", operators=True):
+    """A started fake server of fixture cluster ``name`` with the simulated controllers on (API-created workloads
+    become ready) and, unless ``operators`` is False, the simulated operators (tests/fakeapi/operators.py: what
+    Envoy Gateway, Traefik, Kueue, Volcano, the Prometheus and GPU operators, cert-manager and the endpoint-slice
+    controller would write). The caller stops it."""
+    from tests.fakeapi.server import DEFAULT_CONTROLLER_DELAY
+    return FakeKubeServer(load_cluster(name), controller_delay=DEFAULT_CONTROLLER_DELAY, operators=operators).start()
+
+
 def get_body(server, path):
     """The body of a GET that must answer 200, as text."""
     import http.client
@@ -44,6 +53,27 @@ def get_body(server, path):
         return body
     finally:
         connection.close()
+
+
+def api_request(server, method, path, body=None, content_type="application/json"):
+    """One request to a fake server: (status, the answer parsed as JSON or None)."""
+    import http.client
+    from urllib.parse import urlsplit
+    url = urlsplit(server.url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        connection.request(method, path, body=json.dumps(body) if body is not None else None,
+                           headers={"Content-Type": content_type, "Accept": "application/json"})
+        response = connection.getresponse()
+        text = response.read().decode()
+        return response.status, (json.loads(text) if text else None)
+    finally:
+        connection.close()
+
+
+def get_json(server, path):
+    """The object a GET that must answer 200 returns."""
+    return json.loads(get_body(server, path))
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import json
 import re
 
-from tests.integration.conftest import run_playbook
+from tests.integration.conftest import ROOT, get_json, helm_binary, helm_env, run_playbook, simulated_cluster
 
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -17,20 +17,25 @@ def conform_vars(server, tmp_path, **extra):
 def plan_lines(stdout):
     """The lines of the 'Show the plan' task (the YAML result format of ansible.cfg)."""
     block = stdout.split("Show the plan", 1)[1].split("TASK [", 1)[0]
-    return [line.replace("''", "'") for line in re.findall(r"^\s+- '(.*)'$", block, re.M)]
+    return [line.replace("''", "'") for line in re.findall(r"^\s+- '?(.*?)'?$", block, re.M)]
 
 
 def test_check_mode_on_the_plain_cluster_lists_exactly_the_roles_its_unmet_musts_need(fake_cluster, tmp_path):
+    """The roles run too, in check mode (what each would change), from the stand-in charts as an air-gapped site would."""
     server = fake_cluster("kubeadm-plain")
-    proc = run_playbook("playbooks/conform.yml", tmp_path, conform_vars(server, tmp_path), check=True)
+    proc = run_playbook("playbooks/conform.yml", tmp_path, conform_vars(server, tmp_path, ai_conformance_helm_binary=helm_binary(),
+                                                                         **standin_charts()), check=True, env=helm_env(tmp_path))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     lines = plan_lines(proc.stdout)
     assert lines[0] == "Check mode: nothing is installed; a real run would:"
-    assert [line for line in lines if line.startswith("run ")] == [
+    assert [line for line in lines if line.startswith("run ")] == [  # install_plan.ROLE_ORDER: the gang scheduler last
         "run k8s_ai.conformance.gateway for ai_inference",
-        "run k8s_ai.conformance.gang_scheduler for gang_scheduling",
         "run k8s_ai.conformance.monitoring for pod_autoscaling, ai_service_metrics",
-        "run k8s_ai.conformance.training_operator for robust_controller"]
+        "run k8s_ai.conformance.training_operator for robust_controller",
+        "run k8s_ai.conformance.gang_scheduler for gang_scheduling"]
+    assert sorted(re.findall(r"^TASK \[Run k8s_ai\.conformance\.(\w+)\]", proc.stdout, re.M)) == [
+        "gang_scheduler", "gateway", "monitoring", "training_operator"]
+    assert "failed, so" not in proc.stdout, "a role failed in check mode"
     assert any(line.startswith("not k8s_ai.conformance.gpu_operator (for pod_autoscaling): no NVIDIA accelerator") for line in lines)
     assert [r for r in server.requests if r.method in WRITES and "dryRun" not in (r.query or "")] == []
     assert not (tmp_path / "out").exists(), "check mode wrote artifacts"
@@ -82,3 +87,93 @@ def test_install_none_verifies_and_reports_without_running_a_role(fake_cluster, 
     doc = json.loads((tmp_path / "out" / "ai-conformance-results.json").read_text())
     rows = {r["id"]: r for r in doc["remediation"]["requirements"]}
     assert rows["ai_inference"]["before"] == rows["ai_inference"]["after"] == "Not Implemented" and rows["ai_inference"]["roles"] == []
+
+
+# ---------------------------------------------------------------------------- a real conform run (helm v4, fake API)
+CHARTS = ROOT / "tests" / "fixtures" / "charts"
+MANIFESTS = ROOT / "tests" / "fixtures" / "manifests"
+
+
+def standin_charts():
+    """Every install role's chart (and the Gateway API CRDs) pointed at its stand-in under tests/fixtures."""
+    return dict(gateway_chart_archive=str(CHARTS / "gateway-helm"), gateway_crds_chart_archive=str(CHARTS / "gateway-crds-helm"),
+                gateway_api_crds_manifest=str(MANIFESTS / "gateway-api-standard-standin.yaml"),
+                gang_scheduler_kueue_chart_archive=str(CHARTS / "kueue"),
+                gang_scheduler_volcano_chart_archive=str(CHARTS / "volcano"),
+                monitoring_chart_archive=str(CHARTS / "kube-prometheus-stack"),
+                monitoring_adapter_chart_archive=str(CHARTS / "prometheus-adapter"),
+                gpu_operator_chart_archive=str(CHARTS / "gpu-operator"),
+                dra_driver_chart_archive=str(CHARTS / "dra-driver-nvidia-gpu"),
+                training_operator_trainer_chart_archive=str(CHARTS / "kubeflow-trainer"))
+
+
+def recap_changed(stdout):
+    return [int(n) for n in re.findall(r"^\S+\s+:\s+ok=\d+\s+changed=(\d+)", stdout, re.M)]
+
+
+def test_conform_installs_through_helm_on_the_plain_cluster_and_a_second_run_changes_nothing(tmp_path):
+    """kubeadm-plain with the simulated controllers and operators: the conform playbook installs the four roles its
+    unmet MUSTs need with real helm, the report shows ai_inference and gang_scheduling fixed, and running it again
+    writes nothing to the cluster (only the report's before/after section changes, see below)."""
+    server = simulated_cluster("kubeadm-plain")
+    try:
+        extra = conform_vars(server, tmp_path, ai_conformance_helm_binary=helm_binary(), ai_conformance_fail_on_must=False,
+                             **standin_charts())
+        first = run_playbook("playbooks/conform.yml", tmp_path, extra, env=helm_env(tmp_path))
+        out = first.stdout[-6000:] + first.stderr[-2000:]
+        assert first.returncode == 0, out
+        # exactly these four (in the plan's order, install_plan.ROLE_ORDER)
+        assert sorted(line for line in plan_lines(first.stdout) if line.startswith("run ")) == [
+            "run k8s_ai.conformance.gang_scheduler for gang_scheduling",
+            "run k8s_ai.conformance.gateway for ai_inference",
+            "run k8s_ai.conformance.monitoring for pod_autoscaling, ai_service_metrics",
+            "run k8s_ai.conformance.training_operator for robust_controller"], out
+        ran = re.findall(r"^TASK \[Run k8s_ai\.conformance\.(\w+)\]", first.stdout, re.M)
+        assert sorted(ran) == ["gang_scheduler", "gateway", "monitoring", "training_operator"], ran
+        releases = {s["metadata"]["labels"]["name"] for s in get_json(
+            server, "/api/v1/secrets?labelSelector=owner%3Dhelm")["items"]}
+        assert {"eg", "kueue", "kube-prometheus-stack", "prometheus-adapter", "kubeflow-trainer"} <= releases, releases
+        report = (tmp_path / "out" / "report.md").read_text()
+        table = report.split("## Before and after (conform)", 1)[1]
+        for requirement, role in (("ai_inference", "gateway"), ("gang_scheduling", "gang_scheduler")):
+            assert "| `%s` | MUST | Not Implemented | Implemented | %s |" % (requirement, role) in table, table
+        doc = json.loads((tmp_path / "out" / "ai-conformance-results.json").read_text())
+        assert doc["remediation"]["roles"] == ran
+        rows = {r["id"]: r for r in doc["remediation"]["requirements"]}
+        for requirement, role in (("ai_inference", "gateway"), ("gang_scheduling", "gang_scheduler")):
+            assert (rows[requirement]["before"], rows[requirement]["after"]) == ("Not Implemented", "Implemented"), rows[requirement]
+            assert rows[requirement]["roles"] == [role], rows[requirement]
+        first_report = report
+        written = server.store.resource_version
+        again = run_playbook("playbooks/conform.yml", tmp_path, extra, env=helm_env(tmp_path))
+        out = again.stdout[-6000:] + again.stderr[-2000:]
+        assert again.returncode == 0, out
+        # Nothing on the cluster changes: no object was written (a no-op write keeps the resourceVersion). The plan
+        # runs monitoring again, for pod_autoscaling and ai_service_metrics, which need accelerator metrics a cluster
+        # without GPUs cannot serve; the role changes nothing. ai_inference, gang_scheduling and robust_controller
+        # are met, so their roles do not run.
+        assert [line for line in plan_lines(again.stdout) if line.startswith("run ")] == [
+            "run k8s_ai.conformance.monitoring for pod_autoscaling, ai_service_metrics"], out
+        assert server.store.resource_version == written, [
+            (r.method, r.path) for r in server.requests if r.method in WRITES and "dryRun" not in (r.query or "")]
+        # The one change is the artifacts: report.md and the JSON record this run's before state and roles (the first
+        # run's 'Not Implemented -> Implemented' rows are now 'Implemented -> Implemented'), which the first run's
+        # files did not say. Everything outside that section is the same.
+        assert recap_changed(again.stdout) == [1, 0], out
+        changed = [block.split("]", 1)[0] for block in again.stdout.split("\nTASK [")[1:]
+                   if re.search(r"^changed: ", block, re.M)]
+        assert changed == ["k8s_ai.conformance.verify : Write the checklist, reports and evidence"], changed
+        second_report = (tmp_path / "out" / "report.md").read_text()
+        assert "| `ai_inference` | MUST | Implemented | Implemented | — |" in second_report
+        assert "| `gang_scheduling` | MUST | Implemented | Implemented | — |" in second_report
+
+        def outside_the_remediation_section(text):
+            head, _, rest = text.partition("## Before and after (conform)")
+            return re.sub(r"^- Generated at: .*$", "", head, flags=re.M) + "## " + rest.split("\n## ", 1)[1]
+        assert outside_the_remediation_section(second_report) == outside_the_remediation_section(first_report)
+        # From then on a run is steady: nothing on the cluster and nothing on disk changes.
+        third = run_playbook("playbooks/conform.yml", tmp_path, extra, env=helm_env(tmp_path))
+        assert third.returncode == 0 and recap_changed(third.stdout) == [0, 0], third.stdout[-6000:]
+        assert server.store.resource_version == written
+    finally:
+        server.stop()

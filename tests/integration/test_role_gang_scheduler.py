@@ -1,15 +1,11 @@
 """The gang_scheduler role run by ansible-playbook against the fake API server: what it refuses, a real install of
 the stand-in charts through helm, and a second run that changes nothing."""
 
-import http.client
 import json
-import threading
-import time
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.integration.conftest import ROOT, run_playbook
+from tests.integration.conftest import ROOT, get_json as _get, run_playbook, simulated_cluster
 
 CHARTS = ROOT / "tests" / "fixtures" / "charts"
 
@@ -66,80 +62,25 @@ def test_bad_inputs_fail_before_installing_and_name_the_variable(fake_cluster, t
 
 
 # ---------------------------------------------------------------------------- a real install (helm v4, fake API)
-def _request(server, method, path, body=None, content_type="application/json"):
-    url = urlsplit(server.url)
-    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
-    try:
-        connection.request(method, path, body=json.dumps(body) if body is not None else None,
-                           headers={"Content-Type": content_type, "Accept": "application/json"})
-        response = connection.getresponse()
-        text = response.read().decode()
-        return response.status, (json.loads(text) if text else None)
-    finally:
-        connection.close()
-
-
-def endpoint_slice(namespace, service):
-    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-            "metadata": {"name": service + "-abcde", "namespace": namespace,
-                         "labels": {"kubernetes.io/service-name": service}},
-            "addressType": "IPv4", "ports": [{"name": "https", "port": 9443, "protocol": "TCP"}],
-            "endpoints": [{"addresses": ["10.0.0.9"], "conditions": {"ready": True}}]}
-
-
-def simulate(server, stop, steps):
-    """What the controllers would do, repeated until stopped: each step a (method, path, body, content type)."""
-    while not stop.is_set():
-        for method, path, body, content_type in steps:
-            try:
-                _request(server, method, path, body, content_type)
-            except OSError:
-                pass
-        time.sleep(0.3)
-
-
-ACTIVE = {"status": {"conditions": [{"type": "Active", "status": "True", "reason": "Ready", "message": "ready",
-                                     "lastTransitionTime": "2026-12-01T00:00:00Z"}]}}
-MERGE = "application/merge-patch+json"
-
-
-def _get(server, path):
-    status, body = _request(server, "GET", path)
-    assert status == 200, (path, status, body)
-    return body
-
-
-def run_twice(tmp_path, server, steps, extra):
+def run_twice(tmp_path, server, extra):
+    """Install, then install again: the second run changes nothing. The fake's simulated operators play Kueue
+    (webhook endpoints, queues Active) and Volcano (Queue default created and Open)."""
     from tests.integration.conftest import helm_binary, helm_env
-    stop = threading.Event()
-    thread = threading.Thread(target=simulate, args=(server, stop, steps), daemon=True)
-    thread.start()
-    try:
-        extra = variables(server, tmp_path, ai_conformance_helm_binary=helm_binary(),
-                          gang_scheduler_wait_timeout=60, **extra)
-        first = run_playbook(play(tmp_path), tmp_path, extra, env=helm_env(tmp_path))
-        assert first.returncode == 0, output(first)
-        assert "changed=0" not in first.stdout
-        second = run_playbook(play(tmp_path), tmp_path, extra, env=helm_env(tmp_path))
-        assert second.returncode == 0, output(second)
-        assert "changed=0" in second.stdout, output(second)
-        return first
-    finally:
-        stop.set()
+    extra = variables(server, tmp_path, ai_conformance_helm_binary=helm_binary(), gang_scheduler_wait_timeout=60, **extra)
+    first = run_playbook(play(tmp_path), tmp_path, extra, env=helm_env(tmp_path))
+    assert first.returncode == 0, output(first)
+    assert "changed=0" not in first.stdout
+    second = run_playbook(play(tmp_path), tmp_path, extra, env=helm_env(tmp_path))
+    assert second.returncode == 0, output(second)
+    assert "changed=0" in second.stdout, output(second)
+    return first
 
 
 def test_kueue_installs_with_wait_for_pods_ready_and_queues_sized_to_the_nodes(tmp_path):
-    from tests.fakeapi import FakeKubeServer, load_cluster
-    from tests.fakeapi.server import DEFAULT_CONTROLLER_DELAY
-
-    server = FakeKubeServer(load_cluster("kubeadm-plain"), controller_delay=DEFAULT_CONTROLLER_DELAY).start()
-    steps = [("POST", "/apis/discovery.k8s.io/v1/namespaces/kueue-system/endpointslices",
-              endpoint_slice("kueue-system", "kueue-webhook-service"), "application/json"),
-             ("PATCH", "/apis/kueue.x-k8s.io/v1beta2/clusterqueues/cluster-queue/status", ACTIVE, MERGE),
-             ("PATCH", "/apis/kueue.x-k8s.io/v1beta2/namespaces/default/localqueues/user-queue/status", ACTIVE, MERGE)]
+    server = simulated_cluster("kubeadm-plain")
     try:
-        run_twice(tmp_path, server, steps, {"gang_scheduler_quota": {"memory": "64Gi"},
-                                            "gang_scheduler_image_registry": "mirror.example.com"})
+        run_twice(tmp_path, server, {"gang_scheduler_quota": {"memory": "64Gi"},
+                                     "gang_scheduler_image_registry": "mirror.example.com"})
         config = _get(server, "/api/v1/namespaces/kueue-system/configmaps/kueue-manager-config")
         text = config["data"]["controller_manager_config.yaml"]
         assert "waitForPodsReady:" in text and "timeout: 5m" in text and "enable" not in text
@@ -155,6 +96,10 @@ def test_kueue_installs_with_wait_for_pods_ready_and_queues_sized_to_the_nodes(t
                     __import__("ansible_collections.k8s_ai.conformance.plugins.module_utils.chart_values.scheduling",
                                fromlist=["kueue_quota"]).kueue_quota(nodes, {"memory": "64Gi"})}
         assert resources == expected
+        assert [(c["type"], c["status"]) for c in queue["status"]["conditions"]] == [("Active", "True")]
+        slices = _get(server, "/apis/discovery.k8s.io/v1/namespaces/kueue-system/endpointslices"
+                              "?labelSelector=kubernetes.io/service-name%3Dkueue-webhook-service")["items"]
+        assert [e["conditions"]["ready"] for s in slices for e in s["endpoints"]] == [True]
         local = _get(server, "/apis/kueue.x-k8s.io/v1beta2/namespaces/default/localqueues/user-queue")
         assert local["spec"] == {"clusterQueue": "cluster-queue"}
         assert _get(server, "/apis/kueue.x-k8s.io/v1beta2/resourceflavors/default-flavor")["metadata"]["name"]
@@ -163,17 +108,11 @@ def test_kueue_installs_with_wait_for_pods_ready_and_queues_sized_to_the_nodes(t
 
 
 def test_volcano_installs_and_waits_for_the_default_queue_open(tmp_path):
-    from tests.fakeapi import FakeKubeServer, load_cluster
-    from tests.fakeapi.server import DEFAULT_CONTROLLER_DELAY
-
-    server = FakeKubeServer(load_cluster("kubeadm-plain"), controller_delay=DEFAULT_CONTROLLER_DELAY).start()
-    queue = {"apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "Queue", "metadata": {"name": "default"},
-             "spec": {"weight": 1, "reclaimable": True}}
-    steps = [("POST", "/apis/scheduling.volcano.sh/v1beta1/queues", queue, "application/json"),
-             ("PATCH", "/apis/scheduling.volcano.sh/v1beta1/queues/default/status", {"status": {"state": "Open"}}, MERGE)]
+    server = simulated_cluster("kubeadm-plain")
     try:
-        first = run_twice(tmp_path, server, steps, {"gang_scheduler_implementation": "volcano"})
+        first = run_twice(tmp_path, server, {"gang_scheduler_implementation": "volcano"})
         assert "Queue default to be Open" in first.stdout
+        assert _get(server, "/apis/scheduling.volcano.sh/v1beta1/queues/default")["status"]["state"] == "Open"
         for name in ("volcano-scheduler", "volcano-controllers", "volcano-admission"):
             deployment = _get(server, "/apis/apps/v1/namespaces/volcano-system/deployments/" + name)
             assert deployment["spec"]["template"]["spec"]["containers"][0]["image"].startswith("docker.io/volcanosh/")

@@ -1,7 +1,6 @@
 """The gateway role run by ansible-playbook against the fake API server: what it refuses, and a real install."""
 
 import json
-import threading
 
 import pytest
 
@@ -23,6 +22,7 @@ def variables(server, tmp_path, **extra):
     kubeconfig = tmp_path / "kubeconfig"
     server.write_kubeconfig(str(kubeconfig))
     return dict(dict(ai_conformance_kubeconfig=str(kubeconfig), gateway_chart_archive=str(CHART),
+                     gateway_crds_chart_archive=str(CHART.parent / "gateway-crds-helm"),
                      gateway_api_crds_manifest=str(CRDS)), **extra)
 
 
@@ -71,41 +71,12 @@ def test_missing_local_manifest_is_named(fake_cluster, tmp_path):
 
 
 # ---------------------------------------------------------------------------- a real install (helm v4, fake API)
-def accept_gateway_class(server, name, stop):
-    """What Envoy Gateway would do: accept the GatewayClass once the role created it."""
-    import http.client
-    import time
-    from urllib.parse import urlsplit
-    url = urlsplit(server.url)
-    path = "/apis/gateway.networking.k8s.io/v1/gatewayclasses/%s/status" % name
-    body = {"status": {"conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "ok",
-                                       "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}
-    while not stop.is_set():
-        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
-        try:
-            connection.request("PATCH", path, body=json.dumps(body), headers={"Content-Type": "application/merge-patch+json"})
-            response = connection.getresponse()
-            response.read()
-            if response.status == 200:
-                return
-        except OSError:
-            pass
-        finally:
-            connection.close()
-        time.sleep(0.5)
-
-
 def test_installs_crds_chart_and_class_and_a_second_run_changes_nothing(tmp_path, kube_for):
     from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
 
-    from tests.fakeapi import FakeKubeServer, load_cluster
-    from tests.fakeapi.server import DEFAULT_CONTROLLER_DELAY
-    from tests.integration.conftest import get_body as _get, helm_binary, helm_env
+    from tests.integration.conftest import get_body as _get, helm_binary, helm_env, simulated_cluster
 
-    server = FakeKubeServer(load_cluster("kubeadm-plain"), controller_delay=DEFAULT_CONTROLLER_DELAY).start()
-    stop = threading.Event()
-    thread = threading.Thread(target=accept_gateway_class, args=(server, "eg", stop), daemon=True)
-    thread.start()
+    server = simulated_cluster("kubeadm-plain")  # the simulated Envoy Gateway accepts the GatewayClass
     try:
         extra = variables(server, tmp_path, ai_conformance_helm_binary=helm_binary(), gateway_wait_timeout=60,
                           gateway_image_registry="mirror.example.com", gateway_inference_extension_enabled=True,
@@ -115,9 +86,14 @@ def test_installs_crds_chart_and_class_and_a_second_run_changes_nothing(tmp_path
         assert "changed=0" not in first.stdout
         gc = json.loads(_get(server, "/apis/gateway.networking.k8s.io/v1/gatewayclasses/eg"))
         assert gc["spec"]["controllerName"] == "gateway.envoyproxy.io/gatewayclass-controller"
+        assert [(c["type"], c["status"], c["observedGeneration"]) for c in gc["status"]["conditions"]] == \
+            [("Accepted", "True", gc["metadata"]["generation"])]
         deployment = json.loads(_get(server, "/apis/apps/v1/namespaces/envoy-gateway-system/deployments/envoy-gateway"))
         assert deployment["spec"]["template"]["spec"]["containers"][0]["image"].startswith("mirror.example.com/")
         json.loads(_get(server, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/inferencepools.inference.networking.k8s.io"))
+        # Envoy Gateway's own CRDs, rendered from gateway-crds-helm and applied by the role (the release has crds.enabled false)
+        envoy_crd = json.loads(_get(server, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/standinproxies.standin.gateway.test"))
+        assert "meta.helm.sh/release-name" not in (envoy_crd["metadata"].get("annotations") or {})
         # what the verify check accepts is what the role produced
         (tmp_path / "verify").mkdir()
         result = verify(kube_for(server, tmp_path / "verify"), requirements=["ai_inference"])["results"][0]
@@ -126,7 +102,6 @@ def test_installs_crds_chart_and_class_and_a_second_run_changes_nothing(tmp_path
         assert second.returncode == 0, output(second)
         assert "changed=0" in second.stdout, output(second)
     finally:
-        stop.set()
         server.stop()
 
 
@@ -169,50 +144,24 @@ def _helm_cattle_crd(kind, plural):
                                                                   "x-kubernetes-preserve-unknown-fields": True}}}]}}
 
 
-def traefik_controller(server, stop):
-    """What RKE2's helm-controller and Traefik would do: the chart's GatewayClass appears, Accepted."""
-    import time
-    body = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": "traefik"},
-            "spec": {"controllerName": "traefik.io/gateway-controller"}}
-    status = {"status": {"conditions": [{"type": "Accepted", "status": "True", "reason": "Handled", "message": "ok",
-                                         "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}
-    while not stop.is_set():
-        try:
-            code, _ = _send(server, "GET", "/apis/helm.cattle.io/v1/namespaces/kube-system/helmchartconfigs/rke2-traefik", None)
-            if code == 200:
-                _send(server, "POST", "/apis/gateway.networking.k8s.io/v1/gatewayclasses", body)
-                code, _ = _send(server, "PATCH", "/apis/gateway.networking.k8s.io/v1/gatewayclasses/traefik/status", status,
-                                "application/merge-patch+json")
-                if code == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-
-
 def test_traefik_on_rke2_merges_the_gateway_provider_into_the_helmchartconfig(tmp_path):
-    import time
-
     import yaml
 
-    from tests.fakeapi import FakeKubeServer, load_cluster
-    from tests.integration.conftest import get_body as _get
+    from tests.integration.conftest import get_body as _get, simulated_cluster
 
-    server = FakeKubeServer(load_cluster("kubeadm-plain")).start()
-    stop = threading.Event()
+    # The simulated RKE2 helm-controller deploys Traefik from the HelmChartConfig; its chart creates GatewayClass
+    # traefik, which the simulated Traefik accepts.
+    server = simulated_cluster("kubeadm-plain")
     try:
         for kind, plural in (("HelmChart", "helmcharts"), ("HelmChartConfig", "helmchartconfigs")):
             code, text = _send(server, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", _helm_cattle_crd(kind, plural))
             assert code in (200, 201), text
-        time.sleep(1)
         for plural, kind, spec in (("helmcharts", "HelmChart", {"chart": "rke2-traefik"}),
                                    ("helmchartconfigs", "HelmChartConfig", {"valuesContent": "logs:\n  access:\n    enabled: true\n"})):
             code, text = _send(server, "POST", "/apis/helm.cattle.io/v1/namespaces/kube-system/" + plural,
                                {"apiVersion": "helm.cattle.io/v1", "kind": kind,
                                 "metadata": {"name": "rke2-traefik", "namespace": "kube-system"}, "spec": spec})
             assert code in (200, 201), text
-        thread = threading.Thread(target=traefik_controller, args=(server, stop), daemon=True)
-        thread.start()
         extra = variables(server, tmp_path, gateway_implementation="traefik", ai_conformance_distribution="rke2",
                           gateway_wait_timeout=60, gateway_traefik_values={"ports": {"web": {"port": 8000}}})
         first = run_playbook(play(tmp_path), tmp_path, extra)
@@ -223,9 +172,10 @@ def test_traefik_on_rke2_merges_the_gateway_provider_into_the_helmchartconfig(tm
                           "providers": {"kubernetesGateway": {"enabled": True}},
                           "gatewayClass": {"enabled": True, "name": "traefik"}, "gateway": {"enabled": False},
                           "ports": {"web": {"port": 8000}}}
+        gc = json.loads(_get(server, "/apis/gateway.networking.k8s.io/v1/gatewayclasses/traefik"))
+        assert gc["spec"]["controllerName"] == "traefik.io/gateway-controller"
         second = run_playbook(play(tmp_path), tmp_path, extra)
         assert second.returncode == 0, output(second)
         assert "changed=0" in second.stdout, output(second)
     finally:
-        stop.set()
         server.stop()

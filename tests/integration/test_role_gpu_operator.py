@@ -69,46 +69,17 @@ def test_nri_on_new_containerd_passes_validation_and_bad_sharing_is_named(fake_c
 
 
 # ---------------------------------------------------------------------------- a real install (helm v4, fake API)
-def _patch_status_when_created(server, stop):
-    """What the operator would do: report the ClusterPolicy ready once helm created it."""
-    import http.client
-    import time
-    from urllib.parse import urlsplit
-    url = urlsplit(server.url)
-    path = "/apis/nvidia.com/v1/clusterpolicies/cluster-policy/status"
-    while not stop.is_set():
-        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
-        try:
-            connection.request("PATCH", path, body=json.dumps({"status": {"state": "ready", "namespace": "gpu-operator"}}),
-                               headers={"Content-Type": "application/merge-patch+json"})
-            response = connection.getresponse()
-            response.read()
-            if response.status == 200:
-                return
-        except OSError:
-            pass
-        finally:
-            connection.close()
-        time.sleep(0.5)
-
-
 def test_installs_the_stand_in_chart_waits_for_ready_and_a_second_run_changes_nothing(tmp_path):
-    import threading
+    from tests.integration.conftest import get_body as _get, helm_binary, helm_env, simulated_cluster
 
-    from tests.fakeapi import FakeKubeServer, load_cluster
-    from tests.fakeapi.server import DEFAULT_CONTROLLER_DELAY
-    from tests.integration.conftest import get_body as _get, helm_binary, helm_env
-
-    server = FakeKubeServer(load_cluster("kubeadm-plain"), controller_delay=DEFAULT_CONTROLLER_DELAY).start()
-    stop = threading.Event()
-    thread = threading.Thread(target=_patch_status_when_created, args=(server, stop), daemon=True)
-    thread.start()
+    server = simulated_cluster("kubeadm-plain")  # the simulated GPU operator reports the ClusterPolicy ready
     try:
         extra = variables(server, tmp_path, ai_conformance_helm_binary=helm_binary(), gpu_operator_wait_timeout=60,
                           gpu_operator_require_gpu_nodes=False, gpu_operator_sharing="time-slicing")
         first = run_playbook(play(tmp_path), tmp_path, extra, env=helm_env(tmp_path))
         assert first.returncode == 0, output(first)
         policy = json.loads(_get(server, "/apis/nvidia.com/v1/clusterpolicies/cluster-policy"))
+        assert policy["status"]["state"] == "ready" and policy["status"]["namespace"] == "gpu-operator"
         assert policy["spec"]["cdi"] == {"enabled": True, "nriPluginEnabled": False}
         assert policy["spec"]["devicePlugin"]["config"] == {"name": "time-slicing-config", "default": "any"}
         assert "CONTAINERD_SOCKET" not in str(policy["spec"]["toolkit"]["env"])  # kubeadm: containerd's own socket
@@ -121,7 +92,24 @@ def test_installs_the_stand_in_chart_waits_for_ready_and_a_second_run_changes_no
         assert second.returncode == 0, output(second)
         assert "changed=0" in second.stdout, output(second)
     finally:
-        stop.set()
+        server.stop()
+
+
+def test_without_the_simulated_operator_the_wait_for_the_clusterpolicy_times_out(tmp_path):
+    """The wait is real: nothing reports the ClusterPolicy ready (the operator Deployment still becomes Available)."""
+    from tests.integration.conftest import get_body as _get, helm_binary, helm_env, simulated_cluster
+
+    server = simulated_cluster("kubeadm-plain", operators=False)
+    try:
+        extra = variables(server, tmp_path, ai_conformance_helm_binary=helm_binary(), gpu_operator_wait_timeout=1,
+                          gpu_operator_require_gpu_nodes=False)
+        proc = run_playbook(play(tmp_path), tmp_path, extra, env=helm_env(tmp_path))
+        assert proc.returncode != 0
+        before, wait = proc.stdout.split("TASK [k8s_ai.conformance.gpu_operator : Wait for the operator's ClusterPolicy", 1)
+        assert "fatal:" not in before and "fatal:" in wait.split("TASK [", 1)[0], output(proc)
+        policy = json.loads(_get(server, "/apis/nvidia.com/v1/clusterpolicies/cluster-policy"))
+        assert (policy.get("status") or {}).get("state") != "ready"
+    finally:
         server.stop()
 
 

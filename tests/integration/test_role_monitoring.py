@@ -1,7 +1,6 @@
 """The monitoring role run by ansible-playbook against the fake API server: what it refuses, and a real install."""
 
 import json
-import threading
 
 import pytest
 
@@ -61,48 +60,22 @@ def test_bad_settings_fail_before_any_install_naming_the_variable(fake_cluster, 
 
 
 # ---------------------------------------------------------------------------- a real install (helm v4, fake API)
-def mark_available(server, paths, stop):
-    """What the operator and the aggregator would do: report Prometheus and the APIService Available."""
-    import http.client
-    import time
-    from urllib.parse import urlsplit
-    url = urlsplit(server.url)
-    body = {"status": {"availableReplicas": 1, "conditions": [
-        {"type": "Available", "status": "True", "reason": "Ready", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}
-    pending = list(paths)
-    while pending and not stop.is_set():
-        for path in list(pending):
-            connection = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
-            try:
-                connection.request("PATCH", path, body=json.dumps(body), headers={"Content-Type": "application/merge-patch+json"})
-                response = connection.getresponse()
-                response.read()
-                if response.status == 200:
-                    pending.remove(path)
-            except OSError:
-                pass
-            finally:
-                connection.close()
-        time.sleep(0.5)
-
-
 def test_installs_both_charts_waits_and_a_second_run_changes_nothing(tmp_path):
-    from tests.fakeapi import FakeKubeServer, load_cluster
-    from tests.fakeapi.server import DEFAULT_CONTROLLER_DELAY
-    from tests.integration.conftest import get_body as _get, helm_binary, helm_env
+    from tests.integration.conftest import get_body as _get, helm_binary, helm_env, simulated_cluster
 
-    server = FakeKubeServer(load_cluster("kubeadm-plain"), controller_delay=DEFAULT_CONTROLLER_DELAY).start()
-    stop = threading.Event()
-    paths = ["/apis/monitoring.coreos.com/v1/namespaces/monitoring/prometheuses/kube-prometheus-stack-prometheus/status",
-             "/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.custom.metrics.k8s.io/status"]
-    thread = threading.Thread(target=mark_available, args=(server, paths, stop), daemon=True)
-    thread.start()
+    # The simulated Prometheus operator reports the Prometheus Available; the aggregator the APIService, once the
+    # simulated endpoint-slice controller gives prometheus-adapter's Service a ready endpoint.
+    server = simulated_cluster("kubeadm-plain")
+    paths = ["/apis/monitoring.coreos.com/v1/namespaces/monitoring/prometheuses/kube-prometheus-stack-prometheus",
+             "/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.custom.metrics.k8s.io"]
     try:
         extra = variables(server, tmp_path, ai_conformance_helm_binary=helm_binary(), monitoring_wait_timeout=60,
                           ai_conformance_distribution="rke2")
         first = run_playbook(play(tmp_path), tmp_path, extra, env=helm_env(tmp_path))
         assert first.returncode == 0, output(first)
-        prom = json.loads(_get(server, paths[0].rsplit("/status", 1)[0]))
+        prom = json.loads(_get(server, paths[0]))
+        apiservice = json.loads(_get(server, paths[1]))
+        assert [(c["type"], c["status"]) for c in apiservice["status"]["conditions"]] == [("Available", "True")]
         assert prom["spec"]["serviceMonitorSelector"] == {} and prom["spec"]["podMonitorSelector"] == {}
         exporter = json.loads(_get(server, "/apis/apps/v1/namespaces/monitoring/daemonsets/"
                                            "kube-prometheus-stack-prometheus-node-exporter"))
@@ -116,7 +89,6 @@ def test_installs_both_charts_waits_and_a_second_run_changes_nothing(tmp_path):
         assert second.returncode == 0, output(second)
         assert "changed=0" in second.stdout, output(second)
     finally:
-        stop.set()
         server.stop()
 
 

@@ -3,13 +3,12 @@ the stand-in Kubeflow Trainer chart through helm (with and without an existing J
 server-side, and second runs that change nothing."""
 
 import json
-import threading
 
 import pytest
 import yaml
 
-from tests.integration.conftest import ROOT, run_playbook
-from tests.integration.test_role_gang_scheduler import _get, _request, endpoint_slice, simulate
+from tests.fakeapi.operators import CA_BUNDLE
+from tests.integration.conftest import ROOT, api_request as _request, get_json as _get, run_playbook, simulated_cluster
 
 CHART = ROOT / "tests" / "fixtures" / "charts" / "kubeflow-trainer"
 
@@ -77,65 +76,31 @@ def test_bad_registry_names_the_variable(fake_cluster, tmp_path):
 
 
 # ---------------------------------------------------------------------------- a real install (helm v4, fake API)
-def ca_bundle_step(server, name):
-    """The operator's certificate controller: give every webhook of ``name`` a caBundle (GET, then PUT)."""
-    class Step:
-        def __iter__(self):
-            status, vwc = _request(server, "GET", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/" + name)
-            if status == 200 and any(not h["clientConfig"].get("caBundle") for h in vwc.get("webhooks", [])):
-                for hook in vwc["webhooks"]:
-                    hook["clientConfig"]["caBundle"] = "Y2E="
-                yield ("PUT", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/" + name, vwc,
-                       "application/json")
-    return Step()
-
-
-class Steps:
-    """simulate()'s steps, some of which are computed each round."""
-
-    def __init__(self, *parts):
-        self.parts = parts
-
-    def __iter__(self):
-        for part in self.parts:
-            yield from (part if not isinstance(part, tuple) else [part])
-
-
-def run_twice(tmp_path, server, steps, extra):
+def run_twice(tmp_path, server, extra):
+    """Install, then install again: the second run changes nothing. The fake's simulated operators give the
+    webhook Service its ready endpoint and the webhook configuration its caBundle."""
     from tests.integration.conftest import helm_binary, helm_env
-    stop = threading.Event()
-    thread = threading.Thread(target=simulate, args=(server, stop, steps), daemon=True)
-    thread.start()
-    try:
-        extra = variables(server, tmp_path, ai_conformance_helm_binary=helm_binary(),
-                          training_operator_wait_timeout=60, **extra)
-        first = run_playbook(play(tmp_path), tmp_path, extra, env=helm_env(tmp_path))
-        assert first.returncode == 0, output(first)
-        assert "changed=0" not in first.stdout
-        second = run_playbook(play(tmp_path), tmp_path, extra, env=helm_env(tmp_path))
-        assert second.returncode == 0, output(second)
-        assert "changed=0" in second.stdout, output(second)
-        return first
-    finally:
-        stop.set()
-
-
-def trainer_steps(server):
-    return Steps(("POST", "/apis/discovery.k8s.io/v1/namespaces/kubeflow-system/endpointslices",
-                  endpoint_slice("kubeflow-system", "kubeflow-trainer-controller-manager"), "application/json"),
-                 ca_bundle_step(server, "validator.trainer.kubeflow.org"))
+    extra = variables(server, tmp_path, ai_conformance_helm_binary=helm_binary(), training_operator_wait_timeout=60,
+                      **extra)
+    first = run_playbook(play(tmp_path), tmp_path, extra, env=helm_env(tmp_path))
+    assert first.returncode == 0, output(first)
+    assert "changed=0" not in first.stdout
+    second = run_playbook(play(tmp_path), tmp_path, extra, env=helm_env(tmp_path))
+    assert second.returncode == 0, output(second)
+    assert "changed=0" in second.stdout, output(second)
+    return first
 
 
 def start():
-    from tests.fakeapi import FakeKubeServer, load_cluster
-    from tests.fakeapi.server import DEFAULT_CONTROLLER_DELAY
-    return FakeKubeServer(load_cluster("kubeadm-plain"), controller_delay=DEFAULT_CONTROLLER_DELAY).start()
+    return simulated_cluster("kubeadm-plain")
 
 
 def test_trainer_installs_runtimes_and_jobset_and_waits_for_the_webhook(tmp_path):
     server = start()
     try:
-        run_twice(tmp_path, server, trainer_steps(server), {"training_operator_image_registry": "mirror.example.com"})
+        run_twice(tmp_path, server, {"training_operator_image_registry": "mirror.example.com"})
+        vwc = _get(server, "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/validator.trainer.kubeflow.org")
+        assert [h["clientConfig"]["caBundle"] for h in vwc["webhooks"]] == [CA_BUNDLE]
         deployment = _get(server, "/apis/apps/v1/namespaces/kubeflow-system/deployments/kubeflow-trainer-controller-manager")
         assert deployment["metadata"]["annotations"]["stand-in/runtimes-default-enabled"] == "true"
         assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == \
@@ -161,7 +126,7 @@ def test_trainer_leaves_an_existing_jobset_alone(tmp_path):
                             "/apis/apps/v1/namespaces/jobset-system/deployments")):
             status, answer = _request(server, "POST", path, body)
             assert status == 201, answer
-        first = run_twice(tmp_path, server, trainer_steps(server), {})
+        first = run_twice(tmp_path, server, {})
         assert "JobSet is already installed (jobset-system/jobset-controller-manager)" in first.stdout, output(first)
         status, _body = _request(server, "GET", "/apis/apps/v1/namespaces/kubeflow-system/deployments/jobset-controller")
         assert status == 404
@@ -195,7 +160,7 @@ def v1_manifest(path):
                        # The operator injects the caBundle; a real API server's server-side apply keeps that field
                        # the operator's, the fake API's apply is a merge patch (lists replaced), so the stand-in
                        # manifest carries the same value the simulated operator writes.
-                       "clientConfig": {"caBundle": "Y2E=",
+                       "clientConfig": {"caBundle": CA_BUNDLE,
                                         "service": {"name": "training-operator", "namespace": "kubeflow",
                                                     "path": "/validate-kubeflow-org-v1-pytorchjob"}},
                        "rules": [{"apiGroups": ["kubeflow.org"], "apiVersions": ["v1"], "resources": ["pytorchjobs"],
@@ -207,16 +172,13 @@ def v1_manifest(path):
 
 def test_v1_applies_the_manifest_server_side_and_waits(tmp_path):
     server = start()
-    steps = Steps(("POST", "/apis/discovery.k8s.io/v1/namespaces/kubeflow/endpointslices",
-                   endpoint_slice("kubeflow", "training-operator"), "application/json"),
-                  ca_bundle_step(server, "validator.training-operator.kubeflow.org"))
     try:
-        run_twice(tmp_path, server, steps, {"training_operator_implementation": "v1",
+        run_twice(tmp_path, server, {"training_operator_implementation": "v1",
                                             "training_operator_v1_manifest": v1_manifest(tmp_path / "to.yaml")})
         assert _get(server, "/apis/apps/v1/namespaces/kubeflow/deployments/training-operator")
         vwc = _get(server, "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/"
                            "validator.training-operator.kubeflow.org")
-        assert vwc["webhooks"][0]["clientConfig"]["caBundle"] == "Y2E="
+        assert vwc["webhooks"][0]["clientConfig"]["caBundle"] == CA_BUNDLE
         # every object went through server-side apply with the role's field manager
         applies = [r for r in server.requests if r.method == "PATCH"
                    and "fieldManager=k8s_ai.conformance.training_operator" in r.query]
