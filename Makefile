@@ -27,8 +27,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_NO_INPUT := 1
 
 PYTEST_ARGS ?=
-# Workers for the suite (pytest-xdist): most of its time is ansible-playbook and helm subprocesses.
-JOBS ?= 2
+# Workers for the suite (pytest-xdist): most of its time is ansible-playbook and helm subprocesses waiting on
+# each other and on readiness polls, so more workers than the 2 cores still pay.
+JOBS ?= 4
 TESTS ?=
 ARGS ?=
 

@@ -24,7 +24,7 @@ class GuardError(ValueError):
 
 
 def _split(api_version: str):
-    group, _, version = api_version.rpartition("/")
+    group, version = api_version.rpartition("/")[::2]
     return group, version
 
 

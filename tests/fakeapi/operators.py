@@ -82,9 +82,12 @@ def _condition(kind, status, reason, message, generation=None, previous=None):
     return condition
 
 
+def _without_times(conditions):
+    return [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in conditions or ()]
+
+
 def _same_conditions(old, new):
-    strip = lambda conds: [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in conds or ()]  # noqa: E731
-    return strip(old) == strip(new)
+    return _without_times(old) == _without_times(new)
 
 
 def workload_ready_count(resource_key, obj):
@@ -358,4 +361,3 @@ def _endpoint(workload, index, ready):
     return {"addresses": [f"10.244.{digest[0]}.{(digest[1] + index) % 254 + 1}"],
             "conditions": {"ready": ready, "serving": ready, "terminating": False},
             "targetRef": {"kind": "Pod", "name": pod, "namespace": meta.get("namespace", "")}}
-

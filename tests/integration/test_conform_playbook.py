@@ -23,8 +23,8 @@ def plan_lines(stdout):
 def test_check_mode_on_the_plain_cluster_lists_exactly_the_roles_its_unmet_musts_need(fake_cluster, tmp_path):
     """The roles run too, in check mode (what each would change), from the stand-in charts as an air-gapped site would."""
     server = fake_cluster("kubeadm-plain")
-    proc = run_playbook("playbooks/conform.yml", tmp_path, conform_vars(server, tmp_path, ai_conformance_helm_binary=helm_binary(),
-                                                                         **standin_charts()), check=True, env=helm_env(tmp_path))
+    extra = conform_vars(server, tmp_path, ai_conformance_helm_binary=helm_binary(), **standin_charts())
+    proc = run_playbook("playbooks/conform.yml", tmp_path, extra, check=True, env=helm_env(tmp_path))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     lines = plan_lines(proc.stdout)
     assert lines[0] == "Check mode: nothing is installed; a real run would:"
@@ -168,7 +168,7 @@ def test_conform_installs_through_helm_on_the_plain_cluster_and_a_second_run_cha
         assert "| `gang_scheduling` | MUST | Implemented | Implemented | — |" in second_report
 
         def outside_the_remediation_section(text):
-            head, _, rest = text.partition("## Before and after (conform)")
+            head, rest = text.partition("## Before and after (conform)")[::2]
             return re.sub(r"^- Generated at: .*$", "", head, flags=re.M) + "## " + rest.split("\n## ", 1)[1]
         assert outside_the_remediation_section(second_report) == outside_the_remediation_section(first_report)
         # From then on a run is steady: nothing on the cluster and nothing on disk changes.

@@ -430,8 +430,8 @@ def test_fixture_workloads_keep_their_status(cluster):
         or next(iter(cluster.store.objects("apps/v1", "Deployment")))
     name, namespace = before["metadata"]["name"], before["metadata"]["namespace"]
     patch = {"metadata": {"labels": {"touched": "yes"}}, "spec": {"replicas": 5}}
-    status, _ = api(cluster, "PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}", patch,
-                    "application/merge-patch+json")
+    status = api(cluster, "PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}", patch,
+                 "application/merge-patch+json")[0]
     assert status == 200
     time.sleep(DEFAULT_CONTROLLER_DELAY * 2)
     after = obj(cluster, "apps/v1", "Deployment", name, namespace)
@@ -442,7 +442,7 @@ def test_fixture_workloads_keep_their_status(cluster):
 def test_crd_establish_delay_and_namespace_deletion(tmp_path):
     server = FakeKubeServer(load_cluster("kubeadm-plain"), controller_delay=0.2, crd_establish_delay=0.3).start()
     try:
-        crd = yaml.safe_load(MANIFEST.split("---")[0])
+        crd = yaml.safe_load(MANIFEST.split("---", maxsplit=1)[0])
         assert api(server, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)[0] == 201
         stored = obj(server, "apiextensions.k8s.io/v1", "CustomResourceDefinition", "probes.k8s.example.org", "")
         assert stored["status"]["conditions"] == [] and get(server, "/apis/k8s.example.org/v1")[0] == 404

@@ -81,4 +81,3 @@ def test_installs_the_stand_in_chart_and_a_second_run_changes_nothing(tmp_path):
         assert "changed=0" in second.stdout, output(second)
     finally:
         server.stop()
-

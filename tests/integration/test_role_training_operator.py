@@ -174,7 +174,7 @@ def test_v1_applies_the_manifest_server_side_and_waits(tmp_path):
     server = start()
     try:
         run_twice(tmp_path, server, {"training_operator_implementation": "v1",
-                                            "training_operator_v1_manifest": v1_manifest(tmp_path / "to.yaml")})
+                                     "training_operator_v1_manifest": v1_manifest(tmp_path / "to.yaml")})
         assert _get(server, "/apis/apps/v1/namespaces/kubeflow/deployments/training-operator")
         vwc = _get(server, "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/"
                            "validator.training-operator.kubeflow.org")

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import chart_values, components
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.chart_values import ChartValuesError, gateway  # noqa: F401
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.chart_values import ChartValuesError, gateway  # noqa: F401 pylint: disable=unused-import
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ENVOY = chart_values.RENDERERS["envoy_gateway"]
