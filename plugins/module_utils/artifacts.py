@@ -26,6 +26,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists impo
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists.program import (
     CANONICAL_ARTIFACTS, K8S_CONFORMANCE_URL, K8S_CONFORMANCE_URL_PLACEHOLDER, metadata_fields,
 )
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.redact import redact, redact_data
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
     ERROR, FAIL, NOT_APPLICABLE, NOT_RUN_NOTE, PASS, SKIPPED, UNKNOWN, Evidence, Result, first_line, summarize,
 )
@@ -47,18 +48,6 @@ VOLATILE_JSON_KEYS = ("generated_at", "duration_s")
 VOLATILE_XML_ATTRIBUTE = re.compile(r' time="[^"]*"|<property name="generated_at" value="[^"]*"/>')
 VOLATILE_MARKDOWN_LINE = re.compile(r"^- Generated at: .*$", re.M)
 
-REDACTED = "<redacted>"
-SECRET_KEY = re.compile(r"(?i)^(?:client-key-data|(?:[a-z]+[_-])?token|password|api[_-]?key)$")
-SECRET_PATTERNS = (
-    (re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)"),
-     "<redacted private key>"),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), REDACTED),
-    (re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{16,}"), r"\1" + REDACTED),
-    (re.compile(r"(?i)(\bauthorization:\s*basic\s+)\S+"), r"\1" + REDACTED),
-    (re.compile(r"(?i)(\b(?:client-key-data|(?:[a-z]+[_-])?token|password|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)"
-                r"(?!<redacted)[^\s\"',;}]+"), r"\1" + REDACTED),
-)
-
 WHY_LIMIT = 200  # characters of notes in the report's table
 FIX_LIMIT = 160  # characters of a fix there; the section below the table has it whole
 
@@ -74,26 +63,6 @@ class ReportError(ValueError):
 
 
 # ---------------------------------------------------------------------------- redaction
-
-
-def redact(text: Any) -> str:
-    """``text`` with bearer tokens, JWTs, private keys and token/password/key values replaced."""
-    text = "" if text is None else str(text)
-    for pattern, replacement in SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def redact_data(data: Any) -> Any:
-    """A copy of ``data`` (dicts, lists, strings) with every string redacted, and the whole value
-    of a key named like a secret (token, password, client-key-data...)."""
-    if isinstance(data, str):
-        return redact(data)
-    if isinstance(data, dict):
-        return {redact(k): REDACTED if SECRET_KEY.match(str(k)) and v else redact_data(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [redact_data(v) for v in data]
-    return data
 
 
 def _redacted_result(result: Result) -> Result:

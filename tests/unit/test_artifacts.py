@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import artifacts, checklists
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.redact import REDACTED
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import Evidence, Result
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -303,7 +304,7 @@ def test_every_writer_redacts():
     for text in outputs:
         for secret in ("topsecret1", "topsecret2", "abcdefghijklmnopqrstuvwx", "S3CRETKEY", "c2lnbmF0dXJlLXZhbHVl", "MIIEowIBAAKCAQEA"):
             assert secret not in text
-    assert json.loads(outputs[1])["results"][0]["details"]["kubeconfig"]["client-key-data"] == artifacts.REDACTED
+    assert json.loads(outputs[1])["results"][0]["details"]["kubeconfig"]["client-key-data"] == REDACTED
 
 
 # ---------------------------------------------------------------------------- files
