@@ -17,6 +17,25 @@ BIN = Path(sys.executable).parent
 HELM = next((p for p in (BIN / "helm", ROOT / ".venv" / "bin" / "helm") if p.is_file()), None)
 
 
+def role_playbook(tmp_path, role):
+    """A one-play playbook on k8s_api that runs ``role``; its path."""
+    path = tmp_path / "play.yml"
+    path.write_text(json.dumps([{"name": "Install", "hosts": "k8s_api", "gather_facts": False, "roles": [{"role": role}]}]))
+    return str(path)
+
+
+def kubeconfig_vars(server, tmp_path):
+    """The play variable that points the roles at ``server`` (its kubeconfig written into tmp_path)."""
+    kubeconfig = tmp_path / "kubeconfig"
+    server.write_kubeconfig(str(kubeconfig))
+    return {"ai_conformance_kubeconfig": str(kubeconfig)}
+
+
+def playbook_output(proc, tail=4000):
+    """The end of a playbook run's stdout and stderr, for assertion messages."""
+    return proc.stdout[-tail:] + proc.stderr[-2000:]
+
+
 def helm_binary():
     """The helm the install roles run in tests; the test skips, saying why, when make install has not put it there."""
     if HELM is None:

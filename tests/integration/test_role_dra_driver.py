@@ -4,26 +4,21 @@ import json
 
 import pytest
 
-from tests.integration.conftest import ROOT, get_body as _get, helm_binary, helm_env, run_playbook
+from tests.integration.conftest import get_body as _get, helm_binary, helm_env, kubeconfig_vars, playbook_output, role_playbook, ROOT, run_playbook
 
 CHART = ROOT / "tests" / "fixtures" / "charts" / "dra-driver-nvidia-gpu"
 
 
 def play(tmp_path):
-    path = tmp_path / "play.yml"
-    path.write_text(json.dumps([{"name": "Install", "hosts": "k8s_api", "gather_facts": False,
-                                 "roles": [{"role": "k8s_ai.conformance.dra_driver"}]}]))
-    return str(path)
+    return role_playbook(tmp_path, "k8s_ai.conformance.dra_driver")
 
 
 def variables(server, tmp_path, **extra):
-    kubeconfig = tmp_path / "kubeconfig"
-    server.write_kubeconfig(str(kubeconfig))
-    return dict(ai_conformance_kubeconfig=str(kubeconfig), dra_driver_chart_archive=str(CHART), **extra)
+    return dict(kubeconfig_vars(server, tmp_path), dra_driver_chart_archive=str(CHART), **extra)
 
 
 def output(proc):
-    return proc.stdout[-4000:] + proc.stderr[-2000:]
+    return playbook_output(proc)
 
 
 @pytest.mark.parametrize("name,value", [("dra_driver_mode", "operator"), ("dra_driver_wait_timeout", "soon"),

@@ -1,31 +1,24 @@
 """The gang_scheduler role run by ansible-playbook against the fake API server: what it refuses, a real install of
 the stand-in charts through helm, and a second run that changes nothing."""
 
-import json
-
 import pytest
 
-from tests.integration.conftest import ROOT, get_json as _get, run_playbook, simulated_cluster
+from tests.integration.conftest import get_json as _get, kubeconfig_vars, playbook_output, role_playbook, ROOT, run_playbook, simulated_cluster
 
 CHARTS = ROOT / "tests" / "fixtures" / "charts"
 
 
 def play(tmp_path):
-    path = tmp_path / "play.yml"
-    path.write_text(json.dumps([{"name": "Install", "hosts": "k8s_api", "gather_facts": False,
-                                 "roles": [{"role": "k8s_ai.conformance.gang_scheduler"}]}]))
-    return str(path)
+    return role_playbook(tmp_path, "k8s_ai.conformance.gang_scheduler")
 
 
 def variables(server, tmp_path, **extra):
-    kubeconfig = tmp_path / "kubeconfig"
-    server.write_kubeconfig(str(kubeconfig))
-    return dict(dict(ai_conformance_kubeconfig=str(kubeconfig), gang_scheduler_kueue_chart_archive=str(CHARTS / "kueue"),
+    return dict(dict(kubeconfig_vars(server, tmp_path), gang_scheduler_kueue_chart_archive=str(CHARTS / "kueue"),
                      gang_scheduler_volcano_chart_archive=str(CHARTS / "volcano")), **extra)
 
 
 def output(proc):
-    return proc.stdout[-5000:] + proc.stderr[-2000:]
+    return playbook_output(proc, 5000)
 
 
 @pytest.mark.parametrize("name,value", [("gang_scheduler_implementation", "yunikorn"),

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.integration.conftest import ROOT, run_playbook
+from tests.integration.conftest import kubeconfig_vars, playbook_output, role_playbook, ROOT, run_playbook
 
 CHART = ROOT / "tests" / "fixtures" / "charts" / "gateway-helm"
 CRDS = ROOT / "tests" / "fixtures" / "manifests" / "gateway-api-standard-standin.yaml"
@@ -12,22 +12,17 @@ GAIE = ROOT / "tests" / "fixtures" / "manifests" / "inference-extension-standin.
 
 
 def play(tmp_path, role="k8s_ai.conformance.gateway"):
-    path = tmp_path / "play.yml"
-    path.write_text(json.dumps([{"name": "Install", "hosts": "k8s_api", "gather_facts": False,
-                                 "roles": [{"role": role}]}]))
-    return str(path)
+    return role_playbook(tmp_path, role)
 
 
 def variables(server, tmp_path, **extra):
-    kubeconfig = tmp_path / "kubeconfig"
-    server.write_kubeconfig(str(kubeconfig))
-    return dict(dict(ai_conformance_kubeconfig=str(kubeconfig), gateway_chart_archive=str(CHART),
+    return dict(dict(kubeconfig_vars(server, tmp_path), gateway_chart_archive=str(CHART),
                      gateway_crds_chart_archive=str(CHART.parent / "gateway-crds-helm"),
                      gateway_api_crds_manifest=str(CRDS)), **extra)
 
 
 def output(proc):
-    return proc.stdout[-4000:] + proc.stderr[-2000:]
+    return playbook_output(proc)
 
 
 @pytest.mark.parametrize("name,value", [("gateway_implementation", "nginx"), ("gateway_wait_timeout", "soon"),

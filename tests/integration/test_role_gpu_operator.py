@@ -4,26 +4,21 @@ import json
 
 import pytest
 
-from tests.integration.conftest import ROOT, run_playbook
+from tests.integration.conftest import kubeconfig_vars, playbook_output, role_playbook, ROOT, run_playbook
 
 CHART = ROOT / "tests" / "fixtures" / "charts" / "gpu-operator"
 
 
 def play(tmp_path, role="k8s_ai.conformance.gpu_operator"):
-    path = tmp_path / "play.yml"
-    path.write_text(json.dumps([{"name": "Install", "hosts": "k8s_api", "gather_facts": False,
-                                 "roles": [{"role": role}]}]))
-    return str(path)
+    return role_playbook(tmp_path, role)
 
 
 def variables(server, tmp_path, **extra):
-    kubeconfig = tmp_path / "kubeconfig"
-    server.write_kubeconfig(str(kubeconfig))
-    return dict(ai_conformance_kubeconfig=str(kubeconfig), gpu_operator_chart_archive=str(CHART), **extra)
+    return dict(kubeconfig_vars(server, tmp_path), gpu_operator_chart_archive=str(CHART), **extra)
 
 
 def output(proc):
-    return proc.stdout[-4000:] + proc.stderr[-2000:]
+    return playbook_output(proc)
 
 
 @pytest.mark.parametrize("name,value", [("gpu_operator_sharing", "mps"), ("gpu_operator_time_slicing_replicas", "many"),

@@ -4,28 +4,23 @@ import json
 
 import pytest
 
-from tests.integration.conftest import ROOT, run_playbook
+from tests.integration.conftest import kubeconfig_vars, playbook_output, role_playbook, ROOT, run_playbook
 
 STACK = ROOT / "tests" / "fixtures" / "charts" / "kube-prometheus-stack"
 ADAPTER = ROOT / "tests" / "fixtures" / "charts" / "prometheus-adapter"
 
 
 def play(tmp_path, role="k8s_ai.conformance.monitoring"):
-    path = tmp_path / "play.yml"
-    path.write_text(json.dumps([{"name": "Install", "hosts": "k8s_api", "gather_facts": False,
-                                 "roles": [{"role": role}]}]))
-    return str(path)
+    return role_playbook(tmp_path, role)
 
 
 def variables(server, tmp_path, **extra):
-    kubeconfig = tmp_path / "kubeconfig"
-    server.write_kubeconfig(str(kubeconfig))
-    return dict(dict(ai_conformance_kubeconfig=str(kubeconfig), monitoring_chart_archive=str(STACK),
+    return dict(dict(kubeconfig_vars(server, tmp_path), monitoring_chart_archive=str(STACK),
                      monitoring_adapter_chart_archive=str(ADAPTER)), **extra)
 
 
 def output(proc):
-    return proc.stdout[-4000:] + proc.stderr[-2000:]
+    return playbook_output(proc)
 
 
 @pytest.mark.parametrize("name,value", [("monitoring_select_all_monitors", "perhaps"),

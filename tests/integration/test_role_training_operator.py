@@ -2,33 +2,29 @@
 the stand-in Kubeflow Trainer chart through helm (with and without an existing JobSet), the v1 manifest applied
 server-side, and second runs that change nothing."""
 
-import json
-
 import pytest
 import yaml
 
 from tests.fakeapi.operators import CA_BUNDLE
-from tests.integration.conftest import ROOT, api_request as _request, get_json as _get, run_playbook, simulated_cluster
+from tests.integration.conftest import (
+    api_request as _request, get_json as _get, kubeconfig_vars, playbook_output, role_playbook, ROOT, run_playbook,
+    simulated_cluster,
+)
 
 CHART = ROOT / "tests" / "fixtures" / "charts" / "kubeflow-trainer"
 
 
 def play(tmp_path):
-    path = tmp_path / "play.yml"
-    path.write_text(json.dumps([{"name": "Install", "hosts": "k8s_api", "gather_facts": False,
-                                 "roles": [{"role": "k8s_ai.conformance.training_operator"}]}]))
-    return str(path)
+    return role_playbook(tmp_path, "k8s_ai.conformance.training_operator")
 
 
 def variables(server, tmp_path, **extra):
-    kubeconfig = tmp_path / "kubeconfig"
-    server.write_kubeconfig(str(kubeconfig))
-    return dict(dict(ai_conformance_kubeconfig=str(kubeconfig), training_operator_trainer_chart_archive=str(CHART)),
+    return dict(dict(kubeconfig_vars(server, tmp_path), training_operator_trainer_chart_archive=str(CHART)),
                 **extra)
 
 
 def output(proc):
-    return proc.stdout[-5000:] + proc.stderr[-2000:]
+    return playbook_output(proc, 5000)
 
 
 @pytest.mark.parametrize("name,value", [("training_operator_implementation", "v3"),
