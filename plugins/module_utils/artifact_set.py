@@ -311,14 +311,25 @@ def _exchange(fresh: str, target: str) -> bool:
 
 @contextlib.contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block ends (main thread only: elsewhere they go to the main thread anyway)."""
-    deferring = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM}) if deferring else None
+    """Hold SIGINT and SIGTERM until the block ends, then deliver them to the handlers that were in place.
+
+    The handlers are swapped rather than the signal mask: with other threads running (probes, an HTTP pool), the
+    kernel may hand the signal to any of them, and Python would still raise it in the main thread mid-block.
+    Off the main thread nothing is needed: Python raises signals only in the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: List[int] = []
+    previous = {number: signal.signal(number, lambda received, _frame: held.append(received))
+                for number in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(number) is not None}  # None: not Python's to swap
     try:
         yield
     finally:
-        if deferring:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(held):
+            os.kill(os.getpid(), number)
 
 
 def _swap(fresh: str, target: str, old: str) -> None:

@@ -6,6 +6,7 @@ import os
 import signal
 import stat
 import tempfile
+import threading
 
 import pytest
 
@@ -187,6 +188,38 @@ def test_sigint_between_the_fallback_renames_waits_for_the_swap(tmp_path, monkey
         artifact_set.replace(str(target), NEW)
     assert holds(target, NEW)
     assert leftovers(tmp_path) == []
+
+
+def _terminate(number, _frame):
+    raise SystemExit(128 + number)
+
+
+@pytest.mark.parametrize("signum, raised", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)])
+def test_a_signal_another_thread_receives_between_the_fallback_renames_waits_for_the_swap(tmp_path, monkeypatch, signum, raised):
+    """The kernel may give a process signal to any thread; masking it in the main thread alone let it through."""
+    monkeypatch.setattr(artifact_set, "_RENAMEAT2", None)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    release = threading.Event()
+    bystander = threading.Thread(target=release.wait, daemon=True)
+    bystander.start()
+
+    def step(name):
+        if name == "renamed old":
+            signal.pthread_kill(bystander.ident, signum)
+            for _ in range(1000):  # bytecodes in which the main thread runs the handler the signal tripped
+                len(name)
+    try:
+        target = tmp_path / "out"
+        artifact_set.replace(str(target), OLD)
+        monkeypatch.setattr(artifact_set, "_step", step)
+        with pytest.raises(raised):
+            artifact_set.replace(str(target), NEW)
+        assert holds(target, NEW)
+        assert leftovers(tmp_path) == []
+    finally:
+        release.set()
+        bystander.join()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_files_the_new_run_does_not_write_are_gone(tmp_path, swap):
