@@ -11,8 +11,9 @@ name: helm_release
 short_description: Name a Helm release from its release Secret's metadata
 description:
   - Helm v3 and v4 keep each release revision in a Secret labelled C(owner=helm), C(name), C(version) and C(status).
-    This filter turns that Secret's C(metadata) into V(release <name> in namespace <namespace> (revision <version>, <status>)),
-    which the conform role compares before and after an install role to say what a failed role left.
+    This filter turns that Secret's C(metadata) into V(Helm release <namespace>/<name> (revision <version>, <status>)),
+    which the conform role compares before and after an install role to say what a failed role left (the same
+    words as the C(k8s_ai.conformance.applied) filter's for a release).
   - Reads the labels only; the Secret's data (the release, with its values) is never touched.
 version_added: 0.1.0
 options:
@@ -38,13 +39,13 @@ from ansible.errors import AnsibleFilterError
 
 
 def helm_release(metadata):
-    """'release <name> in namespace <ns> (revision <v>, <status>)' from a release Secret's metadata."""
+    """'Helm release <ns>/<name> (revision <v>, <status>)' from a release Secret's metadata."""
     if not isinstance(metadata, dict):
         raise AnsibleFilterError("helm_release expects a Secret's metadata (a mapping), got %s" % type(metadata).__name__)
     labels = metadata.get("labels") or {}
-    return "release %s in namespace %s (revision %s, %s)" % (
-        labels.get("name", metadata.get("name", "?")), metadata.get("namespace", "?"), labels.get("version", "?"),
-        labels.get("status", "unknown"))
+    return "Helm release %s/%s (revision %s, %s)" % (
+        metadata.get("namespace", "?"), labels.get("name", metadata.get("name", "?")), labels.get("version", "?"),
+        str(labels.get("status", "unknown")).lower())
 
 
 class FilterModule(object):

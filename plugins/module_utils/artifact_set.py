@@ -180,6 +180,12 @@ def _differences(old: Dict[str, Optional[str]], new: Dict[str, str], comparable:
     return sorted((set(old) ^ set(new)) | {rel for rel in set(old) & set(new) if not same(rel)})
 
 
+def read(directory: str, relative: str, adopt: Optional[Callable[[str], bool]] = None) -> Optional[str]:
+    """The text of one file of the current set (also the old set a killed swap left); None when the set lacks it."""
+    current = _current(_resolve(directory))
+    return _read_set(current, adopt).get(relative) if current and os.path.isdir(current) else None
+
+
 # ---------------------------------------------------------------------------- preflight
 
 

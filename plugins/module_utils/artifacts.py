@@ -22,6 +22,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape, quoteattr
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import artifact_set
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.components import COLLECTION
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import Checklist, Requirement, program
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists.program import (
     CANONICAL_ARTIFACTS, K8S_CONFORMANCE_URL, K8S_CONFORMANCE_URL_PLACEHOLDER, metadata_fields,
@@ -280,12 +281,14 @@ def identity_pairs(cluster: Optional[Dict[str, Any]]) -> List[Tuple[str, str]]:
 # ---------------------------------------------------------------------------- JSON
 
 
-def remediation_rows(checklist: Checklist, indexed: Dict[str, Result], remediation: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """Per requirement of a conform run: its status before, after, and the install roles run for it."""
+def remediation_record(checklist: Checklist, indexed: Dict[str, Result], remediation: Dict[str, Any], at: str) -> Dict[str, Any]:
+    """What a conform run did, as the artifacts keep it: the install mode, the roles run and left out, and per
+    requirement its status before, after, and the roles run for it."""
     before = {item.get("id"): item.get("status") or "— (%s)" % OUTCOME_WORDS.get(item.get("outcome"), item.get("outcome") or "not run")
               for item in remediation.get("before") or []}
+    steps = remediation.get("steps") or []
     roles_for: Dict[str, List[str]] = {}
-    for step in remediation.get("steps") or []:
+    for step in steps:
         for req_id in step.get("requirements") or []:
             roles_for.setdefault(req_id, []).append(step.get("name", ""))
     rows = []
@@ -293,12 +296,27 @@ def remediation_rows(checklist: Checklist, indexed: Dict[str, Result], remediati
         after = indexed.get(req.id)
         rows.append({"id": req.id, "level": req.level, "before": before.get(req.id, "(not run)"),
                      "after": _status_label(after) if after is not None else "(not run)", "roles": roles_for.get(req.id, [])})
-    return rows
+    applied = remediation.get("applied") or {}
+    return {"at": at, "checklist_version": checklist.version, "install": remediation.get("install", ""),
+            "roles": [s.get("name") for s in steps], "skipped": redact_data(remediation.get("skipped") or []),
+            "applied": {name: [str(line) for line in applied.get(name) or []] for name in sorted(applied)},
+            "requirements": rows}
+
+
+def kept_remediation(fresh: Dict[str, Any], previous: Any) -> Dict[str, Any]:
+    """The record a run's artifacts keep: the previous one when this run changed nothing on the cluster and left
+    out the same roles for the same reasons, or recorded the same apart from its time; otherwise this run's.
+    So a re-run that changes nothing writes nothing, and the record stays that of the run that last changed something."""
+    if not isinstance(previous, dict) or previous.get("checklist_version") != fresh["checklist_version"]:
+        return fresh
+    idle = not any(fresh["applied"].values()) and fresh["skipped"] == previous.get("skipped")
+    same = {k: v for k, v in previous.items() if k != "at"} == {k: v for k, v in fresh.items() if k != "at"}
+    return previous if idle or same else fresh
 
 
 def render_json(checklist: Checklist, results: Iterable[Any], cluster: Optional[Dict[str, Any]] = None,
                 generated_at: Optional[str] = None, remediation: Optional[Dict[str, Any]] = None) -> str:
-    """``ai-conformance-results.json``: everything, machine-readable."""
+    """``ai-conformance-results.json``: everything, machine-readable; ``remediation`` is a remediation_record."""
     indexed = index_results(checklist, results)
     ordered = _ordered(checklist, indexed)
     doc: Dict[str, Any] = {"tool": {"name": TOOL_NAME, "version": TOOL_VERSION}, "checklist_version": checklist.version}
@@ -309,9 +327,7 @@ def render_json(checklist: Checklist, results: Iterable[Any], cluster: Optional[
     doc["not_run"] = doc["summary"]["not_run"]
     doc["results"] = [r.to_dict() for r in ordered]
     if remediation:
-        doc["remediation"] = {"install": remediation.get("install", ""), "roles": [s.get("name") for s in remediation.get("steps") or []],
-                              "skipped": redact_data(remediation.get("skipped") or []),
-                              "requirements": remediation_rows(checklist, indexed, remediation)}
+        doc["remediation"] = remediation
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -418,16 +434,20 @@ def identity_lines(cluster: Optional[Dict[str, Any]], generated_at: Optional[str
     return lines
 
 
-def _remediation_section(checklist: Checklist, indexed: Dict[str, Result], remediation: Dict[str, Any]) -> List[str]:
-    steps = remediation.get("steps") or []
-    ran = ", ".join("`%s`" % s.get("role", s.get("name")) for s in steps) or "none"
-    lines = ["## Before and after (conform)", "", "Install roles run (ai_conformance_install=%s): %s." % (
-        remediation.get("install", "missing"), ran), ""]
+def _remediation_section(record: Dict[str, Any]) -> List[str]:
+    ran = ", ".join("`%s.%s`" % (COLLECTION, name) for name in record.get("roles") or []) or "none"
+    lines = ["## Before and after (conform run at %s)" % record.get("at", "?"), "",
+             "The last conform run that changed the cluster or left out other roles; later runs that change nothing keep it.", "",
+             "Install roles run (ai_conformance_install=%s): %s." % (record.get("install") or "missing", ran), ""]
+    applied = record.get("applied") or {}
+    for name in record.get("roles") or []:
+        lines.append("- `%s` changed: %s" % (name, "; ".join(applied.get(name) or []) or "nothing (all was in place)"))
+    lines += [""] if record.get("roles") else []
     lines += ["| Requirement | Level | Before | After | Roles run for it |", "|---|---|---|---|---|"]
-    for row in remediation_rows(checklist, indexed, remediation):
+    for row in record.get("requirements") or []:
         lines.append("| `%s` | %s | %s | %s | %s |" % (row["id"], row["level"], _cell(row["before"]), _cell(row["after"]),
                                                        ", ".join(row["roles"]) or "—"))
-    for skipped in remediation.get("skipped") or []:
+    for skipped in record.get("skipped") or []:
         lines.append("")
         lines.append("- Not run: `%s` for %s: %s" % (skipped.get("name"), ", ".join(skipped.get("requirements") or []) or "—",
                                                      _cell(redact(skipped.get("why", "")))))
@@ -451,7 +471,7 @@ def render_markdown(checklist: Checklist, results: Iterable[Any], cluster: Optio
         lines.append("| `%s` | %s | %s | %s |" % (req.id, req.level, _status_label(result), _cell(_why(result))))
     lines.append("")
     if remediation:
-        lines += _remediation_section(checklist, indexed, remediation)
+        lines += _remediation_section(remediation)
     to_fix = [(req, indexed[req.id]) for req in checklist.requirements
               if req.id in indexed and (indexed[req.id].outcome != PASS or indexed[req.id].caveats)]
     if to_fix:
@@ -692,7 +712,7 @@ class Bundle:
     product_dir: Optional[str] = None
     generated_at: str = ""
     violations: List[Any] = field(default_factory=list)
-    remediation: Dict[str, Any] = field(default_factory=dict)  # a conform run's before, plan steps and skipped roles
+    remediation: Dict[str, Any] = field(default_factory=dict)  # a conform run's install mode, before, plan steps and skipped roles
 
     @classmethod
     def build(cls, output_dir: str, checklist: Checklist, results: Iterable[Any], metadata: Optional[Dict[str, Any]] = None,
@@ -729,6 +749,17 @@ class Bundle:
     def checklist_text(self) -> str:
         return render_checklist(self.checklist, self.ordered, self.metadata, self.evidence_urls, self.notes)
 
+    def remediation_record(self) -> Optional[Dict[str, Any]]:
+        """The conform record the output directory keeps (see kept_remediation); None for a verify run."""
+        if not self.remediation:
+            return None
+        try:
+            previous = json.loads(artifact_set.read(self.output_dir, JSON_FILE, adopt=earlier_artifact) or "{}")
+        except (OSError, ValueError):
+            previous = {}
+        fresh = remediation_record(self.checklist, self.results, self.remediation, self.generated_at)
+        return kept_remediation(fresh, previous.get("remediation") if isinstance(previous, dict) else None)
+
     def directories(self) -> List[Tuple[str, Dict[str, str], bool]]:
         """(directory, {relative path: content}, keep foreign files) for every artifact set of the run:
         the output directory, and the submission's product directory when one is asked for (where a
@@ -737,11 +768,11 @@ class Bundle:
         transcripts = {transcript_path(r.id): render_evidence(self.checklist.get(r.id), r, self.cluster, self.generated_at)
                        for r in self.ordered}
         text = self.checklist_text
+        record = self.remediation_record()
         output = {
             checklist_name: text,
-            JSON_FILE: render_json(self.checklist, self.ordered, self.cluster, self.generated_at, self.remediation),
-            REPORT_FILE: render_markdown(self.checklist, self.ordered, self.cluster, self.violations, self.generated_at,
-                                         self.remediation),
+            JSON_FILE: render_json(self.checklist, self.ordered, self.cluster, self.generated_at, record),
+            REPORT_FILE: render_markdown(self.checklist, self.ordered, self.cluster, self.violations, self.generated_at, record),
             JUNIT_FILE: render_junit(self.checklist, self.ordered, self.cluster, self.generated_at),
         }
         output.update(transcripts)

@@ -56,7 +56,7 @@ def test_a_conformant_cluster_is_left_alone_and_the_report_has_before_and_after(
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert [r for r in server.requests if r.method in WRITES] == []
     report = (tmp_path / "out" / "report.md").read_text()
-    assert "## Before and after (conform)" in report and "| `ai_inference` | MUST | Implemented | Implemented | — |" in report
+    assert "## Before and after (conform run at " in report and "| `ai_inference` | MUST | Implemented | Implemented | — |" in report
     doc = json.loads((tmp_path / "out" / "ai-conformance-results.json").read_text())
     assert doc["remediation"]["roles"] == [] and {r["before"] for r in doc["remediation"]["requirements"]} <= {"Implemented", "N/A"}
     again = run_playbook("playbooks/conform.yml", tmp_path, conform_vars(server, tmp_path))
@@ -113,8 +113,8 @@ def recap_changed(stdout):
 
 def test_conform_installs_through_helm_on_the_plain_cluster_and_a_second_run_changes_nothing(tmp_path):
     """kubeadm-plain with the simulated controllers and operators: the conform playbook installs the four roles its
-    unmet MUSTs need with real helm, the report shows ai_inference and gang_scheduling fixed, and running it again
-    writes nothing to the cluster (only the report's before/after section changes, see below)."""
+    unmet MUSTs need with real helm, the report shows ai_inference and gang_scheduling fixed and what each role
+    changed, and running it again changes nothing, on the cluster or on disk."""
     server = simulated_cluster("kubeadm-plain")
     try:
         extra = conform_vars(server, tmp_path, ai_conformance_helm_binary=helm_binary(), ai_conformance_fail_on_must=False,
@@ -134,7 +134,7 @@ def test_conform_installs_through_helm_on_the_plain_cluster_and_a_second_run_cha
             server, "/api/v1/secrets?labelSelector=owner%3Dhelm")["items"]}
         assert {"eg", "kueue", "kube-prometheus-stack", "prometheus-adapter", "kubeflow-trainer"} <= releases, releases
         report = (tmp_path / "out" / "report.md").read_text()
-        table = report.split("## Before and after (conform)", 1)[1]
+        table = report.split("## Before and after (conform run at ", 1)[1]
         for requirement, role in (("ai_inference", "gateway"), ("gang_scheduling", "gang_scheduler")):
             assert "| `%s` | MUST | Not Implemented | Implemented | %s |" % (requirement, role) in table, table
         doc = json.loads((tmp_path / "out" / "ai-conformance-results.json").read_text())
@@ -156,24 +156,46 @@ def test_conform_installs_through_helm_on_the_plain_cluster_and_a_second_run_cha
             "run k8s_ai.conformance.monitoring for pod_autoscaling, ai_service_metrics"], out
         assert server.store.resource_version == written, [
             (r.method, r.path) for r in server.requests if r.method in WRITES and "dryRun" not in (r.query or "")]
-        # The one change is the artifacts: report.md and the JSON record this run's before state and roles (the first
-        # run's 'Not Implemented -> Implemented' rows are now 'Implemented -> Implemented'), which the first run's
-        # files did not say. Everything outside that section is the same.
-        assert recap_changed(again.stdout) == [1, 0], out
-        changed = [block.split("]", 1)[0] for block in again.stdout.split("\nTASK [")[1:]
-                   if re.search(r"^changed: ", block, re.M)]
-        assert changed == ["k8s_ai.conformance.verify : Write the checklist, reports and evidence"], changed
-        second_report = (tmp_path / "out" / "report.md").read_text()
-        assert "| `ai_inference` | MUST | Implemented | Implemented | — |" in second_report
-        assert "| `gang_scheduling` | MUST | Implemented | Implemented | — |" in second_report
+        # Nor on disk: the run changed nothing on the cluster, so the artifacts keep the first run's before/after
+        # record (its time, its 'Not Implemented -> Implemented' rows); every status is the same as the first run's.
+        assert recap_changed(again.stdout) == [0, 0], out
+        assert (tmp_path / "out" / "report.md").read_text() == first_report
+        assert "| `ai_inference` | MUST | Not Implemented | Implemented | gateway |" in first_report
+        assert ("- `monitoring` changed: Namespace monitoring (created); "
+                "Helm release monitoring/kube-prometheus-stack (revision 1, deployed)") in first_report, first_report
+    finally:
+        server.stop()
 
-        def outside_the_remediation_section(text):
-            head, rest = text.partition("## Before and after (conform)")[::2]
-            return re.sub(r"^- Generated at: .*$", "", head, flags=re.M) + "## " + rest.split("\n## ", 1)[1]
-        assert outside_the_remediation_section(second_report) == outside_the_remediation_section(first_report)
-        # From then on a run is steady: nothing on the cluster and nothing on disk changes.
-        third = run_playbook("playbooks/conform.yml", tmp_path, extra, env=helm_env(tmp_path))
-        assert third.returncode == 0 and recap_changed(third.stdout) == [0, 0], third.stdout[-6000:]
-        assert server.store.resource_version == written
+
+def test_a_role_that_fails_is_reported_with_exactly_what_it_left(tmp_path):
+    """The gateway role applies the Gateway API CRDs and Envoy Gateway's, then its chart cannot be read: the play
+    fails naming the role, the requirement left unmet and each object the role applied before it failed."""
+    server = simulated_cluster("kubeadm-plain")
+    try:
+        broken = tmp_path / "gateway-helm-broken.tgz"
+        broken.write_bytes(b"not a chart archive")
+        charts = standin_charts()
+        charts["gateway_chart_archive"] = str(broken)
+        extra = conform_vars(server, tmp_path, ai_conformance_helm_binary=helm_binary(), ai_conformance_fail_on_must=False,
+                             ai_conformance_components=["gateway"], **charts)
+
+        def crds():
+            return {c["metadata"]["name"] for c in get_json(server, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")["items"]}
+        found = crds()
+        proc = run_playbook("playbooks/conform.yml", tmp_path, extra, env=helm_env(tmp_path))
+        out = proc.stdout[-6000:] + proc.stderr[-2000:]
+        assert proc.returncode == 2, out
+        left = sorted(crds() - found)
+        assert left, "the role applied no CRD before the chart: the test no longer fails where it means to"
+        doc = json.loads((tmp_path / "out" / "ai-conformance-results.json").read_text())
+        failed = [s for s in doc["remediation"]["skipped"] if s["name"] == "gateway"]
+        assert len(failed) == 1 and failed[0]["requirements"] == ["ai_inference"], doc["remediation"]
+        why = failed[0]["why"]
+        assert why.startswith("the role failed: ") and "(at task: Install or upgrade the Envoy Gateway release)" in why, why
+        named = re.findall(r"CustomResourceDefinition (\S+) \(applied\)", why)
+        assert sorted(named) == left, why
+        assert "Helm release" not in why, why  # the chart never loaded, so no release exists
+        assert "gateway failed, so ai_inference may still be unmet" in proc.stdout, out
+        assert doc["remediation"]["applied"]["gateway"] == ["CustomResourceDefinition %s (applied)" % n for n in named]
     finally:
         server.stop()

@@ -516,25 +516,83 @@ def test_a_long_fix_is_shortened_in_the_table_and_whole_below():
     assert "**Fix:** " + fix in text
 
 
+CONFORM_RUN = {"install": "missing",
+               "before": [{"id": "ai_inference", "status": "Not Implemented", "outcome": "fail"},
+                          {"id": "gang_scheduling", "status": "Not Implemented", "outcome": "fail"},
+                          {"id": "pod_autoscaling", "status": "", "outcome": "error"}],
+               "steps": [{"name": "gateway", "role": "k8s_ai.conformance.gateway", "requirements": ["ai_inference"]}],
+               "skipped": [{"name": "gang_scheduler", "role": "k8s_ai.conformance.gang_scheduler",
+                            "requirements": ["gang_scheduling"], "why": "in ai_conformance_skip_components"}]}
+
+
+def conform_bundle(out, remediation, generated_at):
+    bundle = artifacts.Bundle.build(str(out), load(), sample_results(), generated_at=generated_at)
+    bundle.remediation = remediation
+    return bundle
+
+
 def test_a_conform_run_reports_each_requirement_before_and_after_and_the_roles_run():
-    remediation = {"install": "missing",
-                   "before": [{"id": "ai_inference", "status": "Not Implemented", "outcome": "fail"},
-                              {"id": "gang_scheduling", "status": "Not Implemented", "outcome": "fail"},
-                              {"id": "pod_autoscaling", "status": "", "outcome": "error"}],
-                   "steps": [{"name": "gateway", "role": "k8s_ai.conformance.gateway", "requirements": ["ai_inference"]}],
-                   "skipped": [{"name": "gang_scheduler", "role": "k8s_ai.conformance.gang_scheduler",
-                                "requirements": ["gang_scheduling"], "why": "in ai_conformance_skip_components"}]}
-    text = artifacts.render_markdown(load(), sample_results(), remediation=remediation)
+    checklist = load()
+    record = artifacts.remediation_record(checklist, artifacts.index_results(checklist, sample_results()), CONFORM_RUN,
+                                          "2026-12-01T00:00:00Z")
+    text = artifacts.render_markdown(checklist, sample_results(), remediation=record)
+    assert "## Before and after (conform run at 2026-12-01T00:00:00Z)" in text
     assert "Install roles run (ai_conformance_install=missing): `k8s_ai.conformance.gateway`." in text
     assert "| `ai_inference` | MUST | Not Implemented | Implemented | gateway |" in text
     assert "| `gang_scheduling` | MUST | Not Implemented | Not Implemented | — |" in text
     assert "| `pod_autoscaling` | MUST | — (error: could not decide) | — (error: could not decide) | — |" in text
     assert "- Not run: `gang_scheduler` for gang_scheduling: in ai_conformance_skip_components" in text
-    doc = json.loads(artifacts.render_json(load(), sample_results(), remediation=remediation))
+    doc = json.loads(artifacts.render_json(checklist, sample_results(), remediation=record))
     rows = {r["id"]: r for r in doc["remediation"]["requirements"]}
     assert rows["ai_inference"] == {"id": "ai_inference", "level": "MUST", "before": "Not Implemented", "after": "Implemented",
                                     "roles": ["gateway"]}
     assert rows["accelerator_metrics"]["before"] == rows["accelerator_metrics"]["after"] == "(not run)"
     assert doc["remediation"]["roles"] == ["gateway"] and doc["remediation"]["skipped"][0]["name"] == "gang_scheduler"
-    plain = artifacts.render_markdown(load(), sample_results())
-    assert "Before and after" not in plain and "remediation" not in json.loads(artifacts.render_json(load(), sample_results()))
+    assert doc["remediation"]["at"] == "2026-12-01T00:00:00Z"
+    plain = artifacts.render_markdown(checklist, sample_results())
+    assert "Before and after" not in plain and "remediation" not in json.loads(artifacts.render_json(checklist, sample_results()))
+
+
+def test_a_conform_run_that_changes_nothing_keeps_the_last_record_and_writes_nothing(tmp_path):
+    out = tmp_path / "out"
+    first = dict(CONFORM_RUN, applied={"gateway": ["CustomResourceDefinition gateways.gateway.networking.k8s.io (applied)",
+                                                   "Helm release envoy-gateway-system/eg (revision 1, deployed)"]})
+    assert artifacts.write_bundle(conform_bundle(out, first, "2026-12-01T00:00:00Z"))["changed"]
+    report = (out / artifacts.REPORT_FILE).read_text()
+    assert ("- `gateway` changed: CustomResourceDefinition gateways.gateway.networking.k8s.io (applied); "
+            "Helm release envoy-gateway-system/eg (revision 1, deployed)") in report
+    # The gateway role runs again (its requirement met now) and applies nothing; the same role is left out.
+    idle = dict(CONFORM_RUN, before=[{"id": "ai_inference", "status": "Implemented", "outcome": "pass"}], applied={"gateway": []})
+    again = conform_bundle(out, idle, "2026-12-02T00:00:00Z")
+    assert again.remediation_record()["at"] == "2026-12-01T00:00:00Z"
+    assert artifacts.write_bundle(again) == {"changed": False, "written": [], "paths": again.paths}
+    assert (out / artifacts.REPORT_FILE).read_text() == report
+
+
+@pytest.mark.parametrize("change", [
+    {"applied": {"gateway": ["Helm release envoy-gateway-system/eg (revision 2, deployed)"]}},  # it repaired a drift
+    {"skipped": []},  # the role left out before is not left out now
+])
+def test_a_conform_run_that_changes_something_replaces_the_record(tmp_path, change):
+    out = tmp_path / "out"
+    artifacts.write_bundle(conform_bundle(out, dict(CONFORM_RUN, applied={"gateway": ["Namespace x (created)"]}), "2026-12-01T00:00:00Z"))
+    drifted = conform_bundle(out, dict(CONFORM_RUN, **dict({"applied": {"gateway": []}}, **change)), "2026-12-02T00:00:00Z")
+    assert drifted.remediation_record()["at"] == "2026-12-02T00:00:00Z"
+    assert artifacts.write_bundle(drifted)["changed"]
+    assert json.loads((out / artifacts.JSON_FILE).read_text())["remediation"]["at"] == "2026-12-02T00:00:00Z"
+
+
+def test_a_conform_run_that_fails_the_same_way_again_writes_nothing(tmp_path):
+    out = tmp_path / "out"
+    left_out = dict(CONFORM_RUN, steps=[])
+    artifacts.write_bundle(conform_bundle(out, left_out, "2026-12-01T00:00:00Z"))
+    assert not artifacts.write_bundle(conform_bundle(out, left_out, "2026-12-02T00:00:00Z"))["changed"]
+
+
+def test_a_record_of_another_checklist_version_is_not_kept(tmp_path):
+    checklist = load()
+    fresh = artifacts.remediation_record(checklist, {}, dict(CONFORM_RUN, steps=[], skipped=[]), "2026-12-02T00:00:00Z")
+    older = dict(fresh, checklist_version="1.0", at="2026-01-01T00:00:00Z")
+    assert artifacts.kept_remediation(fresh, older) is fresh
+    assert artifacts.kept_remediation(fresh, dict(fresh, at="2026-01-01T00:00:00Z"))["at"] == "2026-01-01T00:00:00Z"
+    assert artifacts.kept_remediation(fresh, "not a record") is fresh

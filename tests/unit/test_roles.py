@@ -73,6 +73,22 @@ def test_no_role_shells_out(role):
             role, filename, task.get("name"), sorted(used & SHELL_MODULES))
 
 
+CLUSTER_WRITERS = {"kubernetes.core.k8s", "kubernetes.core.helm"}
+
+
+@pytest.mark.parametrize("role", INSTALL_ROLES)
+def test_every_cluster_write_of_an_install_role_registers_what_it_applied(role):
+    """conform names what a role changed, and what a failed role left, from these registers alone."""
+    writers = [(f, t) for f, t in tasks(role) if set(t) & CLUSTER_WRITERS]
+    assert writers, role
+    for filename, task in writers:
+        assert str(task.get("register", "")).startswith(role + "__applied_"), (
+            "roles/%s/tasks/%s: task %r writes to the cluster; register it as %s__applied_<what> so conform can say what "
+            "it changed" % (role, filename, task.get("name"), role))
+    registered = [t["register"] for f, t in writers]
+    assert len(registered) == len(set(registered)), registered
+
+
 @pytest.mark.parametrize("name", sorted(n for n, c in components.COMPONENTS.items() if c.role_name in INSTALL_ROLES))
 def test_a_component_whose_role_ships_pins_the_same_version_in_the_role_defaults(name):
     component = components.COMPONENTS[name]
