@@ -38,15 +38,18 @@ GROUPS = [
                                    "ai_conformance_api_retries"]),
     ("What is checked", ["ai_conformance_checklist_version", "ai_conformance_requirements", "ai_conformance_sections",
                          "ai_conformance_exclude_requirements", "ai_conformance_exclude_sections",
-                         "ai_conformance_check_timeout", "ai_conformance_probes", "ai_conformance_audit_workloads",
+                         "ai_conformance_check_timeout", "ai_conformance_audit_workloads",
                          "ai_conformance_audit_strategy", "ai_conformance_audit_exempt_namespaces",
                          "ai_conformance_custom_metrics_namespace",
                          "ai_conformance_fail_on_must"]),
+    ("Functional probes", ["ai_conformance_probes", "ai_conformance_probe_timeout", "ai_conformance_keep_probe_resources",
+                           "ai_conformance_probe_image_registry", "ai_conformance_gang_negative_window"]),
     ("What is written", ["ai_conformance_output_dir", "ai_conformance_metadata", "ai_conformance_evidence_urls",
                          "ai_conformance_notes", "ai_conformance_submission_dir", "ai_conformance_product_dir"]),
 ]
 # The conform role's own variables (it reads every verify variable too).
 CONFORM_GROUPS = [
+    ("What conform changes about a verify variable", ["ai_conformance_probes"]),
     ("What conform installs (conform only)", ["ai_conformance_install", "ai_conformance_install_levels",
                                               "ai_conformance_components", "ai_conformance_skip_components",
                                               "ai_conformance_distribution", "ai_conformance_helm_binary"]),

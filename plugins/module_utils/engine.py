@@ -55,6 +55,10 @@ class Options:
     audit_strategy: str = "auto"  # how audit_workloads reads pods: auto | per-node | stream
     audit_exempt_namespaces: List[str] = field(default_factory=list)  # pods there are not flagged by the audit
     custom_metrics_namespace: Optional[str] = None  # where pod_autoscaling reads an accelerator metric when no HPA uses one
+    probe_timeout: float = 300.0  # seconds each probe may take, cleanup not included
+    keep_probe_resources: bool = False  # leave the probes' scratch namespaces for debugging
+    probe_image_registry: Optional[str] = None  # a mirror the probes' pods pull their images from
+    gang_negative_window: float = 30.0  # seconds an oversized gang must stay without a pod Running or bound
 
 
 class CheckContext:

@@ -13,6 +13,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils import checklis
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import program
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import sections  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import runner as probes
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.redact import redact_data
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import summarize
 
@@ -30,9 +31,12 @@ def _cluster_facts(kube, server: Dict[str, Any]) -> Dict[str, Any]:
 
 def verify(kube, checklist_version: Optional[str] = None, requirements: Optional[Iterable[str]] = None,
            sections: Optional[Iterable[str]] = None, exclude_requirements: Optional[Iterable[str]] = None,
-           exclude_sections: Optional[Iterable[str]] = None, options: Optional[engine.Options] = None) -> Dict[str, Any]:
+           exclude_sections: Optional[Iterable[str]] = None, options: Optional[engine.Options] = None,
+           probes_off: Optional[str] = None) -> Dict[str, Any]:
     """Verify the cluster behind ``kube``; raises KubeError when the API cannot be reached or read,
-    ChecklistError for an unknown version or requirement name. Results and cluster facts come back redacted
+    ChecklistError for an unknown version or requirement name. With ``options.probes`` (and no ``probes_off``
+    reason, such as check mode) the probes of the requirements whose check passed run and merge into their results.
+    Results and cluster facts come back redacted
     (module results and play output are as clean as the files written from them)."""
     started = time.monotonic()
     server = kube.version()
@@ -40,7 +44,9 @@ def verify(kube, checklist_version: Optional[str] = None, requirements: Optional
     checklist = checklists.load(version)
     selected = engine.select(checklist, requirements, sections, exclude_requirements, exclude_sections)
     kube.discovery()  # once, up front: an unreadable discovery is a run-level error, not one per check
+    options = options or engine.Options()
     results = engine.run(kube, checklist, selected, options)  # engine.REGISTRY: importing sections registered every check
+    results = probes.run(kube, checklist, results, options, off=probes_off)  # the passed requirements' probes, merged
     return {
         "checklist_version": checklist.version,
         "kubernetes_version": server.get("gitVersion", ""),

@@ -52,11 +52,37 @@ options:
     default: []
   probes:
     description:
-      - Also run functional probes in a scratch namespace where a requirement asks for successful
-        operation. This release ships no functional probes yet, so only the read-only checks run;
-        setting it emits a warning.
+      - Also run the functional probes of the requirements whose read-only check passed, concurrently, each in a
+        scratch namespace C(ai-conformance-<random>) of its own (labelled C(app.kubernetes.io/managed-by=k8s-ai-conformance-probe)),
+        which is deleted and awaited whatever happens (pass, fail, timeout, SIGINT, SIGTERM). A probe's failure
+        makes its requirement Not Implemented even when the components are ready. Needs create/delete on
+        namespaces and the probes' objects. Never in check mode. Probes today - gang_scheduling (Kueue, the
+        official test's semantics); a requirement whose probe did not run says so in its notes.
     type: bool
     default: false
+  probe_timeout:
+    description:
+      - Seconds each probe may take (its cleanup not included); past it the probe is cancelled and its
+        requirement is undecided.
+    type: float
+    default: 300
+  keep_probe_resources:
+    description:
+      - Leave the probes' scratch namespaces in place for debugging (the evidence names them). A later run
+        sweeps them once their C(probe.k8s-ai-conformance.io/sweep-after) time has passed.
+    type: bool
+    default: false
+  probe_image_registry:
+    description:
+      - A registry (host, optionally with a path) that mirrors the probes' images, for air-gapped clusters; the
+        images keep their repository, tag and digest. M(k8s_ai.conformance.probe_images) lists them.
+    type: str
+  gang_negative_window:
+    description:
+      - Seconds a gang larger than the scheduler's capacity must stay without any pod Running or bound
+        (the official test's C(-gang-negative-window)).
+    type: float
+    default: 30
   audit_workloads:
     description:
       - Also stream the pods on accelerator nodes, page by page, and name each one that reaches
@@ -292,6 +318,10 @@ def argspec():
         exclude_requirements=dict(type="list", elements="str", default=[]),
         exclude_sections=dict(type="list", elements="str", default=[]),
         probes=dict(type="bool", default=False),
+        probe_timeout=dict(type="float", default=300.0),
+        keep_probe_resources=dict(type="bool", default=False),
+        probe_image_registry=dict(type="str"),
+        gang_negative_window=dict(type="float", default=30.0),
         audit_workloads=dict(type="bool", default=False),
         audit_strategy=dict(type="str", default="auto", choices=["auto", "per-node", "stream"]),
         audit_exempt_namespaces=dict(type="list", elements="str", default=[]),
@@ -310,8 +340,6 @@ def main():
         module.fail_json(msg=missing_required_lib("PyYAML"))
     kube_utils.hide_inline_kubeconfig(module)
     params = module.params
-    if params["probes"]:
-        module.warn("probes: this release ships no functional probes yet; only the read-only checks ran")
     try:
         kube = kube_utils.Kube.from_params(params, module=module)
         outcome = verify(
@@ -320,7 +348,10 @@ def main():
             Options(probes=params["probes"], audit_workloads=params["audit_workloads"],
                     check_timeout=params["check_timeout"], concurrency=params["concurrency"],
                     audit_strategy=params["audit_strategy"], audit_exempt_namespaces=params["audit_exempt_namespaces"],
-                    custom_metrics_namespace=params["custom_metrics_namespace"]),
+                    custom_metrics_namespace=params["custom_metrics_namespace"], probe_timeout=params["probe_timeout"],
+                    keep_probe_resources=params["keep_probe_resources"], probe_image_registry=params["probe_image_registry"],
+                    gang_negative_window=params["gang_negative_window"]),
+            probes_off="check mode" if module.check_mode else None,
         )
     except (kube_utils.KubeError, ChecklistError) as exc:
         module.fail_json(msg=str(exc))

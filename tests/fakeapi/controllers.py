@@ -12,6 +12,7 @@ would write (GatewayClass accepted, EndpointSlices, caBundles, queues, ...) is i
 import hashlib
 import json
 
+RETRY = object()  # a simulated reconcile's answer: not yet, try again after the delay
 DEPLOYMENTS = ("apps", "deployments")
 STATEFULSETS = ("apps", "statefulsets")
 DAEMONSETS = ("apps", "daemonsets")

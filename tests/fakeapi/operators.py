@@ -30,13 +30,15 @@ Behaviours (each documented in tests/fixtures/README.md):
 - ClusterPolicy (nvidia.com): ``status.state: ready`` with the GPU operator's namespace and condition Ready.
 """
 
+import functools
 import hashlib
 import json
 from datetime import datetime, timezone
 
 import yaml
 
-from .controllers import DAEMONSETS, DEPLOYMENTS, WORKLOADS
+from . import simulations
+from .controllers import DAEMONSETS, DEPLOYMENTS, RETRY, WORKLOADS
 
 SERVICES = ("", "services")
 ENDPOINTSLICES = ("discovery.k8s.io", "endpointslices")
@@ -59,7 +61,6 @@ CA_BUNDLE = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCmZha2VhcGkgc2ltdWxhdGVkIENBCi0
 KUEUE_CONTROLLER = "kueue-controller-manager"
 VOLCANO_SCHEDULER = "volcano-scheduler"
 GPU_OPERATOR = "gpu-operator"
-RETRY = object()  # a reconcile's answer: not yet, try again after the delay
 
 
 def _now():
@@ -117,6 +118,9 @@ class Operators:
             LOCALQUEUES: self._kueue_queue, VOLCANO_QUEUES: self._volcano_queue,
             CLUSTERPOLICIES: self._cluster_policy,
         }
+        for resource_key, reconcile in simulations.reconcilers().items():
+            self.reconcilers[resource_key] = functools.partial(reconcile, self)
+        self.admission = simulations.admission()
 
     @property
     def on(self):
@@ -124,6 +128,16 @@ class Operators:
 
     def handles(self, resource_key):
         return resource_key in self.reconcilers
+
+    def admit(self, resource_key, obj):
+        """The denial message of a simulated validating webhook for creating ``obj``, or None."""
+        if not self.on:
+            return None
+        for check in self.admission.get(resource_key, ()):
+            message = check(self.store, obj)
+            if message:
+                return message
+        return None
 
     # Hooks the store calls.
 
@@ -161,8 +175,9 @@ class Operators:
             self.store.sim_write(resource_key, {**obj, "status": status})
 
     def _ready_deployment(self, name):
-        return [d for d in self.store.sim_objects(DEPLOYMENTS) if _meta(d).get("name") == name
-                and self.store.is_api_created(d) and _ready(DEPLOYMENTS, d)]
+        """Ready Deployments ``name``: API-created ones once the simulated controller made them ready, fixture ones
+        as their status says (a probe's objects on a fixture cluster meet the add-on the fixture installed)."""
+        return [d for d in self.store.sim_objects(DEPLOYMENTS) if _meta(d).get("name") == name and _ready(DEPLOYMENTS, d)]
 
     # Reconcilers: each returns RETRY to be called again after the delay.
 

@@ -547,6 +547,9 @@ class ObjectStore:
             establish_later = (resource.key == CRDS and "status" not in body and self.controller_delay is not None
                                and self.crd_establish_delay > 0)
             _server_defaults(resource, body, establish=not establish_later)
+            denial = self._operators.admit(resource.key, body)
+            if denial:
+                raise errors.ApiError(400, "BadRequest", denial)
             if not dry_run:
                 meta["resourceVersion"] = self._next_rv()
                 if establish_later:

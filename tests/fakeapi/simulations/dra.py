@@ -1,0 +1,4 @@
+"""Simulated dra behaviour for the probes (none yet)."""
+
+RECONCILERS = {}
+ADMISSION = {}

@@ -1,0 +1,4 @@
+"""Simulated gateway behaviour for the probes (none yet)."""
+
+RECONCILERS = {}
+ADMISSION = {}

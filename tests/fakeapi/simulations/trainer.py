@@ -1,0 +1,4 @@
+"""Simulated trainer behaviour for the probes (none yet)."""
+
+RECONCILERS = {}
+ADMISSION = {}

@@ -1,0 +1,4 @@
+"""Simulated volcano behaviour for the probes (none yet)."""
+
+RECONCILERS = {}
+ADMISSION = {}
