@@ -49,7 +49,6 @@ GROUPS = [
 ]
 # The conform role's own variables (it reads every verify variable too).
 CONFORM_GROUPS = [
-    ("What conform changes about a verify variable", ["ai_conformance_probes"]),
     ("What conform installs (conform only)", ["ai_conformance_install", "ai_conformance_install_levels",
                                               "ai_conformance_components", "ai_conformance_skip_components",
                                               "ai_conformance_distribution", "ai_conformance_helm_binary"]),

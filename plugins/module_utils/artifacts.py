@@ -23,6 +23,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import artifact_set
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.components import COLLECTION
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import scratch
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import Checklist, Requirement, program
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists.program import (
     CANONICAL_ARTIFACTS, K8S_CONFORMANCE_URL, K8S_CONFORMANCE_URL_PLACEHOLDER, metadata_fields,
@@ -48,6 +49,13 @@ NOT_VERIFIED = NOT_RUN_NOTE
 VOLATILE_JSON_KEYS = ("generated_at", "duration_s")
 VOLATILE_XML_ATTRIBUTE = re.compile(r' time="[^"]*"|<property name="generated_at" value="[^"]*"/>')
 VOLATILE_MARKDOWN_LINE = re.compile(r"^- Generated at: .*$", re.M)
+VOLATILE_PROBE_TEXT = (
+    (re.compile(re.escape(scratch.NAMESPACE_PREFIX) + r"[a-z0-9]{5}\b"), scratch.NAMESPACE_PREFIX + "*"),
+    (re.compile(r"(%s[\"']?:\s*[\"']?)[a-z0-9]+" % re.escape(scratch.RUN_LABEL)), r"\1*"),
+    (re.compile(r"(%s[\"']?:\s*[\"']?)[0-9TZ:-]+" % re.escape(scratch.EXPIRES_ANNOTATION)), r"\1*"),
+    (re.compile(r"(after |--timeout=)\d+(?:\.\d+)?s\b"), r"\1*s"),
+    (re.compile(r"\(\d+ looks\)"), "(* looks)"),
+)
 
 WHY_LIMIT = 200  # characters of notes in the report's table
 FIX_LIMIT = 160  # characters of a fix there; the section below the table has it whole
@@ -660,8 +668,17 @@ def planned_evidence_files(checklist: Checklist, results: Iterable[Any]) -> List
     return [transcript_path(i) for i in checklist.ids if i in indexed]
 
 
+def _without_probe_run(content: str) -> str:
+    """A probe transcript without what differs between two runs that observed the same: the scratch namespace's
+    random name, the run id, the sweep-after time and measured waits (scratch.py writes them so)."""
+    for pattern, replacement in VOLATILE_PROBE_TEXT:
+        content = pattern.sub(replacement, content)
+    return content
+
+
 def comparable(path: str, content: str) -> str:
-    """The content without what changes between runs on an unchanged cluster (times, durations)."""
+    """The content without what changes between runs on an unchanged cluster (times, durations, probe run ids)."""
+    content = _without_probe_run(content)
     if path.endswith(".json"):
         try:
             return json.dumps(_without_keys(json.loads(content), VOLATILE_JSON_KEYS), sort_keys=True)

@@ -135,9 +135,9 @@ def kube_for():
     return make
 
 
-def run_playbook(playbook, tmp_path, extra_vars, check=False, env=None, inventory="inventories/example/hosts.yml", verbosity=0):
-    """Run an ansible-playbook from the checkout; returns the CompletedProcess. ``env`` adds variables
-    (KUBECONFIG, K8S_AUTH_*) on purpose; the caller's own never reach it."""
+def playbook_command(playbook, tmp_path, extra_vars, check=False, env=None, inventory="inventories/example/hosts.yml", verbosity=0):
+    """(command, environment) of an ansible-playbook run from the checkout. ``env`` adds variables (KUBECONFIG,
+    K8S_AUTH_*) on purpose; the caller's own never reach it."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("K8S_AUTH_") and k != "KUBECONFIG"}
     clean.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "atmp"),
                  ANSIBLE_REMOTE_TEMP=str(tmp_path / "rtmp"))
@@ -151,4 +151,10 @@ def run_playbook(playbook, tmp_path, extra_vars, check=False, env=None, inventor
         command.append("--check")
     if verbosity:
         command.append("-" + "v" * verbosity)
+    return command, clean
+
+
+def run_playbook(playbook, tmp_path, extra_vars, check=False, env=None, inventory="inventories/example/hosts.yml", verbosity=0):
+    """Run an ansible-playbook from the checkout (see playbook_command); returns the CompletedProcess."""
+    command, clean = playbook_command(playbook, tmp_path, extra_vars, check, env, inventory, verbosity)
     return subprocess.run(command, cwd=str(ROOT), env=clean, capture_output=True, text=True, timeout=300, check=False)

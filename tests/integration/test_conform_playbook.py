@@ -11,6 +11,7 @@ WRITES = ("POST", "PUT", "PATCH", "DELETE")
 def conform_vars(server, tmp_path, **extra):
     kubeconfig = tmp_path / "kubeconfig"
     server.write_kubeconfig(str(kubeconfig))
+    extra.setdefault("ai_conformance_gang_negative_window", 2)  # conform runs the probes; the official 30 s is for clusters
     return dict(ai_conformance_kubeconfig=str(kubeconfig), ai_conformance_output_dir=str(tmp_path / "out"), **extra)
 
 
@@ -51,15 +52,17 @@ def test_check_mode_on_the_conformant_cluster_lists_no_role(fake_cluster, tmp_pa
 
 
 def test_a_conformant_cluster_is_left_alone_and_the_report_has_before_and_after(fake_cluster, tmp_path):
+    """Read-only conform (probes off: this fake has no simulated controllers for them; the plain-cluster run below
+    runs them by default)."""
     server = fake_cluster("rke2-gpu")
-    proc = run_playbook("playbooks/conform.yml", tmp_path, conform_vars(server, tmp_path))
+    proc = run_playbook("playbooks/conform.yml", tmp_path, conform_vars(server, tmp_path, ai_conformance_probes=False))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert [r for r in server.requests if r.method in WRITES] == []
     report = (tmp_path / "out" / "report.md").read_text()
     assert "## Before and after (conform run at " in report and "| `ai_inference` | MUST | Implemented | Implemented | — |" in report
     doc = json.loads((tmp_path / "out" / "ai-conformance-results.json").read_text())
     assert doc["remediation"]["roles"] == [] and {r["before"] for r in doc["remediation"]["requirements"]} <= {"Implemented", "N/A"}
-    again = run_playbook("playbooks/conform.yml", tmp_path, conform_vars(server, tmp_path))
+    again = run_playbook("playbooks/conform.yml", tmp_path, conform_vars(server, tmp_path, ai_conformance_probes=False))
     assert again.returncode == 0 and re.search(r"changed=0\b", again.stdout), again.stdout[-3000:]
 
 
@@ -107,6 +110,14 @@ def standin_charts():
                 training_operator_trainer_chart_archive=str(CHARTS / "kubeflow-trainer"))
 
 
+def outside_the_probes(server):
+    """{(resource, namespace, name): resourceVersion} of every stored object but the probes' scratch namespaces."""
+    with server.store._lock:  # pylint: disable=protected-access
+        return {(key, ns, name): obj["metadata"].get("resourceVersion")
+                for key, bucket in server.store._buckets.items() for (ns, name), obj in bucket.objects.items()  # pylint: disable=protected-access
+                if not ns.startswith("ai-conformance-") and not (key == ("", "namespaces") and name.startswith("ai-conformance-"))}
+
+
 def recap_changed(stdout):
     return [int(n) for n in re.findall(r"^\S+\s+:\s+ok=\d+\s+changed=(\d+)", stdout, re.M)]
 
@@ -144,7 +155,7 @@ def test_conform_installs_through_helm_on_the_plain_cluster_and_a_second_run_cha
             assert (rows[requirement]["before"], rows[requirement]["after"]) == ("Not Implemented", "Implemented"), rows[requirement]
             assert rows[requirement]["roles"] == [role], rows[requirement]
         first_report = report
-        written = server.store.resource_version
+        requests_before, before_second = len(server.requests), outside_the_probes(server)
         again = run_playbook("playbooks/conform.yml", tmp_path, extra, env=helm_env(tmp_path))
         out = again.stdout[-6000:] + again.stderr[-2000:]
         assert again.returncode == 0, out
@@ -154,8 +165,13 @@ def test_conform_installs_through_helm_on_the_plain_cluster_and_a_second_run_cha
         # are met, so their roles do not run.
         assert [line for line in plan_lines(again.stdout) if line.startswith("run ")] == [
             "run k8s_ai.conformance.monitoring for pod_autoscaling, ai_service_metrics"], out
-        assert server.store.resource_version == written, [
-            (r.method, r.path) for r in server.requests if r.method in WRITES and "dryRun" not in (r.query or "")]
+        # The probes (conform runs them) create and delete their scratch namespaces; nothing else is written, and none
+        # of those namespaces is left.
+        assert outside_the_probes(server) == before_second, [
+            (r.method, r.path) for r in server.requests[requests_before:] if r.method in WRITES and "dryRun" not in (r.query or "")]
+        probe_namespaces = [r for r in server.requests[requests_before:] if r.method == "POST" and r.path == "/api/v1/namespaces"]
+        assert probe_namespaces, "conform ran no probe: the check above proves nothing about them"
+        assert get_json(server, "/api/v1/namespaces?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dk8s-ai-conformance-probe")["items"] == []
         # Nor on disk: the run changed nothing on the cluster, so the artifacts keep the first run's before/after
         # record (its time, its 'Not Implemented -> Implemented' rows); every status is the same as the first run's.
         assert recap_changed(again.stdout) == [0, 0], out

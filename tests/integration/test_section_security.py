@@ -66,7 +66,7 @@ def test_rke2_gpu_passes_with_volume_mounts_and_toolkit_env(fake_cluster, kube_f
     assert result["status"] == "Implemented"
     assert "DEVICE_LIST_STRATEGY=volume-mounts" in result["notes"]
     assert "DRA driver gpu.nvidia.com" in result["notes"]
-    assert "probes" not in result["notes"] and "probes, which this release does not run" in result["caveats"][0]
+    assert "probes" not in result["notes"] and "its probe did not run (probes: false)" in result["caveats"][-1]
     text = observed(result)
     assert "ACCEPT_NVIDIA_VISIBLE_DEVICES_ENVVAR_WHEN_UNPRIVILEGED=false" in text
     assert "gpu-operator/nvidia-device-plugin-daemonset" in text and "DEVICE_LIST_STRATEGY=volume-mounts" in text

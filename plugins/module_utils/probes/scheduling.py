@@ -2,20 +2,31 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Probes of the scheduling section.
 
-gang_scheduling, with Kueue, the official test's semantics (TestGangScheduling): a plain ``batch/v1`` Job carrying
-the queue label, parallelism 2, reaches Complete; a Job whose parallelism (1000) needs more CPU than its
-ClusterQueue's quota has no pod Running or bound for the whole negative window. The probe brings its own
-LocalQueue on the ClusterQueue the check found Active, so it needs no namespace of the site's.
+gang_scheduling drives Kueue when its queues are served, else Volcano.
+
+With Kueue, the official test's semantics (TestGangScheduling): a plain ``batch/v1`` Job carrying the queue label,
+parallelism 2, reaches Complete; a Job whose parallelism (1000) needs more CPU than its ClusterQueue's quota has no
+pod Running or bound for the whole negative window. The probe brings its own LocalQueue on the ClusterQueue the
+check found Active, so it needs no namespace of the site's.
+
+With Volcano, the RKE2 demonstration's semantics: a ``batch.volcano.sh`` Job (schedulerName volcano, queue
+``default``) whose minAvailable fits reaches Running or Completed; a Job whose minAvailable pods together need more
+than the cluster has free, though each would fit a node alone, has no pod scheduled (PodScheduled, spec.nodeName)
+and its PodGroup stays Pending or Inqueue for the whole negative window. The oversized gang is sized from the free
+nvidia.com/gpu of the nodes (allocatable minus the requests of the pods bound there) when any is free, else from
+their free CPU, so it shows gang semantics on any cluster: without them, some of its pods would run.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from decimal import Decimal
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import condition_is, job_complete
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import name_of
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.chart_values.scheduling import parse_quantity
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Predicate, condition_is, job_complete
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import condition, condition_true, name_of, table
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import probe
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.images import image
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import FAIL, PASS, SKIPPED, UNKNOWN, Finding
@@ -26,6 +37,16 @@ POSITIVE_PARALLELISM = 2
 NEGATIVE_PARALLELISM = 1000  # the official test's
 POD_CPU_MILLIS = 10
 POSITIVE_TIMEOUT = 120.0  # the official test's
+
+VOLCANO_BATCH = "batch.volcano.sh"
+VOLCANO_SCHEDULING = "scheduling.volcano.sh"
+VOLCANO_QUEUE = "default"
+VOLCANO_JOB_LABEL = "volcano.sh/job-name"
+GPU = "nvidia.com/gpu"
+GPU_TOLERATIONS = [{"key": GPU, "operator": "Exists"}]  # the taint GPU nodes usually carry: the probe's pods may go there
+LIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"
+STARTED_PHASES = ("Running", "Completing", "Completed")
+WAITING_GROUP_PHASES = ("", "Pending", "Inqueue")  # "": no status written yet
 
 
 def _millicores(quantity: Any) -> int:
@@ -60,7 +81,8 @@ def _name(obj: Dict[str, Any]) -> str:
 
 
 def _running_or_bound(pods: List[Dict[str, Any]]) -> List[str]:
-    return [name_of(p) for p in pods if (p.get("status") or {}).get("phase") == "Running" or (p.get("spec") or {}).get("nodeName")]
+    return [name_of(p) for p in pods if (p.get("status") or {}).get("phase") == "Running" or (p.get("spec") or {}).get("nodeName")
+            or condition_true(p, "PodScheduled")]
 
 
 def _kueue_queue(ctx) -> Tuple[Optional[Dict[str, Any]], str]:
@@ -122,10 +144,232 @@ def _kueue_gang(ctx) -> Finding:
                       NEGATIVE_PARALLELISM * per_pod, quota, window))
 
 
+# -- Volcano ----------------------------------------------------------------------------------------------------
+
+def _requests(pod: Dict[str, Any]) -> Dict[str, Decimal]:
+    """What the scheduler counts for a pod, per resource: the larger of its containers' sum and its largest init
+    container, plus the pod's overhead; a container's limit stands for a request it does not set."""
+    spec = pod.get("spec") or {}
+
+    def of(container):
+        resources = container.get("resources") or {}
+        return dict(resources.get("limits") or {}, **(resources.get("requests") or {}))
+    totals: Dict[str, Decimal] = {}
+    for container in spec.get("containers") or []:
+        for resource, quantity in of(container).items():
+            totals[resource] = totals.get(resource, Decimal(0)) + parse_quantity(quantity)
+    for container in spec.get("initContainers") or []:
+        for resource, quantity in of(container).items():
+            totals[resource] = max(totals.get(resource, Decimal(0)), parse_quantity(quantity))
+    for resource, quantity in (spec.get("overhead") or {}).items():
+        totals[resource] = totals.get(resource, Decimal(0)) + parse_quantity(quantity)
+    return totals
+
+
+def _requested_by_node(pods: List[Dict[str, Any]]) -> Dict[str, Dict[str, Decimal]]:
+    """node -> resource -> what the pods bound there request."""
+    requested: Dict[str, Dict[str, Decimal]] = {}
+    for pod in pods:
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node:
+            totals = requested.setdefault(node, {})
+            for resource, amount in _requests(pod).items():
+                totals[resource] = totals.get(resource, Decimal(0)) + amount
+    return requested
+
+
+def _unusable(node: Dict[str, Any]) -> str:
+    """Why the probe's pods (tolerating only the GPU taint) cannot go to ``node``; "" when they can."""
+    if (node.get("spec") or {}).get("unschedulable"):
+        return "cordoned"
+    if not condition_true(node, "Ready"):
+        return "not Ready"
+    for taint in (node.get("spec") or {}).get("taints") or []:
+        if taint.get("effect") in ("NoSchedule", "NoExecute") and taint.get("key") != GPU:
+            return "taint %s:%s" % (taint.get("key"), taint.get("effect"))
+    return ""
+
+
+def _units(resource: str, amount: Decimal) -> int:
+    """cpu in millicores, anything else (GPUs) in whole units, rounded down."""
+    return int(amount * 1000) if resource == "cpu" else int(amount)
+
+
+def _quantity(resource: str, units: int) -> str:
+    return "%dm" % units if resource == "cpu" else str(units)
+
+
+def _show_nodes(nodes: List[Dict[str, Any]]) -> str:
+    rows = [["NAME", "CPU", "GPU", "TAINTS", "USABLE"]]
+    for node in nodes:
+        allocatable = (node.get("status") or {}).get("allocatable") or {}
+        taints = ",".join("%s:%s" % (t.get("key"), t.get("effect")) for t in (node.get("spec") or {}).get("taints") or [])
+        rows.append([name_of(node), str(allocatable.get("cpu", "0")), str(allocatable.get(GPU, "0")), taints or "<none>",
+                     "no: %s" % _unusable(node) if _unusable(node) else "yes"])
+    return table(rows, max_rows=50)
+
+
+def _show_requests(pods: List[Dict[str, Any]]) -> str:
+    requested = _requested_by_node(pods)
+    rows = [["NODE", "CPU REQUESTED", "GPU REQUESTED"]]
+    for node, totals in sorted(requested.items()):
+        rows.append([node] + [_quantity(r, _units(r, totals.get(r, Decimal(0)))) for r in ("cpu", GPU)])
+    return "%d pods not finished\n%s" % (len(pods), table(rows, max_rows=50))
+
+
+def _free_capacity(ctx) -> Dict[str, Dict[str, int]]:
+    """node -> {cpu (millicores), nvidia.com/gpu} free: allocatable minus the requests of the pods bound there, for
+    every node the probe's pods may use."""
+    nodes = ctx.list("", "v1", "nodes", show=_show_nodes, note="the nodes' allocatable, and which the probe's pods may use")
+    pods = ctx.list("", "v1", "pods", field_selector=LIVE_PODS, show=_show_requests,
+                    note="what the pods bound to each node request")
+    requested = _requested_by_node(pods)
+    free = {}
+    for node in nodes:
+        if not _unusable(node):
+            allocatable = (node.get("status") or {}).get("allocatable") or {}
+            used = requested.get(_name(node), {})
+            free[_name(node)] = {r: max(0, _units(r, parse_quantity(allocatable.get(r, 0)) - used.get(r, Decimal(0))))
+                                 for r in ("cpu", GPU)}
+    return free
+
+
+def _oversized_gang(free: Dict[str, Dict[str, int]]) -> Optional[Tuple[str, int, int, int]]:
+    """(resource, per pod, pods, free in all) of a gang each of whose pods fits the freest node alone while all of
+    them together need more than is free: GPUs when any is free, else CPU; None when nothing is free."""
+    for resource in (GPU, "cpu"):
+        per_pod = max((amounts[resource] for amounts in free.values()), default=0)
+        if per_pod > 0:
+            total = sum(amounts[resource] for amounts in free.values())
+            return resource, per_pod, total // per_pod + 1, total
+    return None
+
+
+def _volcano_job(version: str, name: str, members: int, requests: Dict[str, str], busybox: str) -> Dict[str, Any]:
+    return {"apiVersion": "%s/%s" % (VOLCANO_BATCH, version), "kind": "Job", "metadata": {"name": name},
+            "spec": {"schedulerName": "volcano", "queue": VOLCANO_QUEUE, "minAvailable": members,
+                     "tasks": [{"name": "member", "replicas": members, "template": {"spec": {
+                         "restartPolicy": "Never", "terminationGracePeriodSeconds": 0, "tolerations": GPU_TOLERATIONS,
+                         "containers": [{"name": "gang", "image": busybox, "command": ["sh", "-c", "sleep 5"],
+                                         "resources": {"requests": requests, "limits": dict(requests)}}]}}}]}}
+
+
+def _job_phase(job: Dict[str, Any]) -> str:
+    return ((job.get("status") or {}).get("state") or {}).get("phase", "")
+
+
+def _show_job(job: Dict[str, Any]) -> str:
+    status = job.get("status") or {}
+    counts = " ".join("%s=%s" % (k, status.get(k, 0)) for k in ("minAvailable", "pending", "running", "succeeded", "failed"))
+    return "state.phase=%s %s" % (_job_phase(job) or "(none)", counts)
+
+
+volcano_job_taken = Predicate("state.phase set", lambda job: bool(_job_phase(job)), show=_show_job,
+                              hint="volcano-controllers has not taken the Job: kubectl logs -n volcano-system "
+                                   "deployment/volcano-controllers")
+volcano_job_started = Predicate("state.phase in (%s)" % ", ".join(STARTED_PHASES), lambda job: _job_phase(job) in STARTED_PHASES,
+                                show=_show_job,
+                                hint="the gang was not scheduled although it fits: kubectl describe podgroups and the Job's "
+                                     "pods show why; kubectl logs -n volcano-system deployment/volcano-scheduler")
+
+
+def _owned_by(obj: Dict[str, Any], owner: Dict[str, Any]) -> bool:
+    uid = (owner.get("metadata") or {}).get("uid")
+    return any(ref.get("uid") == uid for ref in (obj.get("metadata") or {}).get("ownerReferences") or [])
+
+
+def _group_phase(group: Dict[str, Any]) -> str:
+    return (group.get("status") or {}).get("phase", "")
+
+
+def _show_pods(pods: List[Dict[str, Any]]) -> str:
+    rows = [["NAME", "STATUS", "NODE", "PODSCHEDULED"]]
+    for pod in pods:
+        scheduled = condition(pod, "PodScheduled") or {}
+        rows.append([_name(pod), (pod.get("status") or {}).get("phase", ""), (pod.get("spec") or {}).get("nodeName") or "<none>",
+                     ("%s (%s)" % (scheduled.get("status"), scheduled.get("reason"))) if scheduled.get("reason")
+                     else str(scheduled.get("status", "<none>"))])
+    return table(rows, max_rows=50)
+
+
+def _show_groups(groups: List[Dict[str, Any]]) -> str:
+    rows = [["NAME", "MINMEMBER", "PHASE", "CONDITIONS"]]
+    for group in groups:
+        conditions = ", ".join("%s=%s (%s)" % (c.get("type"), c.get("status"), c.get("reason"))
+                               for c in (group.get("status") or {}).get("conditions") or [])
+        rows.append([_name(group), str((group.get("spec") or {}).get("minMember", "")), _group_phase(group) or "<none>",
+                     conditions or "<none>"])
+    return table(rows)
+
+
+def _volcano_gang(ctx) -> Finding:
+    discovery = ctx.kube.discovery()
+    version = discovery.serving_version(VOLCANO_BATCH, "jobs")
+    group_version = discovery.serving_version(VOLCANO_SCHEDULING, "podgroups")
+    busybox = image("busybox", ctx.options.probe_image_registry)
+    small = {"cpu": "%dm" % POD_CPU_MILLIS, "memory": "16Mi"}
+
+    positive = ctx.create(VOLCANO_BATCH, version, "jobs", _volcano_job(version, "gang-fits", POSITIVE_PARALLELISM, small, busybox),
+                          note="a gang that fits: minAvailable %d, pods of %dm CPU, queue %s"
+                               % (POSITIVE_PARALLELISM, POD_CPU_MILLIS, VOLCANO_QUEUE))
+    started = ctx.wait_for(VOLCANO_BATCH, version, "jobs", _name(positive), volcano_job_started,
+                           timeout=min(POSITIVE_TIMEOUT, ctx.remaining()), interval=0.5)
+    ctx.list("", "v1", "pods", ctx.namespace, label_selector="%s=%s" % (VOLCANO_JOB_LABEL, _name(positive)), show=_show_pods,
+             args="-o wide", note="every pod of the gang that fits was scheduled")
+
+    sizing = _oversized_gang(_free_capacity(ctx))
+    if sizing is None:
+        return Finding(UNKNOWN, "Volcano ran a %d-pod gang, but no node the probe's pods may use has free CPU or nvidia.com/gpu "
+                                "to size a gang that does not fit" % POSITIVE_PARALLELISM)
+    resource, per_pod, members, free = sizing
+    demand = "%d pods of %s %s = %s > %s free" % (
+        members, _quantity(resource, per_pod), resource, _quantity(resource, members * per_pod), _quantity(resource, free))
+    requests = dict(small, **{resource: _quantity(resource, per_pod)})
+    negative = ctx.create(VOLCANO_BATCH, version, "jobs", _volcano_job(version, "gang-too-big", members, requests, busybox),
+                          note="a gang larger than the free capacity, each pod fitting the freest node alone: %s" % demand)
+    ctx.wait_for(VOLCANO_BATCH, version, "jobs", _name(negative), volcano_job_taken, timeout=min(60.0, ctx.remaining()),
+                 interval=0.5, note="Volcano's job controller took the oversized Job")
+    selector = "%s=%s" % (VOLCANO_JOB_LABEL, _name(negative))
+    window = ctx.options.gang_negative_window
+
+    def look():
+        pods = ctx.kube.list_all("", "v1", "pods", namespace=ctx.namespace, label_selector=selector)
+        groups = ctx.kube.list_all(VOLCANO_SCHEDULING, group_version, "podgroups", namespace=ctx.namespace)
+        return pods, [g for g in groups if _owned_by(g, negative)]
+
+    def broken(seen):
+        pods, groups = seen
+        scheduled = _running_or_bound(pods)
+        if scheduled:
+            return "pods scheduled or Running: %s" % ", ".join(scheduled[:5])
+        started = ["%s is %s" % (_name(g), _group_phase(g)) for g in groups if _group_phase(g) not in WAITING_GROUP_PHASES]
+        return "PodGroup %s" % ", ".join(started) if started else None
+    problem = ctx.hold(look, broken, window, ctx.list_command("", "v1", "pods", ctx.namespace, selector, args="-w"),
+                       ctx.api_for("", "v1", "pods", ctx.namespace, query={"labelSelector": selector}), interval=1.0,
+                       note="no pod of the oversized gang may be scheduled, and its PodGroup must stay Pending or Inqueue, "
+                            "for %ss" % window)
+    ctx.list("", "v1", "pods", ctx.namespace, label_selector=selector, show=_show_pods, args="-o wide",
+             note="the oversized gang's pods after the window")
+    groups = ctx.list(VOLCANO_SCHEDULING, group_version, "podgroups", ctx.namespace, show=_show_groups,
+                      note="the PodGroups Volcano made for the probe's Jobs")
+    if problem:
+        return Finding(FAIL, "Volcano let part of a gang larger than the free capacity (%s) start: %s (a gang must be scheduled "
+                             "whole or not at all)" % (demand, problem),
+                       remediation="enable the gang plugin in volcano-scheduler's configuration (kubectl get configmap -n "
+                                   "volcano-system volcano-scheduler-configmap -o yaml lists it in its tiers), and make sure no "
+                                   "other scheduler binds pods with schedulerName volcano")
+    phases = ", ".join(sorted({_group_phase(g) or "Pending" for g in groups if _owned_by(g, negative)})) or "not created"
+    return Finding(PASS, "Volcano ran a %d-pod Job (minAvailable %d, queue %s) to %s, and kept a Job of %s, each pod fitting a "
+                         "node alone, without any pod scheduled for %ss (its PodGroup %s)."
+                   % (POSITIVE_PARALLELISM, POSITIVE_PARALLELISM, VOLCANO_QUEUE, _job_phase(started), demand, window, phases))
+
+
 @probe("gang_scheduling")
 def gang_scheduling(ctx) -> Finding:
-    """Kueue, the official semantics; Volcano has no probe yet."""
+    """Kueue (the official semantics) when its queues are served, else Volcano (the RKE2 demonstration's)."""
     discovery = ctx.kube.discovery()
     if discovery.serving_version(KUEUE, "localqueues") and discovery.serving_version(KUEUE, "clusterqueues"):
         return _kueue_gang(ctx)
-    return Finding(SKIPPED, "no probe for this gang scheduler yet (the probe drives Kueue, as the official test does)")
+    if discovery.serving_version(VOLCANO_BATCH, "jobs") and discovery.serving_version(VOLCANO_SCHEDULING, "podgroups"):
+        return _volcano_gang(ctx)
+    return Finding(SKIPPED, "no probe for this gang scheduler yet (the probe drives Kueue or Volcano)")

@@ -36,8 +36,12 @@ RUN_LABEL = "probe.k8s-ai-conformance.io/run"
 REQUIREMENT_LABEL = "probe.k8s-ai-conformance.io/requirement"
 EXPIRES_ANNOTATION = "probe.k8s-ai-conformance.io/sweep-after"
 OURS = "%s=%s" % (MANAGED_BY_LABEL, MANAGED_BY)
+# The probes' pods run as the official tests' do (root, device requests, no host access): the baseline level admits
+# them where a cluster enforces restricted by default.
+POD_SECURITY = {"pod-security.kubernetes.io/enforce": "baseline"}
 NAMESPACE_PREFIX = "ai-conformance-"
 CLEANUP_MARGIN = 120.0  # seconds after a probe's timeout before a later run may sweep its namespace
+CLEANUP_TIMEOUT = 120.0  # seconds a probe waits for its namespace to be gone before it reports a leftover
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -98,14 +102,16 @@ class ProbeContext(CheckContext):
         """Create the scratch namespace; its name."""
         sweep_after = datetime.now(timezone.utc) + timedelta(seconds=self.timeout + CLEANUP_MARGIN)
         body = {"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"generateName": NAMESPACE_PREFIX, "labels": self.labels,
+                "metadata": {"generateName": NAMESPACE_PREFIX, "labels": dict(self.labels, **POD_SECURITY),
                              "annotations": {EXPIRES_ANNOTATION: _utc(sweep_after)}}}
         created = self._checked_create("", "v1", "namespaces", body, None)
         self.namespace = created["metadata"]["name"]
         return self.namespace
 
-    def close(self, wait_timeout: float = 120.0) -> None:
-        """Delete the scratch namespace and wait until it is gone; a leftover is noted in ``cleanup_problem``."""
+    def close(self, wait_timeout: Optional[float] = None) -> None:
+        """Delete the scratch namespace and wait (``CLEANUP_TIMEOUT``) until it is gone; a leftover is noted in
+        ``cleanup_problem``."""
+        wait_timeout = CLEANUP_TIMEOUT if wait_timeout is None else wait_timeout
         if not self.namespace or not self._closing.acquire(blocking=False):  # not opened, or closed already
             return
         started = time.monotonic()

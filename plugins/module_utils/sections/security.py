@@ -532,7 +532,7 @@ def secure_accelerator_access(ctx):
     return Finding(PASS, "Accelerator access is mediated on %d accelerator node(s): %s.%s%s" % (
         len(nodes), mediated, audit_note, hardening_note), details=details,
         caveats=["functional part not demonstrated: a pod without a request seeing no device and two pods each with a "
-                 "device not seeing each other's need probes, which this release does not run"])
+                 "device not seeing each other's need the functional probe (probes: true)"])
 
 
 # ---------------------------------------------------------------------------- workload_sandboxing (1.37)

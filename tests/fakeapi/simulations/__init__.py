@@ -14,10 +14,18 @@ MODULES = (jobs, volcano, gateway, trainer, dra)
 
 
 def reconcilers():
-    merged = {}
+    """{resource key: a function running every module's reconciler of that kind} (RETRY when any asks for it)."""
+    chains = {}
     for module in MODULES:
-        merged.update(getattr(module, "RECONCILERS", {}))
-    return merged
+        for key, reconcile in getattr(module, "RECONCILERS", {}).items():
+            chains.setdefault(key, []).append(reconcile)
+
+    def chained(functions):
+        def reconcile(operators, resource_key, obj):
+            answers = [function(operators, resource_key, obj) for function in functions]
+            return next((a for a in answers if a is not None), None)
+        return reconcile
+    return {key: functions[0] if len(functions) == 1 else chained(functions) for key, functions in chains.items()}
 
 
 def admission():

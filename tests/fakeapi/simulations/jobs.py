@@ -7,6 +7,8 @@
   admits it, unsuspending it, when its CPU requests (``parallelism`` x the pod's) fit in the ``cpu`` nominalQuota
   of the LocalQueue's ClusterQueue (every flavor summed) beside the Jobs admitted already; otherwise it stays
   suspended (``Suspended=True``, no pod) and is looked at again after each delay, as Kueue requeues.
+- A ClusterQueue annotated ``fakeapi.k8s-ai.io/admit-over-quota: "true"`` admits every Job whatever its quota: a
+  queue without gang semantics, for the tests of the gang probe's negative case.
 """
 
 import random
@@ -20,6 +22,7 @@ NODES = ("", "nodes")
 LOCALQUEUES = ("kueue.x-k8s.io", "localqueues")
 CLUSTERQUEUES = ("kueue.x-k8s.io", "clusterqueues")
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+OVER_QUOTA = "fakeapi.k8s-ai.io/admit-over-quota"
 
 
 def millicores(quantity):
@@ -79,7 +82,8 @@ def _admitted_usage(store, cluster_queue):
 def _kueue(ops, job):
     store = ops.store
     cluster_queue = _cluster_queue_of(store, job)
-    if cluster_queue is not None and _admitted_usage(store, cluster_queue) + _demand(job) <= _quota(cluster_queue):
+    over_quota = cluster_queue is not None and (_meta(cluster_queue).get("annotations") or {}).get(OVER_QUOTA) == "true"
+    if cluster_queue is not None and (over_quota or _admitted_usage(store, cluster_queue) + _demand(job) <= _quota(cluster_queue)):
         spec = dict(job.get("spec") or {}, suspend=False)
         store.sim_write(JOBS, {**job, "spec": spec, "status": {"conditions": []}}, spec_changed=True)
         return RETRY  # the Job controller's turn
