@@ -86,7 +86,10 @@ def test_install_none_verifies_and_reports_without_running_a_role(fake_cluster, 
     proc = run_playbook("playbooks/conform.yml", tmp_path, conform_vars(server, tmp_path, ai_conformance_install="none",
                                                                         ai_conformance_fail_on_must=False))
     assert proc.returncode == 0, proc.stdout[-4000:]
-    assert [r for r in server.requests if r.method in WRITES] == []
+    # verify's probes ran (conform's default) in their scratch namespaces; nothing else was written
+    assert [(r.method, r.path) for r in server.requests if r.method in WRITES and "/namespaces/ai-conformance-" not in r.path
+            and not (r.method == "POST" and r.path == "/api/v1/namespaces")] == []
+    assert get_json(server, "/api/v1/namespaces?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dk8s-ai-conformance-probe")["items"] == []
     doc = json.loads((tmp_path / "out" / "ai-conformance-results.json").read_text())
     rows = {r["id"]: r for r in doc["remediation"]["requirements"]}
     assert rows["ai_inference"]["before"] == rows["ai_inference"]["after"] == "Not Implemented" and rows["ai_inference"]["roles"] == []

@@ -29,8 +29,8 @@ def cluster(tmp_path):
 
 
 def gang(kube, **options):
-    outcome = verify(kube, requirements=["gang_scheduling"], options=Options(**dict(dict(probes=True, gang_negative_window=2,
-                                                                                           probe_timeout=30), **options)))
+    settings = dict(dict(probes=True, gang_negative_window=2, probe_timeout=30), **options)
+    outcome = verify(kube, requirements=["gang_scheduling"], options=Options(**settings))
     return outcome["results"][0]
 
 
@@ -45,7 +45,7 @@ def test_the_gang_probe_passes_on_kueue_with_a_transcript_and_leaves_nothing(clu
     assert "Probe: Kueue ran a 2-pod Job through LocalQueue gang-probe (ClusterQueue gpu-cluster-queue) to Complete" in result["notes"]
     assert "1000-pod Job" in result["notes"] and not any(c.startswith("functional part") for c in result["caveats"])
     transcript = [(e["command"], e["observed"]) for e in result["evidence"] if e["note"] == "cleanup" or "-n ai-conformance-" in e["command"]]
-    commands = "\n".join(c for c, _ in transcript)
+    commands = "\n".join(command for command, observed in transcript)
     assert "kind: LocalQueue" in commands and "kind: Job" in commands and "kueue.x-k8s.io/queue-name: gang-probe" in commands
     assert any(o.startswith("met after") and "Complete=True" in o for c, o in transcript if "--for='Complete'" in c)
     assert any(o.startswith("held after") for c, o in transcript if "job-name=gang-too-big" in c)
@@ -67,10 +67,11 @@ def test_every_object_the_probe_creates_is_labelled_as_ours_with_the_run(cluster
         return original(self, group, version, plural, body, namespace=namespace, dry_run=dry_run)
     monkeypatch.setattr(Kube, "create", recording)
     assert gang(kube)["outcome"] == "pass"
-    assert [p for p, _ in seen] == ["namespaces", "localqueues", "jobs", "jobs"]
-    runs = {labels[scratch.RUN_LABEL] for _, labels in seen}
-    assert len(runs) == 1 and all(labels[scratch.MANAGED_BY_LABEL] == scratch.MANAGED_BY for _, labels in seen)
-    assert all(labels[scratch.REQUIREMENT_LABEL] == "gang-scheduling" for _, labels in seen)
+    assert [plural for plural, labels in seen] == ["namespaces", "localqueues", "jobs", "jobs"]
+    every = [labels for plural, labels in seen]
+    assert len({labels[scratch.RUN_LABEL] for labels in every}) == 1
+    assert all(labels[scratch.MANAGED_BY_LABEL] == scratch.MANAGED_BY for labels in every)
+    assert all(labels[scratch.REQUIREMENT_LABEL] == "gang-scheduling" for labels in every)
 
 
 def test_a_queue_that_admits_part_of_an_oversized_gang_fails_the_requirement(cluster):

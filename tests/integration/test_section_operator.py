@@ -33,7 +33,7 @@ def test_rke2_gpu_training_operator_passes(fake_cluster, kube_for, tmp_path):
     assert result["status"] == "Implemented"
     assert "Kubeflow Training Operator (v1)" in result["notes"]
     assert "kubeflow/training-operator ready" in result["notes"]
-    assert "probes" not in result["notes"] and "probes, which this release does not run" in result["caveats"][0]
+    assert "probes" not in result["notes"] and "its probe did not run (probes: false)" in result["caveats"][-1]
     text = observed(result)
     assert "pytorchjobs.kubeflow.org" in text and "Established=True" in text
     assert "validator.training-operator.kubeflow.org webhook validator.tfjob.training-operator.kubeflow.org" in text

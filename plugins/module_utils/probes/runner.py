@@ -38,6 +38,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
 )
 
 NOT_SHOWN = "functional part not demonstrated"  # how a check's caveat about its missing probe begins
+SLACK = 2.0  # seconds past its timeout before a probe is cancelled: its own last wait ends at the timeout, and fails
 GRACE = 10.0  # seconds a probe past its timeout gets to notice its cancellation before its namespace is removed from here
 INTERRUPT_CLEANUP = 60.0  # seconds an interrupted run waits for its namespaces to be gone
 
@@ -133,6 +134,8 @@ def run(kube, checklist, results: List[Result], options, off: Optional[str] = No
     run_id = new_run_id()
     sweep(kube)
     contexts = {r.id: ProbeContext(kube, options, checklist, checklist.get(r.id), run_id, options.probe_timeout) for r in targets}
+    for result in targets:
+        contexts[result.id].checked = result
     started = {r.id: time.monotonic() for r in targets}
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main else None
@@ -147,7 +150,7 @@ def run(kube, checklist, results: List[Result], options, off: Optional[str] = No
                 merged[result.id] = merge(result, future.result(), contexts[result.id], time.monotonic() - started[result.id])
             for future in list(pending):
                 result, ctx = futures[future], contexts[futures[future].id]
-                if time.monotonic() > ctx.deadline:
+                if time.monotonic() > ctx.deadline + SLACK:
                     ctx.cancelled.set()
                 if time.monotonic() > ctx.deadline + GRACE:
                     pending.discard(future)

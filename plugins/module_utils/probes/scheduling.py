@@ -366,10 +366,13 @@ def _volcano_gang(ctx) -> Finding:
 
 @probe("gang_scheduling")
 def gang_scheduling(ctx) -> Finding:
-    """Kueue (the official semantics) when its queues are served, else Volcano (the RKE2 demonstration's)."""
-    discovery = ctx.kube.discovery()
-    if discovery.serving_version(KUEUE, "localqueues") and discovery.serving_version(KUEUE, "clusterqueues"):
+    """The gang scheduler the check found operational: Kueue (the official semantics) or Volcano (the RKE2
+    demonstration's); the check's order decides when both are."""
+    working = [i.get("name") for i in (ctx.checked.details if ctx.checked else {}).get("implementations") or []
+               if not i.get("problems")]
+    chosen = next((name for name in working if name in ("Kueue", "Volcano")), None)
+    if chosen == "Kueue":
         return _kueue_gang(ctx)
-    if discovery.serving_version(VOLCANO_BATCH, "jobs") and discovery.serving_version(VOLCANO_SCHEDULING, "podgroups"):
+    if chosen == "Volcano":
         return _volcano_gang(ctx)
-    return Finding(SKIPPED, "no probe for this gang scheduler yet (the probe drives Kueue or Volcano)")
+    return Finding(SKIPPED, "no probe for %s yet (the probe drives Kueue or Volcano)" % (" or ".join(working) or "this gang scheduler"))

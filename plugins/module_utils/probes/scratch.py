@@ -91,6 +91,7 @@ class ProbeContext(CheckContext):
         self.cancelled = threading.Event()
         self.namespace = ""
         self.cleanup_problem = ""
+        self.checked = None  # the read-only check's Result, which the probe extends (set by the runner)
         self._closing = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -137,8 +138,8 @@ class ProbeContext(CheckContext):
         return max(0.0, self.deadline - time.monotonic())
 
     def check_cancelled(self) -> None:
+        """Raise Cancelled once the runner cancelled the probe or its time is up (nothing more may be created)."""
         if self.cancelled.is_set() or self.remaining() <= 0:
-            self.cancelled.set()
             raise Cancelled("the probe's %ss are up" % self.timeout)
 
     def _checked_create(self, group, version, plural, body, namespace):
@@ -180,7 +181,8 @@ class ProbeContext(CheckContext):
     def wait_for(self, group: str, version: str, plural: str, name: str, predicate: Predicate, timeout: Optional[float] = None,
                  interval: float = 1.0, note: str = "") -> Dict[str, Any]:
         """Wait (at most ``timeout``, and never past the probe's deadline) until ``predicate`` holds for the object
-        in the scratch namespace; recorded with the condition and how long it took. WaitTimeout when it does not."""
+        in the scratch namespace; recorded with the condition and how long it took. WaitTimeout when it does not (also
+        when the probe's time ran out in the wait), Cancelled when the runner cancelled the probe meanwhile."""
         self.check_cancelled()
         limit = min(timeout if timeout is not None else self.remaining(), self.remaining())
         started = time.monotonic()
@@ -191,8 +193,9 @@ class ProbeContext(CheckContext):
         except WaitTimeout as exc:
             self.record(command, "not met after %.1fs: %s" % (time.monotonic() - started, exc.observed),
                         api="GET %s (polled)" % self.kube.path(group, version, plural, self.namespace, name), note=note)
-            self.check_cancelled()
-            raise
+            if self.cancelled.is_set():  # the run was interrupted, or the runner gave up on the probe
+                raise Cancelled("the probe was cancelled while it waited") from None
+            raise  # it waited as long as it could: what it awaited did not happen
         self.record(command, "met after %.1fs: %s" % (time.monotonic() - started, observe(predicate, obj)),
                     api="GET %s (polled)" % self.kube.path(group, version, plural, self.namespace, name), note=note)
         return obj
@@ -200,9 +203,9 @@ class ProbeContext(CheckContext):
     def hold(self, look: Callable[[], Any], broken: Callable[[Any], Optional[str]], window: float, command: str, api: str,
              interval: float = 1.0, note: str = "") -> Optional[str]:
         """Look every ``interval`` for ``window`` seconds; the first ``broken(seen)`` text (the promise broken), or None
-        when it held all along. Recorded with what was seen last."""
+        when it held all along. Recorded with what was seen last. The window is never shortened: a probe whose time
+        ends inside it is cancelled (undecided), not passed on a shorter watch."""
         started = time.monotonic()
-        window = min(window, self.remaining())
         seen, problem, looks = None, None, 0
         while True:
             self.check_cancelled()

@@ -39,7 +39,7 @@ OPERATORS = (
      "deployments": (("lws-system", "lws-controller-manager"),), "selector": "app.kubernetes.io/name=lws"},
 )
 PROBE_CAVEAT = ("functional part not demonstrated: an invalid custom resource rejected by the admission webhook and a "
-                "valid one reconciled need probes, which this release does not run")
+                "valid one reconciled are shown by the robust_controller probe (probes: true)")
 
 
 def install_operator() -> str:
