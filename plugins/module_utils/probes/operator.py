@@ -24,13 +24,12 @@ __metaclass__ = type
 from typing import Any, Dict, List, Optional
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import lookups
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import CheckContext
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError, Predicate, WaitTimeout, condition_is
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import conditions_line, name_of
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import probe
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.images import image
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import ERROR, FAIL, PASS, SKIPPED, Finding
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections.operator import OPERATORS, robust_controller
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections.operator import OPERATORS
 
 TRAINER = "trainer.kubeflow.org"
 RUNTIME_KIND = "ClusterTrainingRuntime"
@@ -60,11 +59,11 @@ def _not_by_webhook(what: str, refusal: str) -> Finding:
 
 
 def _accepted_operator(ctx) -> Optional[Dict[str, Any]]:
-    """The operator the read-only check accepted, from its evaluation read again (its evidence is in the result)."""
-    finding = robust_controller(CheckContext(ctx.kube, ctx.options, ctx.checklist, ctx.requirement))
-    if finding.outcome != PASS:
+    """The operator the read-only check accepted (the first of its evaluation without a problem)."""
+    evaluated = (ctx.checked.details if ctx.checked else {}).get("operators") or []
+    accepted = next((r for r in evaluated if not r.get("problems")), None)
+    if accepted is None:
         return None
-    accepted = next(r for r in finding.details["operators"] if not r["problems"])
     op = next(o for o in OPERATORS if o["name"] == accepted["operator"])
     return dict(op, version=accepted["api_version"].split("/", 1)[1], served=accepted["resources"])
 
