@@ -327,8 +327,8 @@ class KubeApi:
                 raise errors.service_unavailable(f'no endpoints available for service "{target_name}"')
             raise errors.service_unavailable("error trying to reach service: dial tcp: connect: connection refused")
         if subresource == "log" and resource.key == ("", "pods") and method == "GET" and not subpath:
-            store.read(resource, namespace, name)
-            return Response(200, "text/plain", b"")
+            pod = store.read(resource, namespace, name)
+            return Response(200, "text/plain", store.pod_log(pod, params.get("container")).encode())
         if subresource:
             raise errors.path_not_found()
         if not name:

@@ -121,6 +121,7 @@ class Operators:
         for resource_key, reconcile in simulations.reconcilers().items():
             self.reconcilers[resource_key] = functools.partial(reconcile, self)
         self.admission = simulations.admission()
+        self.logs = simulations.logs()
 
     @property
     def on(self):
@@ -128,6 +129,12 @@ class Operators:
 
     def handles(self, resource_key):
         return resource_key in self.reconcilers
+
+    def pod_log(self, pod, container):
+        """The log of ``container`` of an API-created pod from a simulated kubelet (simulations' LOGS), or None."""
+        if not self.on or not self.store.is_api_created(pod):
+            return None
+        return next((text for text in (log(self.store, pod, container) for log in self.logs) if text is not None), None)
 
     def admit(self, resource_key, obj):
         """The denial message of a simulated validating webhook for creating ``obj``, or None."""

@@ -300,6 +300,11 @@ class ObjectStore:
             self._reconcile[item] = (due, meta.get("uid"))
         self._changed.notify_all()
 
+    def pod_log(self, pod, container=None):
+        """What a container of ``pod`` printed: a simulated kubelet's (simulations/), else nothing."""
+        with self._lock:
+            return self._operators.pod_log(pod, container) or ""
+
     def is_api_created(self, obj):
         return obj["metadata"].get("uid") in self._api_created
 

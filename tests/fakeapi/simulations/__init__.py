@@ -5,7 +5,9 @@ Each module exports ``RECONCILERS`` ({resource key: function(operators, resource
 reconcilers of operators.py: for API-created objects, ``controller_delay`` after each write; a function returns
 ``operators.RETRY`` to be run again after the delay) and ``ADMISSION`` ({resource key: function(store, obj) ->
 None, or the message of a denial}), asked on every create of that kind, dry runs included, as a validating
-webhook would be. Both run only with the simulated operators on. Each behaviour is documented in its module.
+webhook would be, and ``LOGS`` (a function(store, pod, container) -> the text that container printed, or None when
+the module does not simulate it), read by ``GET pods/<name>/log``. They run only with the simulated operators on
+and for API-created objects. Each behaviour is documented in its module.
 """
 
 from . import dra, gateway, jobs, trainer, volcano
@@ -34,3 +36,7 @@ def admission():
         for key, check in getattr(module, "ADMISSION", {}).items():
             merged.setdefault(key, []).append(check)
     return merged
+
+
+def logs():
+    return [module.LOGS for module in MODULES if getattr(module, "LOGS", None)]
