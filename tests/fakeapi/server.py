@@ -125,6 +125,7 @@ class FakeKubeServer:
         self.store.crd_establish_delay = crd_establish_delay
         self.store.operators = operators
         self.store.namespace_termination_seconds = self.cluster.namespace_termination_seconds
+        self.store.aggregated = self.cluster.aggregated  # the canned aggregated APIs, which simulations/hpa.py reads
         present = {o["metadata"]["name"] for o in self.cluster.objects if o.get("kind") == "Namespace"}
         self.store.add_objects([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
                                 for name in STANDARD_NAMESPACES if name not in present]

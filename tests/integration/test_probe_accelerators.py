@@ -1,18 +1,19 @@
-"""The accelerators probes (dra_support, secure_accelerator_access, driver_runtime_management) over real HTTP against
-the fake API server, whose DRA scheduler and kubelet are tests/fakeapi/simulations/dra.py.
-
-That kubelet writes no container output, as kwok's does not: the probes that need it must say they could not observe
-it. Where a test needs output, ``kubelet_logs`` answers the pod log reads in the client with what the containers would
-print on a node with GPUs."""
+"""The probes that give pods accelerators (dra_support, driver_runtime_management, and secure_accelerator_access of the
+security section) over real HTTP against the fake API server: its DRA scheduler is tests/fakeapi/simulations/dra.py,
+and what the probe containers print on the GPU nodes is its simulated kubelet's (simulations/kubelet.py), scripted by
+node annotations. Only nvidia-smi reporting another driver than the node advertises is answered in the client
+(``kubelet_logs``): the simulated nodes run the driver they advertise, and advertising two makes the read-only check
+fail, so the probe would not run."""
 
 import contextlib
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import Options
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Kube
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.accelerators import MARK
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.pods import MARK
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.scratch import OURS
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
 from tests.fakeapi import FakeKubeServer, load_cluster
+from tests.fakeapi.simulations import kubelet
 from tests.fakeapi.simulations.dra import NEVER_ALLOCATE
 
 NO_OUTPUT = "could not observe container output"
@@ -38,6 +39,12 @@ def probed(kube, requirement, probe_timeout=30.0):
 
 def never_allocate(kube, device_class="gpu.nvidia.com"):
     kube.patch("resource.k8s.io", "v1", "deviceclasses", device_class, {"metadata": {"annotations": {NEVER_ALLOCATE: "true"}}})
+
+
+def annotate(kube, annotation, value, nodes=("gpu-01", "gpu-02")):
+    """Script the simulated kubelet of ``nodes`` (an annotation of simulations/kubelet.py)."""
+    for node in nodes:
+        kube.patch("", "v1", "nodes", node, {"metadata": {"annotations": {annotation: value}}})
 
 
 def scratch_namespaces(kube):
@@ -93,11 +100,37 @@ def test_a_probe_past_its_timeout_leaves_no_scratch_namespace(tmp_path):
     assert probe["cleanup"] == "done" and probe["namespace"].startswith("ai-conformance-")
 
 
-# ------------------------------------------------------------------------------------------ without container output
-def test_secure_access_probe_without_container_output_is_unknown_and_says_what_it_observed(tmp_path):
+# ------------------------------------------------------------------------------------------ secure_accelerator_access
+def test_secure_access_probe_passes_with_every_subtest_observed_in_the_containers_logs(tmp_path):
     with cluster(tmp_path) as kube:
         result, probe = probed(kube, "secure_accelerator_access")
-    # The fake kubelet prints nothing: the device counts were not observed, so the probe must not pass.
+        assert scratch_namespaces(kube) == []
+    assert result["outcome"] == "pass" and probe["outcome"] == "pass", probe
+    granted_on = probe["notes"].split("a pod granted one device (")[1].split(",")[0]
+    assert "a pod granted one device (%s, /dev/nvidia<N> counted: probe 1)" % granted_on in probe["notes"]
+    assert "a pod without a request on the same node (%s, /dev/nvidia<N> counted: probe 0)" % granted_on in probe["notes"]
+    assert "counted: granted 1, other 0" in probe["notes"] and "stayed Unschedulable" in probe["notes"], probe["notes"]
+    logs = {e["command"].split()[-3] + "/" + e["command"].split()[-1]: e["observed"] for e in result["evidence"]
+            if e["command"].startswith("kubectl logs")}
+    assert logs == {"access-granted/probe": "%s devices=1\n%s end" % (MARK, MARK), "access-none/probe": "%s devices=0\n%s end" % (MARK, MARK),
+                    "access-multi/granted": "%s devices=1\n%s end" % (MARK, MARK), "access-multi/other": "%s devices=0\n%s end" % (MARK, MARK)}, logs
+
+
+def test_secure_access_probe_fails_when_containers_without_a_request_see_the_nodes_gpus(tmp_path):
+    with cluster(tmp_path) as kube:
+        annotate(kube, kubelet.UNREQUESTED, "true")
+        result, probe = probed(kube, "secure_accelerator_access")
+    assert result["outcome"] == "fail" and probe["outcome"] == "fail", probe
+    assert "a pod without a request on the same node (gpu-0" in probe["notes"]
+    assert "container probe saw 2 device node(s), not 0" in probe["notes"], probe["notes"]
+    assert "container other saw 2 device node(s), not 0" in probe["notes"], probe["notes"]  # the two-container pod
+
+
+def test_secure_access_probe_without_container_output_is_unknown_and_says_what_it_observed(tmp_path):
+    with cluster(tmp_path) as kube:
+        annotate(kube, kubelet.OUTPUT, "none")
+        result, probe = probed(kube, "secure_accelerator_access")
+    # The kubelets print nothing: the device counts were not observed, so the probe must not pass.
     assert probe["outcome"] == "unknown", probe
     assert probe["notes"].count(NO_OUTPUT) == 3, probe["notes"]  # granted, no request, two containers
     observed, missing = probe["notes"].split("Not observed: ")
@@ -106,56 +139,42 @@ def test_secure_access_probe_without_container_output_is_unknown_and_says_what_i
     assert result["outcome"] == "pass" and any(NO_OUTPUT in c for c in result["caveats"])  # the check's verdict, caveated
 
 
+# ------------------------------------------------------------------------------------------ driver_runtime_management
+def test_driver_probe_passes_when_nvidia_smi_reports_the_advertised_driver(tmp_path):
+    with cluster(tmp_path) as kube:
+        result, probe = probed(kube, "driver_runtime_management")
+        assert scratch_namespaces(kube) == []
+    assert result["outcome"] == "pass" and probe["outcome"] == "pass", probe
+    assert "reports driver 580.126.20 (CUDA 13.0), as advertised" in probe["notes"], probe["notes"]
+    assert "DRA ResourceSlice" in probe["notes"] and "GPU feature discovery labels" in probe["notes"]
+    log = next(e["observed"] for e in result["evidence"] if e["command"].startswith("kubectl logs -n %s driver-probe" % probe["namespace"]))
+    assert "%s nvidia-smi=/usr/bin/nvidia-smi" % MARK in log and "Driver Version: 580.126.20" in log, log
+
+
+def test_driver_probe_reads_the_newer_banner(tmp_path):
+    with cluster(tmp_path) as kube:
+        annotate(kube, kubelet.BANNER, "kmd")
+        result, probe = probed(kube, "driver_runtime_management")
+    assert probe["outcome"] == "pass", probe
+    assert "reports driver 580.126.20 (CUDA 13.0)" in probe["notes"], probe["notes"]  # CUDA from "CUDA UMD Version"
+    assert any("KMD Version: 580.126.20" in e["observed"] and "CUDA UMD Version: 13.0" in e["observed"] for e in result["evidence"])
+
+
 def test_driver_probe_without_container_output_is_unknown(tmp_path):
     with cluster(tmp_path) as kube:
+        annotate(kube, kubelet.OUTPUT, "none")
         result, probe = probed(kube, "driver_runtime_management")
     assert probe["outcome"] == "unknown" and NO_OUTPUT in probe["notes"], probe  # nvidia-smi's answer was never read
     assert "its log was empty after the container ended" in probe["notes"]
     assert any(e["command"].startswith("kubectl logs") and e["observed"].startswith("not observed") for e in result["evidence"])
 
 
-# ------------------------------------------------------------------------------------------ with container output
-def test_secure_access_probe_passes_when_every_subtest_is_observed(tmp_path, monkeypatch):
-    sees = {("access-granted", "probe"): 1, ("access-none", "probe"): 0, ("access-multi", "granted"): 1,
-            ("access-multi", "other"): 0}
-    kubelet_logs(monkeypatch, lambda pod, container: lines("devices=%d" % sees[(pod, container)]))
-    with cluster(tmp_path) as kube:
-        result, probe = probed(kube, "secure_accelerator_access")
-    assert probe["outcome"] == "pass", probe
-    granted_on = probe["notes"].split("a pod granted one device (")[1].split(",")[0]
-    assert "a pod without a request on the same node (%s, /dev/nvidia<N> counted: probe 0)" % granted_on in probe["notes"]
-    assert "counted: granted 1, other 0" in probe["notes"], probe["notes"]
-    assert any(e["command"] == "kubectl logs -n %s access-multi -c other" % probe["namespace"] for e in result["evidence"])
-
-
-def test_secure_access_probe_fails_when_a_pod_without_a_request_sees_a_device(tmp_path, monkeypatch):
-    kubelet_logs(monkeypatch, lambda pod, container: lines("devices=%d" % (0 if container == "other" else 1)))
-    with cluster(tmp_path) as kube:
-        result, probe = probed(kube, "secure_accelerator_access")
-    assert result["outcome"] == "fail" and probe["outcome"] == "fail", probe
-    assert "a pod without a request on the same node (gpu-0" in probe["notes"]
-    assert "container probe saw 1 device node(s), not 0" in probe["notes"], probe["notes"]
-
-
-def smi(banner, query=("580.126.20",), devices=1):
-    return lambda pod, container: lines("devices=%d" % devices, "nvidia-smi=/usr/bin/nvidia-smi", "query-rc=0",
-                                        *["query: %s" % q for q in query], "smi: %s" % banner)
-
-
-def test_driver_probe_reads_the_newer_banner_and_matches_the_advertised_versions(tmp_path, monkeypatch):
-    banner = "| NVIDIA-SMI 580.126.20        KMD Version: 580.126.20      CUDA UMD Version: 13.0     |"
-    kubelet_logs(monkeypatch, smi(banner, query=()))  # no query answer: the version comes from the banner
-    with cluster(tmp_path) as kube:
-        _result, probe = probed(kube, "driver_runtime_management")
-    assert probe["outcome"] == "pass", probe
-    assert "reports driver 580.126.20 (CUDA 13.0)" in probe["notes"], probe["notes"]
-    assert "DRA ResourceSlice" in probe["notes"] and "GPU feature discovery labels" in probe["notes"]
-
-
-def test_driver_probe_fails_when_nvidia_smi_reports_another_driver(tmp_path, monkeypatch):
-    kubelet_logs(monkeypatch, smi("| NVIDIA-SMI 575.57.08   Driver Version: 575.57.08   CUDA Version: 12.9 |", query=("575.57.08",)))
+def test_driver_probe_fails_when_nvidia_smi_reports_another_driver_in_its_banner_only(tmp_path, monkeypatch):
+    banner = "| NVIDIA-SMI 575.57.08   KMD Version: 575.57.08   CUDA UMD Version: 12.9 |"
+    kubelet_logs(monkeypatch, lambda pod, container: lines("devices=1", "nvidia-smi=/usr/bin/nvidia-smi", "query-rc=0", "smi: %s" % banner))
     with cluster(tmp_path) as kube:
         result, probe = probed(kube, "driver_runtime_management")
     assert result["outcome"] == "fail" and probe["outcome"] == "fail", probe
+    # no query answer: the version comes from the banner
     assert "driver 580.126.20 advertised by DRA ResourceSlice" in probe["notes"], probe["notes"]
     assert "nvidia-smi reports 575.57.08" in probe["notes"] and "CUDA 13.0.0 advertised by DRA" in probe["notes"]

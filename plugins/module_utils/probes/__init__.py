@@ -5,19 +5,16 @@
 A probe proves a requirement by behaviour, not by reading configuration: it creates objects in a
 scratch namespace, waits for what the requirement promises, and leaves nothing behind.
 
-Where probes go:
-
 * one module per checklist section, ``probes/<section>.py`` (the names of ``sections/``), each probe
-  registered with ``@probe("<requirement id>")`` under the requirement it decides;
-* the scratch-namespace lifecycle (a uniquely named, labelled namespace created before the probe,
-  deleted after it, pass or fail, and awaited until gone) in ``probes/scratch.py``; not written yet.
+  registered with ``@probe("<requirement id>")`` under the requirement it decides; shared pod helpers in
+  ``probes/pods.py``, pinned images in ``probes/images.py``;
+* the scratch-namespace lifecycle and what a probe may do there in ``probes/scratch.py`` (``ProbeContext``);
+* running them concurrently after the checks, and merging each finding into its requirement, in ``probes/runner.py``.
 
-What a probe receives and returns: the requirement's ``engine.CheckContext`` (``ctx.kube`` with the
-write verbs and ``wait`` of module_utils.kube, ``ctx.options``, ``ctx.record`` for evidence: one
-runnable kubectl command per object created or awaited) and the scratch namespace's name; it returns
-a ``result.Finding`` like a check. A ``kube.WaitTimeout`` on the promised behaviour is the probe's
-FAIL (its message and hint are the notes and remediation); other API errors make it ERROR, as for checks.
-Nothing runs probes yet: the verify module does not import this package.
+A probe receives a ``ProbeContext`` (the check's ``CheckContext`` plus ``namespace``, ``create``, ``denied``,
+``wait_for``, ``hold``, ``remaining`` and ``checked``, the read-only check's Result) and returns a
+``result.Finding``. A ``kube.WaitTimeout`` on the promised behaviour is its FAIL; other API errors make it ERROR;
+UNKNOWN when what it needed cannot be observed (container output on simulated kubelets), never a pass.
 """
 
 from __future__ import absolute_import, division, print_function

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Probes of the accelerators section, and secure_accelerator_access (security), which drives the same pods.
+"""Probes of the accelerators section, and how a probe pod is given accelerators (also for probes/security.py).
 
 How a probe pod gets an accelerator, as the official tests choose (``-allocation-mode auto``): through DRA when a
 DeviceClass selects devices a driver publishes, a ResourceClaim for one device referenced by the pod's
@@ -9,18 +9,11 @@ DeviceClass selects devices a driver publishes, a ResourceClaim for one device r
 * dra_support: a ResourceClaim (the served resource.k8s.io version) for one device of such a DeviceClass and a
   pause pod using it; the claim must be allocated a device of the class's driver and reserved for the pod, and the
   pod bound to that device's node and Running.
-* secure_accelerator_access (TestSecureAcceleratorAccess): a busybox container granted one device counts exactly
-  one ``/dev/nvidia<N>``; a pod without a request pinned to the same node counts none; in a two-container pod only
-  the container granted the device sees it. Plus the RKE2 demonstration's case: a pod asking for more
-  accelerators than the cluster has stays Unschedulable for a short window. PASS needs every subtest observed.
 * driver_runtime_management (TestAcceleratorDriverRuntimeManagement): a vanilla ubuntu container granted one GPU
   runs nvidia-smi, which only the container runtime (CDI spec or NVIDIA runtime hook) can have put there; the
   driver version it prints must match what the node advertises (DRA ResourceSlice attributes, GFD labels), and
-  so must the CUDA version where both are known.
-
-The counts and nvidia-smi's answers are read from the container's log. A log that cannot be read (404, RBAC,
-errors until the window ends) or holds no output once the container ended (simulated kubelets: kwok, the fake API
-server) makes the probe UNKNOWN, "could not observe container output": never a pass without the observation.
+  so must the CUDA version where both are known. nvidia-smi's answers are read from the container's log
+  (probes/pods.py): output that cannot be observed makes the probe UNKNOWN.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -28,40 +21,30 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
-import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import lookups
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import program
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError, Predicate, WaitTimeout, pod_phase
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import condition
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import probe
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Predicate, WaitTimeout, pod_phase
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import pods, probe
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.images import image
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import FAIL, PASS, SKIPPED, UNKNOWN, Finding
 
 DRA = lookups.DRA_GROUP
 NVIDIA_DRIVERS = lookups.DRA_DRIVERS_BY_VENDOR["nvidia"]
 NVIDIA_RESOURCES = ("nvidia.com/gpu", "nvidia.com/mig-")  # device-plugin resources granting one device, by prefix
-START_TIMEOUT = 120.0  # seconds a probe pod may take to start (image pull included)
 ALLOCATION_TIMEOUT = 120.0  # seconds the dra_support claim may take to be allocated and reserved
-COUNT_WINDOW = 30.0  # seconds to read a device count from a started container's log
-SMI_WINDOW = 90.0  # the same for nvidia-smi, slow on a cold GPU (the official test's 90 s)
-LOG_INTERVAL = 0.5  # the probe containers print and exit: their pods are short-lived
-UNSCHEDULABLE_TIMEOUT = 30.0  # seconds the scheduler may take to mark the oversized pod Unschedulable
-UNSCHEDULABLE_WINDOW = 5.0  # seconds it must then stay unbound
-RESERVE = 2.0  # seconds a bounded wait leaves to read what was seen and report it before probe_timeout
-MARK = "k8s-ai-conformance:"  # the prefix of every line the probe containers print for the probe to read
-OUTPUT_END = "end"
+SMI_WINDOW = 90.0  # seconds to read nvidia-smi's answers from a started container's log, slow on a cold GPU (the official 90 s)
 # /dev entries named nvidia<digit>...: one per granted GPU, as the official glob /dev/nvidia[0-9]* (nvidiactl,
 # nvidia-uvm, nvidia-modeset and nvidia-caps are shared control nodes, not devices). busybox's ls prints one name
 # per line into a pipe; grep -c prints 0 when there is none.
-COUNT_SCRIPT = "echo \"%s devices=$(ls /dev | grep -c '^nvidia[0-9]')\"; echo \"%s %s\"" % (MARK, MARK, OUTPUT_END)
+COUNT_LINE = "echo \"%s devices=$(ls /dev | grep -c '^nvidia[0-9]')\"" % pods.MARK
 # nvidia-smi where the NVIDIA runtime/CDI put it (GKE: /usr/local/nvidia); the driver version from the query
 # (stable across driver lines) and the banner, whose labels newer drivers renamed (KMD / CUDA UMD Version).
 SMI_SCRIPT = "\n".join([
-    'M="%s"' % MARK,
+    'M="%s"' % pods.MARK,
     '[ -d /usr/local/nvidia/lib64 ] && export LD_LIBRARY_PATH="/usr/local/nvidia/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"',
-    "echo \"$M devices=$(ls /dev | grep -c '^nvidia[0-9]')\"",
+    COUNT_LINE,
     'smi="$(command -v nvidia-smi)"',
     'for c in /usr/bin/nvidia-smi /usr/local/nvidia/bin/nvidia-smi; do [ -z "$smi" ] && [ -x "$c" ] && smi="$c"; done',
     'if [ -z "$smi" ]; then echo "$M nvidia-smi=missing"; else',
@@ -70,97 +53,29 @@ SMI_SCRIPT = "\n".join([
     '  printf "%s\\n" "$out" | sed "s/^/$M query: /"',
     '  timeout 60 "$smi" 2>&1 | head -n 12 | sed "s/^/$M smi: /"',
     "fi",
-    'echo "$M %s"' % OUTPUT_END,
+    pods.END_LINE,
 ])
 DRIVER_BANNER = re.compile(r"(?:Driver|KMD) Version:\s*([0-9][0-9.]*)")
 CUDA_BANNER = re.compile(r"CUDA(?: UMD)? Version:\s*([0-9][0-9.]*)")
 DRIVER_NUMBER = re.compile(r"^[0-9]+(?:\.[0-9]+)+$")
 # Equality terms of a DeviceClass's CEL the probe can judge: device.attributes['<domain>'].<name> == '<value>'.
 ATTRIBUTE_TERM = re.compile(r"""device\.attributes\[['"]([^'"]+)['"]\]\.(\w+)\s*==\s*['"]([^'"]*)['"]""")
-RUNTIME_ERRORS = ("CreateContainerError", "RunContainerError", "StartError", "ContainerCannotRun")
-IMAGE_ERRORS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
-IMAGE_FIX = "mirror the probe images (k8s_ai.conformance.probe_images) and set probe_image_registry"
+RUNNING = Predicate("Running", pod_phase("Running"), show=pods.pod_state, hint=pod_phase("Running").hint)
 
 
-# ================================================================================================ objects
-def _bounded(ctx, limit: float) -> float:
-    """``limit`` seconds, or less so that RESERVE seconds of the probe's time are left to report."""
-    return max(1.0, min(limit, ctx.remaining() - RESERVE))
+def nvidia_nodes(ctx):
+    return [n for n in lookups.accelerator_nodes(ctx.kube) if n.vendor == "nvidia"]
 
 
-def _node_of(pod: Optional[Dict[str, Any]]) -> str:
-    return ((pod or {}).get("spec") or {}).get("nodeName") or ""
+def accelerator_tolerations(nodes) -> List[Dict[str, str]]:
+    """Tolerations for the accelerator nodes' own taints (nvidia.com/gpu always, as the official test)."""
+    return pods.tolerate({"nvidia.com/gpu"} | {t.split("=", 1)[0].split(":", 1)[0] for n in nodes for t in n.taints})
 
 
-def _waiting(pod: Dict[str, Any]) -> List[Tuple[str, str, str]]:
-    """(container, reason, message) of every container waiting or terminated with an error."""
-    found = []
-    for status in (pod.get("status") or {}).get("containerStatuses") or []:
-        state = status.get("state") or {}
-        detail = state.get("waiting") or (state.get("terminated") if (state.get("terminated") or {}).get("exitCode") else None)
-        if detail:
-            found.append((status.get("name", ""), detail.get("reason", ""), (detail.get("message") or "")[:300]))
-    return found
-
-
-def _pod_state(pod: Optional[Dict[str, Any]]) -> str:
-    if not pod:
-        return "it does not exist"
-    parts = ["phase=%s" % ((pod.get("status") or {}).get("phase") or "none"), "node=%s" % (_node_of(pod) or "-")]
-    scheduled = condition(pod, "PodScheduled")
-    if scheduled:
-        why = ": ".join(str(scheduled[k])[:300] for k in ("reason", "message") if scheduled.get(k))
-        parts.append("PodScheduled=%s%s" % (scheduled.get("status"), " (%s)" % why if why else ""))
-    parts += ["container %s %s%s" % (name, reason, ": %s" % message if message else "") for name, reason, message in _waiting(pod)]
-    return ", ".join(parts)
-
-
-def _started(pod: Dict[str, Any]) -> bool:
-    return (pod.get("status") or {}).get("phase") in ("Running", "Succeeded", "Failed")
-
-
-STARTED = Predicate("started (phase Running, Succeeded or Failed)", _started, show=_pod_state,
-                    hint="see why the pod did not start in kubectl describe pod (scheduling, image pull, device preparation)")
-RUNNING = Predicate("Running", pod_phase("Running"), show=_pod_state, hint=pod_phase("Running").hint)
-
-
-def _unschedulable(pod: Dict[str, Any]) -> bool:
-    scheduled = condition(pod, "PodScheduled") or {}
-    return scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable" and not _node_of(pod)
-
-
-UNSCHEDULABLE = Predicate("PodScheduled=False (Unschedulable)", _unschedulable, show=_pod_state,
-                          hint="the scheduler has not judged the pod, or placed it: kubectl describe pod")
-
-
-def _tolerations(nodes) -> List[Dict[str, str]]:
-    """Tolerations for the accelerator nodes' own taints (nvidia.com/gpu always, as the official test), not the
-    node lifecycle ones (node.kubernetes.io/*)."""
-    keys = {"nvidia.com/gpu"} | {t.split("=", 1)[0].split(":", 1)[0] for n in nodes for t in n.taints}
-    return [{"key": k, "operator": "Exists"} for k in sorted(keys) if not k.startswith("node.kubernetes.io/")]
-
-
-def _container(name: str, ref: str, script: Optional[str] = None, resources: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """A container running ``script`` with sh (None: the image's own entrypoint, e.g. pause)."""
-    body: Dict[str, Any] = {"name": name, "image": ref}
-    if script is not None:
-        body["command"] = ["sh", "-c", script]
-    if resources:
-        body["resources"] = resources
-    return body
-
-
-def _pod(name: str, containers: List[Dict[str, Any]], tolerations, claims=None, node: str = "",
-         restart: str = "Never") -> Dict[str, Any]:
-    """A pod; ``node`` pins it there through the scheduler (node affinity on metadata.name, as a DaemonSet's)."""
-    spec: Dict[str, Any] = {"restartPolicy": restart, "terminationGracePeriodSeconds": 0, "tolerations": tolerations,
-                            "containers": containers}
-    if claims:
-        spec["resourceClaims"] = claims
-    if node:
-        spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-            {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]}}}
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+def device_count(lines: Dict[str, List[str]]) -> Optional[int]:
+    """The /dev/nvidia<N> count COUNT_LINE printed, or None."""
+    values = lines.get("devices") or []
+    return int(values[0]) if values and values[0].isdigit() else None
 
 
 # ================================================================================================ granting devices
@@ -241,7 +156,7 @@ class Grant:
         return [{"name": "gpu", "resourceClaimName": claim}], {"claims": [{"name": "gpu"}]}
 
 
-def _grant(ctx, nodes) -> Tuple[Optional[Grant], str]:
+def pick_grant(ctx, nodes) -> Tuple[Optional[Grant], str]:
     """DRA when an NVIDIA DeviceClass has devices, else the device plugin; None and why neither is usable."""
     choice, why = _device_class(ctx, NVIDIA_DRIVERS)
     version = _served_version(ctx)
@@ -258,63 +173,6 @@ def _grant(ctx, nodes) -> Tuple[Optional[Grant], str]:
         return Grant("device plugin", resource, capacity[resource]), ""
     return None, ("neither DRA (no DeviceClass with devices of %s: %s) nor the device plugin (no Ready, schedulable node "
                   "advertises nvidia.com/gpu)" % (", ".join(NVIDIA_DRIVERS), why))
-
-
-# ================================================================================================ container output
-def _marked(text: str) -> Dict[str, List[str]]:
-    """The probe's lines of a log: key -> values ('devices=1' -> devices: ['1']; 'smi: ...' -> smi: [...])."""
-    out: Dict[str, List[str]] = {}
-    for line in text.splitlines():
-        if not line.startswith(MARK):
-            continue
-        rest = line[len(MARK):].strip()
-        match = re.match(r"([\w-]+)(?:=|: ?)(.*)$", rest)
-        key, value = (match.group(1), match.group(2)) if match else (rest, "")
-        out.setdefault(key, []).append(value)
-    return out
-
-
-def _finished(pod: Optional[Dict[str, Any]], container: str) -> bool:
-    if not pod or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-        return True
-    return any(s.get("name") == container and (s.get("state") or {}).get("terminated")
-               for s in (pod.get("status") or {}).get("containerStatuses") or [])
-
-
-def _output(ctx, pod: str, container: str, window: float) -> Tuple[Optional[Dict[str, List[str]]], str]:
-    """The probe lines a container printed, once its end line is there; or None and why its output could not be
-    observed (the log cannot be read, or it stayed without them until the container ended or ``window`` passed)."""
-    path = "/api/v1/namespaces/%s/pods/%s/log" % (ctx.namespace, pod)
-    command = "kubectl logs -n %s %s -c %s" % (ctx.namespace, pod, container)
-    api = "GET %s?container=%s" % (path, container)
-    window = min(window, ctx.remaining())
-    deadline = time.monotonic() + window
-    while True:
-        ctx.check_cancelled()
-        ended = _finished(ctx.kube.get("", "v1", "pods", pod, ctx.namespace), container)  # then this read is the last word
-        try:
-            text = ctx.kube.request("GET", path, query={"container": container}, raw=True, accept="*/*")
-        except KubeError as exc:
-            why = "reading its log failed: %s" % exc
-            if exc.status in (401, 403, 404):  # no log endpoint (a simulated kubelet), or no right to read it
-                break
-        else:
-            lines = _marked(text)
-            if OUTPUT_END in lines:
-                ctx.record(command, text.strip()[-3000:], api=api, note="what container %s printed" % container)
-                return lines, ""
-            why = "its log was empty" if not text.strip() else "its log lacked the probe's lines: %r" % text.strip()[-300:]
-        if ended or time.monotonic() >= deadline:
-            why += " after the container ended" if ended else " for %.0fs" % window
-            break
-        time.sleep(max(0.0, min(LOG_INTERVAL, deadline - time.monotonic())))
-    ctx.record(command, "not observed: %s" % why, api=api, note="what container %s printed" % container)
-    return None, "container %s of pod %s: %s" % (container, pod, why)
-
-
-def _count(lines: Dict[str, List[str]]) -> Optional[int]:
-    values = lines.get("devices") or []
-    return int(values[0]) if values and values[0].isdigit() else None
 
 
 # ================================================================================================ dra_support
@@ -364,176 +222,42 @@ def dra_support(ctx) -> Finding:
                                 "(%s), so there is nothing a ResourceClaim could be allocated" % why)
     device_class, driver = choice["class"], choice["driver"]
     claim, pod = "dra-probe", "dra-probe"
-    tolerations = _tolerations(lookups.accelerator_nodes(ctx.kube))
+    tolerations = accelerator_tolerations(lookups.accelerator_nodes(ctx.kube))
     ctx.create(DRA, version, "resourceclaims", _claim_body(version, claim, device_class, 1),
                note="one device of DeviceClass %s (driver %s)" % (device_class, driver))
-    ctx.create("", "v1", "pods", _pod(pod, [_container("pause", image("pause", ctx.options.probe_image_registry), resources={
+    ctx.create("", "v1", "pods", pods.pod(pod, [pods.container("pause", image("pause", ctx.options.probe_image_registry), resources={
         "claims": [{"name": "gpu"}]})], tolerations, [{"name": "gpu", "resourceClaimName": claim}], restart="Always"),
         note="a pod using ResourceClaim %s" % claim)
     try:
         allocated = ctx.wait_for(DRA, version, "resourceclaims", claim, _allocated_for(pod, driver),
-                                 timeout=_bounded(ctx, ALLOCATION_TIMEOUT), interval=0.5)
+                                 timeout=pods.bounded(ctx, ALLOCATION_TIMEOUT), interval=0.5)
     except WaitTimeout as exc:
-        seen = ctx.get("", "v1", "pods", pod, ctx.namespace, show=_pod_state, note="why the claim's pod was not scheduled")
+        seen = ctx.get("", "v1", "pods", pod, ctx.namespace, show=pods.pod_state, note="why the claim's pod was not scheduled")
         return Finding(FAIL, "ResourceClaim %s for one device of DeviceClass %s (driver %s) was not allocated and reserved for "
                              "pod %s within %.0fs: claim %s; pod %s." % (claim, device_class, driver, pod, exc.timeout,
-                                                                         exc.observed, _pod_state(seen)),
+                                                                         exc.observed, pods.pod_state(seen)),
                        remediation="read kubectl describe pod %s -n %s (the scheduler's DRA message) and the %s kubelet "
                                    "plugin's logs; check the DeviceClass selectors match the published devices" % (
                                        pod, ctx.namespace, driver))
     device, node = _allocated_node(allocated, choice["devices"], driver)
     try:
-        running = ctx.wait_for("", "v1", "pods", pod, RUNNING, timeout=_bounded(ctx, START_TIMEOUT), interval=0.5)
+        running = ctx.wait_for("", "v1", "pods", pod, RUNNING, timeout=pods.bounded(ctx, pods.START_TIMEOUT), interval=0.5)
     except WaitTimeout as exc:
-        seen = _pod_state(exc.last)
-        if any(reason in IMAGE_ERRORS for _c, reason, _m in _waiting(exc.last or {})):
+        seen = pods.pod_state(exc.last)
+        if any(reason in pods.IMAGE_ERRORS for _c, reason, _m in pods.waiting(exc.last or {})):
             return Finding(UNKNOWN, "claim %s got device %s, but pod %s could not pull its image: %s" % (claim, device, pod, seen),
-                           remediation=IMAGE_FIX)
+                           remediation=pods.IMAGE_FIX)
         return Finding(FAIL, "claim %s got device %s on node %s and was reserved for pod %s, but the pod never ran: %s"
                        % (claim, device, node or "?", pod, seen),
                        remediation="the DRA driver's kubelet plugin on %s must prepare the device: read its logs and "
                                    "kubectl describe pod %s -n %s" % (node or "the node", pod, ctx.namespace))
-    bound = _node_of(running)
+    bound = pods.node_of(running)
     if node and bound != node:
         return Finding(FAIL, "claim %s got device %s on node %s, but pod %s runs on node %s: a pod must run where its "
                              "allocated device is" % (claim, device, node, pod, bound))
     return Finding(PASS, "ResourceClaim %s (resource.k8s.io/%s, DeviceClass %s) was allocated device %s and reserved for pod "
                          "%s, which the scheduler bound to that device's node %s, where it runs."
                    % (claim, version, device_class, device, pod, bound or "?"))
-
-
-# ================================================================================================ secure_accelerator_access
-def _nvidia_nodes(ctx):
-    return [n for n in lookups.accelerator_nodes(ctx.kube) if n.vendor == "nvidia"]
-
-
-def _start(ctx, pod: str) -> Tuple[Optional[Dict[str, Any]], Optional[Dict[str, Any]], str]:
-    """(the pod once started, None, "") or (None, the pod last seen, what was seen)."""
-    try:
-        return ctx.wait_for("", "v1", "pods", pod, STARTED, timeout=_bounded(ctx, START_TIMEOUT), interval=0.5), None, ""
-    except WaitTimeout as exc:
-        return None, exc.last, "pod %s did not start within %.0fs: %s" % (pod, exc.timeout, _pod_state(exc.last))
-
-
-def _counts(ctx, pod: str, expected: Dict[str, int], what: str, seen: List[str], missing: List[str],
-            violations: List[str], node: str = "", started: Optional[Dict[str, Any]] = None) -> None:
-    """Read each container's device count and sort the subtest into seen, missing or violations (``node``: where
-    the pod must run for the subtest to mean anything; ``started``: the pod, already seen started)."""
-    if started is None:
-        started, _last, why = _start(ctx, pod)
-        if started is None:
-            missing.append("%s: %s" % (what, why))
-            return
-    if node and _node_of(started) != node:
-        missing.append("%s: it ran on node %s, not %s" % (what, _node_of(started) or "-", node))
-        return
-    counts = {}
-    for container, want in expected.items():
-        lines, why = _output(ctx, pod, container, COUNT_WINDOW)
-        counts[container] = _count(lines) if lines else None
-        if counts[container] is None:
-            missing.append("%s: could not observe container output (%s)" % (what, why or "no device count in it"))
-            return
-    wrong = ["container %s saw %d device node(s), not %d" % (c, counts[c], w) for c, w in expected.items() if counts[c] != w]
-    shown = ", ".join("%s %d" % (c, n) for c, n in counts.items())
-    if wrong:
-        violations.append("%s (%s): %s" % (what, _node_of(started) or "?", "; ".join(wrong)))
-    else:
-        seen.append("%s (%s, /dev/nvidia<N> counted: %s)" % (what, _node_of(started) or "?", shown))
-
-
-def _isolation(ctx, grant: Grant, tolerations, seen: List[str], missing: List[str], violations: List[str]) -> None:
-    """The official subtests: granted one device sees one; no request on the same node sees none; in one pod, only
-    the container granted the device sees it."""
-    busybox = image("busybox", ctx.options.probe_image_registry)
-    claims, resources = grant.give(ctx, "access-granted")
-    ctx.create("", "v1", "pods", _pod("access-granted", [_container("probe", busybox, COUNT_SCRIPT, resources)], tolerations, claims),
-               note="granted one device through %s" % grant.describe())
-    claims, resources = grant.give(ctx, "access-multi")
-    ctx.create("", "v1", "pods", _pod("access-multi", [_container("granted", busybox, COUNT_SCRIPT, resources),
-                                                       _container("other", busybox, COUNT_SCRIPT)], tolerations, claims),
-               note="two containers, only 'granted' given the device")
-    granted, _last, why = _start(ctx, "access-granted")
-    node = _node_of(granted)
-    if granted is not None:
-        ctx.create("", "v1", "pods", _pod("access-none", [_container("probe", busybox, COUNT_SCRIPT)], tolerations, node=node),
-                   note="no request, pinned to node %s where access-granted runs" % node)
-    if granted is None:
-        missing += ["a pod granted one device: %s" % why, "a pod without a request on the same node: not run, %s" % why]
-    else:
-        _counts(ctx, "access-granted", {"probe": 1}, "a pod granted one device", seen, missing, violations, started=granted)
-        _counts(ctx, "access-none", {"probe": 0}, "a pod without a request on the same node", seen, missing, violations, node)
-    _counts(ctx, "access-multi", {"granted": 1, "other": 0}, "a two-container pod", seen, missing, violations)
-
-
-def _oversized(ctx, grant: Grant, tolerations, seen: List[str], missing: List[str], violations: List[str]) -> None:
-    """A pod asking for more accelerators than the cluster has must stay Unschedulable (no container output needed)."""
-    count = grant.total + 1
-    pause = image("pause", ctx.options.probe_image_registry)
-    what = "a pod asking for %s (the cluster has %d)" % (grant.amount(count), grant.total)
-    try:
-        claims, resources = grant.give(ctx, "access-too-many", count)
-    except KubeError as exc:
-        if exc.status not in (400, 422):
-            raise
-        missing.append("%s: the request was refused: %s" % (what, exc.message or exc))
-        return
-    ctx.create("", "v1", "pods", _pod("access-too-many", [_container("pause", pause, resources=resources)], tolerations, claims),
-               note=what)
-    try:
-        ctx.wait_for("", "v1", "pods", "access-too-many", UNSCHEDULABLE, timeout=_bounded(ctx, UNSCHEDULABLE_TIMEOUT), interval=0.5)
-    except WaitTimeout as exc:
-        if _node_of(exc.last) or _started(exc.last or {}):
-            violations.append("%s was bound to node %s" % (what, _node_of(exc.last) or "?"))
-        else:
-            missing.append("%s: the scheduler did not mark it Unschedulable within %.0fs (%s)" % (what, exc.timeout, exc.observed))
-        return
-
-    def look():
-        return ctx.kube.get("", "v1", "pods", "access-too-many", ctx.namespace)
-
-    def broken(pod):
-        if pod is None:
-            return "the pod is gone"
-        return "bound to node %s (%s)" % (_node_of(pod), _pod_state(pod)) if _node_of(pod) or _started(pod) else None
-    window = min(UNSCHEDULABLE_WINDOW, max(0.0, ctx.remaining() - RESERVE))
-    problem = ctx.hold(look, broken, window, "kubectl get pod -n %s access-too-many -w" % ctx.namespace,
-                       ctx.api_for("", "v1", "pods", ctx.namespace, "access-too-many"), interval=0.5,
-                       note="the oversized pod must stay unbound for %.0fs" % window)
-    if problem:
-        violations.append("%s: %s" % (what, problem))
-    else:
-        seen.append("%s stayed Unschedulable for %.0fs" % (what, window))
-
-
-@probe("secure_accelerator_access")
-def secure_accelerator_access(ctx) -> Finding:
-    """TestSecureAcceleratorAccess's subtests and the oversized request; PASS only when every one was observed."""
-    nodes = _nvidia_nodes(ctx)
-    if not nodes:
-        return Finding(SKIPPED, "no probe for this accelerator vendor yet (the probe counts NVIDIA device nodes "
-                                "/dev/nvidia<N>, as the official test does)")
-    grant, why = _grant(ctx, nodes)
-    if grant is None:
-        return Finding(UNKNOWN, "no way to grant a probe pod one GPU: %s" % why)
-    tolerations = _tolerations(nodes)
-    seen: List[str] = []
-    missing: List[str] = []
-    violations: List[str] = []
-    _isolation(ctx, grant, tolerations, seen, missing, violations)
-    _oversized(ctx, grant, tolerations, seen, missing, violations)
-    details = {"allocation": grant.describe(), "observed": seen, "not_observed": missing, "violations": violations}
-    if violations:
-        return Finding(FAIL, "Accelerator access is not isolated (devices granted through %s): %s." % (grant.describe(), "; ".join(violations)),
-                       remediation="only the device plugin or the DRA driver may give containers accelerator device nodes: "
-                                   "set the NVIDIA container toolkit's accept-nvidia-visible-devices-envvar-when-unprivileged "
-                                   "to false and use CDI or volume-mounts device lists; check no privileged pods or hostPath "
-                                   "/dev mounts run on the accelerator nodes", details=details)
-    if missing:
-        return Finding(UNKNOWN, "Not every subtest was observed (devices granted through %s). Observed: %s. Not observed: %s."
-                       % (grant.describe(), "; ".join(seen) or "none", "; ".join(missing)), details=details)
-    return Finding(PASS, "Every subtest observed, devices granted through %s: %s." % (grant.describe(), "; ".join(seen)),
-                   details=details)
 
 
 # ================================================================================================ driver_runtime_management
@@ -555,7 +279,7 @@ def _smi(lines: Dict[str, List[str]]) -> Dict[str, Any]:
         driver = match.group(1) if match else ""
     cuda = CUDA_BANNER.search(banner)
     rc = (lines.get("query-rc") or [""])[0]
-    return {"devices": _count(lines), "nvidia_smi": (lines.get("nvidia-smi") or [""])[0], "query_rc": rc,
+    return {"devices": device_count(lines), "nvidia_smi": (lines.get("nvidia-smi") or [""])[0], "query_rc": rc,
             "query": query, "banner": banner, "driver_version": driver, "cuda_version": cuda.group(1) if cuda else ""}
 
 
@@ -592,26 +316,26 @@ def _compare(parsed: Dict[str, Any], sources: List[Tuple[str, str, str]]) -> Lis
 @probe("driver_runtime_management")
 def driver_runtime_management(ctx) -> Finding:
     """nvidia-smi, injected by the runtime into a vanilla container granted one GPU, reports the advertised driver."""
-    nodes = _nvidia_nodes(ctx)
+    nodes = nvidia_nodes(ctx)
     if not nodes:
         return Finding(SKIPPED, "no probe for this accelerator vendor yet (the probe runs nvidia-smi, as the official test does)")
-    grant, why = _grant(ctx, nodes)
+    grant, why = pick_grant(ctx, nodes)
     if grant is None:
         return Finding(UNKNOWN, "no way to grant a probe pod one GPU: %s" % why)
     claims, resources = grant.give(ctx, "driver-probe")
     ubuntu = image("ubuntu", ctx.options.probe_image_registry)
-    ctx.create("", "v1", "pods", _pod("driver-probe", [_container("probe", ubuntu, SMI_SCRIPT, resources)], _tolerations(nodes), claims),
+    ctx.create("", "v1", "pods", pods.pod("driver-probe", [pods.container("probe", ubuntu, SMI_SCRIPT, resources)], accelerator_tolerations(nodes), claims),
                note="a vanilla ubuntu container granted one GPU through %s runs nvidia-smi" % grant.describe())
-    started, last, why = _start(ctx, "driver-probe")
+    started, last, why = pods.start(ctx, "driver-probe")
     if started is None:
-        if any(reason in RUNTIME_ERRORS for _c, reason, _m in _waiting(last or {})):
+        if any(reason in pods.RUNTIME_ERRORS for _c, reason, _m in pods.waiting(last or {})):
             return Finding(FAIL, "the container runtime could not run a container granted one GPU: %s" % why,
                            remediation="check the NVIDIA container toolkit's runtime/CDI configuration on the node (the "
                                        "container runtime could not inject the driver into the container)")
         return Finding(UNKNOWN, "could not run the nvidia-smi probe: %s" % why,
-                       remediation=IMAGE_FIX if any(e in why for e in IMAGE_ERRORS) else "")
-    node = _node_of(started)
-    lines, why = _output(ctx, "driver-probe", "probe", SMI_WINDOW)
+                       remediation=pods.IMAGE_FIX if any(e in why for e in pods.IMAGE_ERRORS) else "")
+    node = pods.node_of(started)
+    lines, why = pods.output(ctx, "driver-probe", "probe", SMI_WINDOW)
     if lines is None:
         return Finding(UNKNOWN, "could not observe container output of the nvidia-smi probe on node %s: %s" % (node or "?", why))
     parsed = _smi(lines)

@@ -28,7 +28,7 @@ from typing import Dict, List, Optional
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError, WaitTimeout
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import PROBES
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import (  # noqa: F401 pylint: disable=unused-import
-    accelerators, networking, operator, scheduling,
+    accelerators, networking, operator, scheduling, security,
 )
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.scratch import (
     RUN_LABEL, Cancelled, ProbeContext, new_run_id, sweep,

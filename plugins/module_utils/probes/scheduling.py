@@ -15,17 +15,25 @@ than the cluster has free, though each would fit a node alone, has no pod schedu
 and its PodGroup stays Pending or Inqueue for the whole negative window. The oversized gang is sized from the free
 nvidia.com/gpu of the nodes (allocatable minus the requests of the pods bound there) when any is free, else from
 their free CPU, so it shows gang semantics on any cluster: without them, some of its pods would run.
+
+pod_autoscaling: an ``autoscaling/v2`` HPA scales a Deployment of pause pods, each holding one nvidia.com/gpu, on an
+accelerator metric of those pods read through the custom metrics API (an HPA reads custom metrics of its own namespace
+only): ScalingActive with a value, up when its target is below the value, back down when it is above.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
+import shlex
 from decimal import Decimal
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.chart_values.scheduling import parse_quantity
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Predicate, condition_is, job_complete
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import (
+    DEPLOYMENT_COUNTS, Predicate, WaitTimeout, condition_is, deployment_available, describe_state, job_complete,
+)
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import condition, condition_true, name_of, table
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import probe
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.images import image
@@ -376,3 +384,179 @@ def gang_scheduling(ctx) -> Finding:
     if chosen == "Volcano":
         return _volcano_gang(ctx)
     return Finding(SKIPPED, "no probe for %s yet (the probe drives Kueue or Volcano)" % (" or ".join(working) or "this gang scheduler"))
+
+
+# -- pod_autoscaling --------------------------------------------------------------------------------------------
+
+HPA_NAME = "hpa-probe"
+HPA_TARGET = "hpa-target"
+HPA_MAX_REPLICAS = 2
+# The probe's pods are idle (pause): a utilisation reads 0 on an idle accelerator and no target lies below 0, so a
+# metric an idle accelerator reports above 0 goes first when the adapter serves one.
+IDLE_NONZERO_METRICS = ("DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_SM_CLOCK",
+                        "DCGM_FI_DEV_MEM_CLOCK")
+OBSERVE_TARGET = "1T"  # above any accelerator metric's value: the HPA only reports the metric
+MARGIN = 4  # the scale-up target is the value / MARGIN, the scale-down one the value x MARGIN
+POD_TIMEOUT = 120.0
+METRIC_TIMEOUT = 180.0  # a new pod's series reaches the adapter after the exporter's and Prometheus' scrape intervals
+# The HPA controller syncs every 15 s; before the scale-down the second pod's series must reach the adapter too (the HPA
+# counts a running pod without a value at the target).
+SCALE_TIMEOUT = 120.0
+HPA_REMEDIATION = (
+    "Read the HPA controller's events (kubectl describe hpa) on an HPA of a GPU pod. The metric must be attributed to the "
+    "pod holding the GPU: dcgm-exporter maps GPUs to pods through the kubelet's pod-resources socket (its Kubernetes "
+    "mode, on in the GPU operator), and the adapter rule must map exported_namespace/exported_pod to namespace/pod; "
+    "kube-controller-manager must reach the custom metrics API (kubectl get apiservice v1beta1.custom.metrics.k8s.io).")
+
+
+def _autoscaling_metric(served: List[str]) -> Optional[Tuple[str, str]]:
+    """(Pods or Object, metric) for the probe's HPA from the accelerator metrics the check found served (``pods/<m>``,
+    ``namespaces/<m>``): per pod when served so, else per Namespace; one an idle accelerator reports above 0 first."""
+    names = sorted(dict.fromkeys(s.split("/", 1)[-1] for s in served), key=lambda name: name not in IDLE_NONZERO_METRICS)
+    for name in names:
+        if "pods/" + name in served:
+            return "Pods", name
+        if "namespaces/" + name in served:
+            return "Object", name
+    return None
+
+
+def _hpa_metric(kind: str, metric: str, namespace: str, target: str) -> Dict[str, Any]:
+    """A Pods metric of the target's pods (AverageValue target), or an Object metric of the namespace (Value target)."""
+    if kind == "Pods":
+        return {"type": "Pods", "pods": {"metric": {"name": metric}, "target": {"type": "AverageValue", "averageValue": target}}}
+    return {"type": "Object", "object": {"describedObject": {"apiVersion": "v1", "kind": "Namespace", "name": namespace},
+                                         "metric": {"name": metric}, "target": {"type": "Value", "value": target}}}
+
+
+def _hpa_deployment(pause: str) -> Dict[str, Any]:
+    labels = {"app.kubernetes.io/name": HPA_TARGET}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": HPA_TARGET},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {"terminationGracePeriodSeconds": 0, "automountServiceAccountToken": False, "tolerations": GPU_TOLERATIONS,
+                         "containers": [{"name": "pause", "image": pause,
+                                         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"},
+                                                       "limits": {"memory": "16Mi", GPU: "1"}}}]}}}}
+
+
+def _hpa(kind: str, metric: str, namespace: str) -> Dict[str, Any]:
+    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": HPA_NAME},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": HPA_TARGET},
+                     "minReplicas": 1, "maxReplicas": HPA_MAX_REPLICAS,
+                     "metrics": [_hpa_metric(kind, metric, namespace, OBSERVE_TARGET)],
+                     # The default scale-down stabilization window (300 s) would keep the replicas up for five minutes
+                     # after the target rises above the value: 0 lets the probe see the scale-down at the next sync.
+                     "behavior": {"scaleDown": {"stabilizationWindowSeconds": 0}}}}
+
+
+def _current_values(hpa: Dict[str, Any]) -> Dict[str, str]:
+    """metric -> its value in the HPA's status.currentMetrics."""
+    values = {}
+    for entry in (hpa.get("status") or {}).get("currentMetrics") or []:
+        source = entry.get(str(entry.get("type")).lower()) or {}
+        current = source.get("current") or {}
+        values[(source.get("metric") or {}).get("name", "")] = current.get("averageValue") or current.get("value")
+    return values
+
+
+def _show_hpa(hpa: Dict[str, Any]) -> str:
+    status = hpa.get("status") or {}
+    return "currentReplicas=%s desiredReplicas=%s currentMetrics: %s; %s" % (
+        status.get("currentReplicas", "?"), status.get("desiredReplicas", "?"),
+        ", ".join("%s=%s" % item for item in _current_values(hpa).items()) or "none", describe_state(hpa))
+
+
+def _scaling_active(metric: str) -> Predicate:
+    return Predicate("ScalingActive=True with a current value of %s" % metric,
+                     lambda hpa: condition_true(hpa, "ScalingActive") and _current_values(hpa).get(metric) is not None,
+                     show=_show_hpa)
+
+
+def _replicas(count: int) -> Predicate:
+    return Predicate("spec.replicas=%d" % count, lambda dep: (dep.get("spec") or {}).get("replicas") == count,
+                     show=lambda dep: describe_state(dep, DEPLOYMENT_COUNTS))
+
+
+def _milli_text(milli: int) -> str:
+    return str(milli // 1000) if milli % 1000 == 0 else "%dm" % milli
+
+
+def _set_target(ctx, kind: str, metric: str, target: str, note: str) -> None:
+    """Merge-patch the HPA's metric target; recorded as the kubectl patch applied."""
+    body = {"spec": {"metrics": [_hpa_metric(kind, metric, ctx.namespace, target)]}}
+    ctx.check_cancelled()
+    ctx.kube.patch("autoscaling", "v2", "horizontalpodautoscalers", HPA_NAME, body, namespace=ctx.namespace)
+    ctx.record("kubectl patch horizontalpodautoscalers.autoscaling -n %s %s --type=merge -p %s" % (
+        ctx.namespace, HPA_NAME, shlex.quote(json.dumps(body, separators=(",", ":")))),
+        "horizontalpodautoscaler.autoscaling/%s patched: %s target %s" % (HPA_NAME, metric, target),
+        api="PATCH %s" % ctx.kube.path("autoscaling", "v2", "horizontalpodautoscalers", ctx.namespace, HPA_NAME), note=note)
+
+
+def _rescaled(ctx, replicas: int, note: str) -> Tuple[str, Dict[str, Any]]:
+    """('' once the HPA set the Deployment's replicas to ``replicas``, else what the Deployment showed; the HPA then)."""
+    try:
+        ctx.wait_for("apps", "v1", "deployments", HPA_TARGET, _replicas(replicas), timeout=min(SCALE_TIMEOUT, ctx.remaining()),
+                     interval=0.5, note=note)
+        seen = ""
+    except WaitTimeout as exc:
+        seen = exc.observed
+    hpa = ctx.get("autoscaling", "v2", "horizontalpodautoscalers", HPA_NAME, ctx.namespace, show=_show_hpa, note="the HPA then")
+    return seen, hpa or {}
+
+
+@probe("pod_autoscaling")
+def pod_autoscaling(ctx) -> Finding:
+    """An HPA on an accelerator metric served through custom.metrics.k8s.io: ScalingActive with a current value, a scale-up
+    once its target is below the value, a scale-down once it is above. An HPA reads custom metrics of its own namespace
+    only (an Object metric's describedObject cannot leave it), and an accelerator metric exists per pod holding the
+    accelerator: so the metric is the probe's own pods', each holding one nvidia.com/gpu."""
+    served = (ctx.checked.details if ctx.checked else {}).get("accelerator_metrics") or []
+    chosen = _autoscaling_metric(served)
+    if chosen is None:
+        return Finding(UNKNOWN, "no accelerator metric is served per pod or per namespace (%s), and an HPA reads custom metrics "
+                                "of its own namespace only: none can drive the probe's HPA" % (", ".join(served) or "none served"))
+    kind, metric = chosen
+    if not any(amounts[GPU] for amounts in _free_capacity(ctx).values()):
+        return Finding(UNKNOWN, "no node the probe's pods may use has a free %s: the probe's pod must hold one for %s to be "
+                                "attributed to it" % (GPU, metric))
+    ctx.create("apps", "v1", "deployments", _hpa_deployment(image("pause", ctx.options.probe_image_registry)),
+               note="the HPA's target: a pause pod holding one %s, which the exporter attributes %s of to it" % (GPU, metric))
+    try:
+        ctx.wait_for("apps", "v1", "deployments", HPA_TARGET, deployment_available, timeout=min(POD_TIMEOUT, ctx.remaining()),
+                     interval=0.5)
+    except WaitTimeout as exc:
+        return Finding(UNKNOWN, "the probe's pod holding one %s did not become available (%s), so no metric of it could be read"
+                       % (GPU, exc.observed))
+    source = "the %s metric %s of %s" % (kind, metric, "its pod" if kind == "Pods" else "its namespace")
+    ctx.create("autoscaling", "v2", "horizontalpodautoscalers", _hpa(kind, metric, ctx.namespace),
+               note="an HPA on %s, its target %s above any value: it only reports the metric" % (source, OBSERVE_TARGET))
+    try:
+        active = ctx.wait_for("autoscaling", "v2", "horizontalpodautoscalers", HPA_NAME, _scaling_active(metric),
+                              timeout=min(METRIC_TIMEOUT, ctx.remaining()), interval=0.5)
+    except WaitTimeout as exc:
+        return Finding(FAIL, "HPA %s never computed replicas from %s (holding one %s): %s" % (HPA_NAME, source, GPU, exc.observed),
+                       remediation=HPA_REMEDIATION)
+    value = _current_values(active)[metric]
+    milli = int(parse_quantity(value) * 1000)
+    if milli < MARGIN:
+        return Finding(UNKNOWN, "HPA %s reads %s at %s for the probe's idle pod: no target lies below it, so a scale-up cannot be "
+                                "shown (a metric an idle accelerator reports above 0, such as %s, can)"
+                       % (HPA_NAME, metric, value, IDLE_NONZERO_METRICS[0]))
+    up = _milli_text(milli // MARGIN)
+    _set_target(ctx, kind, metric, up, "a target below the current value %s: the HPA must scale up" % value)
+    seen, hpa = _rescaled(ctx, HPA_MAX_REPLICAS, "the HPA scales its target up to maxReplicas")
+    if seen:
+        return Finding(FAIL, "HPA %s did not scale up with %s at %s above its target %s: Deployment %s %s; HPA %s"
+                       % (HPA_NAME, metric, value, up, HPA_TARGET, seen, _show_hpa(hpa)), remediation=HPA_REMEDIATION)
+    highest = max(milli, int(parse_quantity(_current_values(hpa).get(metric) or value) * 1000))
+    down = _milli_text(highest * MARGIN)
+    _set_target(ctx, kind, metric, down, "a target above the current value: the HPA must scale down")
+    seen, hpa = _rescaled(ctx, 1, "the HPA scales its target back down (scale-down stabilization window 0 s)")
+    if seen:
+        return Finding(FAIL, "HPA %s scaled up but not back down with %s below its target %s: Deployment %s %s; HPA %s"
+                       % (HPA_NAME, metric, down, HPA_TARGET, seen, _show_hpa(hpa)), remediation=HPA_REMEDIATION)
+    return Finding(PASS, "HPA %s (autoscaling/v2) on %s, which holds one %s, read through custom.metrics.k8s.io: ScalingActive=True "
+                         "at %s; a target of %s below it scaled Deployment %s from 1 to %d replicas (maxReplicas), a target of %s "
+                         "above it back to 1 (scale-down stabilization window set to 0 s for the probe)."
+                   % (HPA_NAME, source, GPU, value, up, HPA_TARGET, HPA_MAX_REPLICAS, down))

@@ -98,8 +98,8 @@ GANG_PROBE_CAVEAT = ("functional part not demonstrated: an N-pod gang all Runnin
 AUTOSCALING_PROBE_CAVEAT = ("functional part not demonstrated: N+1 accelerator pods -> one Pending -> a node added -> Running, "
                             "then scaled back, needs probes, which this release does not run (the upstream test "
                             "TestAcceleratorClusterAutoscaling does it with -autoscaler-node-pool-label)")
-HPA_PROBE_CAVEAT = ("functional part not demonstrated: replicas up under load and down after the stabilization window "
-                    "need probes, which this release does not run")
+HPA_PROBE_CAVEAT = ("functional part not demonstrated: an HPA scaling up when an accelerator metric is above its target and "
+                    "back down when it is below needs the functional probe (probes: true)")
 
 
 def _volcano(ctx) -> Optional[Dict[str, Any]]:

@@ -542,7 +542,7 @@ SANDBOX_KEYWORDS = ("gvisor", "runsc", "kata", "sandboxed", "quark", "krun")
 AGENT_SANDBOX_GROUP = "agents.x-k8s.io"
 NODE_SAMPLE = 100  # nodes read (one page) for a sandbox RuntimeClass without a nodeSelector
 SANDBOX_CAVEAT = ("functional part not demonstrated: a pod on the sandbox RuntimeClass running and seeing a kernel "
-                  "identity different from an unsandboxed pod on the same node needs probes, which this release does not run")
+                  "identity different from an unsandboxed pod on the same node needs the functional probe (probes: true)")
 
 
 def _is_sandbox(runtime_class: Dict[str, Any]) -> bool:

@@ -10,9 +10,9 @@ the module does not simulate it), read by ``GET pods/<name>/log``. They run only
 and for API-created objects. Each behaviour is documented in its module.
 """
 
-from . import dra, gateway, jobs, trainer, volcano
+from . import dra, gateway, hpa, jobs, kubelet, trainer, volcano
 
-MODULES = (jobs, volcano, gateway, trainer, dra)
+MODULES = (jobs, volcano, gateway, trainer, dra, kubelet, hpa)
 
 
 def reconcilers():

@@ -21,8 +21,8 @@ and after each delay while it stays unscheduled:
   node) and ``reservedFor`` the pod; the pod gets ``spec.nodeName`` and is Running and Ready.
 - No fit: ``PodScheduled=False``, reason ``Unschedulable``, a message in the scheduler's form.
 - A Running pod this simulation started whose containers all have a ``command`` and whose restartPolicy is Never
-  is Succeeded one delay later (containers terminated, exit code 0); the others run on. This kubelet writes no
-  output: the pod log endpoint answers an empty body (api.py), so probes cannot observe container output.
+  is Succeeded one delay later (containers terminated, exit code 0); the others run on. What their containers
+  print is kubelet.py's.
 - Annotation ``fakeapi.k8s-ai.io/never-allocate: "true"`` on a DeviceClass or a ResourceClaim: that claim is
   never allocated (scripted failures; the pod stays Unschedulable).
 
