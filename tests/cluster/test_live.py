@@ -3,7 +3,9 @@
     KUBECONFIG=~/.kube/config .venv/bin/python -m pytest -m cluster tests/cluster
     AI_CONFORMANCE_EXPECT=expect.yaml KUBECONFIG=... .venv/bin/python -m pytest -m cluster tests/cluster
 
-Read-only; skipped when KUBECONFIG is unset. ``AI_CONFORMANCE_EXPECT`` names a YAML (or JSON) file
+Read-only, except with ``AI_CONFORMANCE_PROBES=true``: then the functional probes run too (they create and remove
+their scratch namespaces; the identity needs docs/rbac-probes.md's grants) and their tests assert what they
+decided. Skipped when KUBECONFIG is unset. ``AI_CONFORMANCE_EXPECT`` names a YAML (or JSON) file
 mapping requirement ids to the outcome (pass, fail, not_applicable, unknown, error, skipped) or the
 status (Implemented, Not Implemented, N/A) this cluster must get, and optionally ``verdict:`` (e.g.
 "not conformant"); every id it names is asserted. Without it, every MUST must be decided (no error,
@@ -21,7 +23,9 @@ import pytest
 import yaml
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import artifacts as report, checklists
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import Options
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Kube
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import PROBES as REGISTERED, scratch
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import OUTCOMES, UNDECIDED
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
 
@@ -42,10 +46,13 @@ def expectations():
     return data
 
 
+PROBES = os.environ.get("AI_CONFORMANCE_PROBES", "").lower() in ("1", "true", "yes")
+
+
 @pytest.fixture(scope="module")
 def live_run():
     kube = Kube.from_params({})  # KUBECONFIG and K8S_AUTH_*, resolved as kubectl resolves them
-    outcome = verify(kube, checklist_version=os.environ.get("AI_CONFORMANCE_CHECKLIST_VERSION"))
+    outcome = verify(kube, checklist_version=os.environ.get("AI_CONFORMANCE_CHECKLIST_VERSION"), options=Options(probes=PROBES))
     return kube, outcome
 
 
@@ -106,6 +113,8 @@ def test_not_applicable_carries_a_justification(live_run):
 
 
 def test_api_calls_are_bounded(live_run):
+    if PROBES:
+        pytest.skip("with probes the run also polls what each probe awaits; the bound is the read-only checks'")
     dummy, outcome = live_run
     assert outcome["api_requests"] <= 120
 
@@ -133,3 +142,26 @@ def test_the_artifacts_name_the_cluster_kubectl_names(live_run, artifacts):
         text = (artifacts / name).read_text()
         assert identity["server"] in text and identity["cluster_uid"] in text, name
     assert yaml.safe_load((artifacts / "ai-conformance-results.json").read_text())["cluster"]["identity"]["cluster_uid"] == identity["cluster_uid"]
+
+
+@pytest.mark.skipif(not PROBES, reason="AI_CONFORMANCE_PROBES is not true: the run was read-only")
+def test_every_probe_that_ran_decided_and_a_failed_probe_is_never_implemented(live_run):
+    dummy, outcome = live_run
+    probed = {r["id"]: r for r in outcome["results"] if "probe" in r["details"]}
+    passed_checks = [r["id"] for r in outcome["results"] if r["id"] in REGISTERED and r["id"] not in probed and r["outcome"] == "pass"]
+    assert passed_checks == [], "a requirement with a probe passed without its probe running: %s" % passed_checks
+    for requirement, result in probed.items():
+        probe = result["details"]["probe"]
+        assert probe["outcome"] != "error", "%s: the probe could not decide: %s" % (requirement, probe["notes"])
+        assert probe["cleanup"] == "done", "%s: %s" % (requirement, probe["cleanup"])
+        if probe["outcome"] == "fail":
+            assert result["status"] == "Not Implemented", requirement
+        if probe["outcome"] == "pass":
+            assert any(e["note"] == "cleanup" for e in result["evidence"]), requirement
+
+
+@pytest.mark.skipif(not PROBES, reason="AI_CONFORMANCE_PROBES is not true: the run was read-only")
+def test_the_probes_left_nothing_labelled_as_ours(live_run):
+    kube, dummy = live_run
+    assert [n["metadata"]["name"] for n in kube.list_all("", "v1", "namespaces", label_selector=scratch.OURS)
+            if (n.get("status") or {}).get("phase") != "Terminating"] == []
