@@ -55,9 +55,12 @@ options:
       - Also run the functional probes of the requirements whose read-only check passed, concurrently, each in a
         scratch namespace C(ai-conformance-<random>) of its own (labelled C(app.kubernetes.io/managed-by=k8s-ai-conformance-probe)),
         which is deleted and awaited whatever happens (pass, fail, timeout, SIGINT, SIGTERM). A probe's failure
-        makes its requirement Not Implemented even when the components are ready. Needs create/delete on
-        namespaces and the probes' objects. Never in check mode. Probes today - gang_scheduling (Kueue, the
-        official test's semantics); a requirement whose probe did not run says so in its notes.
+        makes its requirement Not Implemented even when the components are ready; one that cannot observe what
+        it needs (container output on simulated kubelets) says so and keeps the check's verdict. Needs the
+        grants of docs/rbac-probes.md. Never in check mode. Probes - gang_scheduling (Kueue, the official
+        test's semantics; Volcano), pod_autoscaling, ai_inference, robust_controller, dra_support,
+        driver_runtime_management, secure_accelerator_access, workload_sandboxing (1.37); a requirement
+        whose probe did not run says so in its notes.
     type: bool
     default: false
   probe_timeout:
