@@ -1,5 +1,6 @@
 """Shared helpers for tests that run the real code over HTTP against the fake API server."""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -50,12 +51,52 @@ def helm_env(tmp_path):
 
 
 def simulated_cluster(name="kubeadm-plain", operators=True):
-    """A started fake server of fixture cluster ``name`` with the simulated controllers on (API-created workloads
-    become ready) and, unless ``operators`` is False, the simulated operators (tests/fakeapi/operators.py: what
-    Envoy Gateway, Traefik, Kueue, Volcano, the Prometheus and GPU operators, cert-manager and the endpoint-slice
-    controller would write). The caller stops it."""
+    """A started fake server of fixture cluster ``name`` (or of a cluster loaded and changed by the test) with the
+    simulated controllers on (API-created workloads become ready) and, unless ``operators`` is False, the simulated
+    operators (tests/fakeapi/operators.py and simulations/: what Envoy Gateway, Traefik, Kueue, Volcano, the
+    Prometheus and GPU operators, cert-manager, the endpoint-slice controller and what the probes drive would
+    write). The caller stops it."""
     from tests.fakeapi.server import DEFAULT_CONTROLLER_DELAY
-    return FakeKubeServer(load_cluster(name), controller_delay=DEFAULT_CONTROLLER_DELAY, operators=operators).start()
+    cluster = load_cluster(name) if isinstance(name, str) else name
+    return FakeKubeServer(cluster, controller_delay=DEFAULT_CONTROLLER_DELAY, operators=operators).start()
+
+
+@contextlib.contextmanager
+def serving(cluster, tmp_path):
+    """A simulated_cluster of ``cluster`` (a fixture name or a loaded cluster) and a Kube client for it, as
+    (server, kube), while the block runs."""
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Kube
+    server = simulated_cluster(cluster)
+    try:
+        kubeconfig = server.write_kubeconfig(str(tmp_path / "kubeconfig"))
+        yield server, Kube.from_params(dict(kubeconfig=str(kubeconfig)))
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def probe_cluster(tmp_path):
+    """start(cluster) -> (server, kube): a simulated cluster the probes can run on (see serving); all stop at the end."""
+    with contextlib.ExitStack() as stack:
+        yield lambda cluster: stack.enter_context(serving(cluster, tmp_path))
+
+
+def probed_result(kube, requirement, **options):
+    """The result of ``requirement`` verified with the probes on (``options``: more engine Options)."""
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import Options
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
+    return verify(kube, requirements=[requirement], options=Options(probes=True, **options))["results"][0]
+
+
+def scratch_left(kube):
+    """The names of the namespaces labelled as the probes' that exist."""
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.scratch import OURS
+    return [n["metadata"]["name"] for n in kube.list_all("", "v1", "namespaces", label_selector=OURS)]
+
+
+def transcript(result):
+    """A result's evidence as one text: each command and what it showed."""
+    return "\n".join(e["command"] + "\n" + e["observed"] for e in result["evidence"])
 
 
 def get_body(server, path):

@@ -7,33 +7,25 @@ fail, so the probe would not run."""
 
 import contextlib
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import Options
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Kube
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.pods import MARK
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.scratch import OURS
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
-from tests.fakeapi import FakeKubeServer, load_cluster
 from tests.fakeapi.simulations import kubelet
 from tests.fakeapi.simulations.dra import NEVER_ALLOCATE
+from tests.integration.conftest import probed_result, scratch_left, serving
 
 NO_OUTPUT = "could not observe container output"
 
 
 @contextlib.contextmanager
 def cluster(tmp_path, name="rke2-gpu"):
-    """The fake server of fixture ``name`` with the simulated controllers and operators, and a client for it."""
-    server = FakeKubeServer(load_cluster(name), controller_delay=0.3, operators=True).start()
-    try:
-        kubeconfig = tmp_path / "kubeconfig"
-        server.write_kubeconfig(str(kubeconfig))
-        yield Kube.from_params(dict(kubeconfig=str(kubeconfig)))
-    finally:
-        server.stop()
+    """A client of the simulated fixture cluster ``name`` while the block runs."""
+    with serving(name, tmp_path) as (dummy, kube):
+        yield kube
 
 
 def probed(kube, requirement, probe_timeout=30.0):
     """The requirement's result with its probe run, and that probe's own finding."""
-    result = verify(kube, requirements=[requirement], options=Options(probes=True, probe_timeout=probe_timeout))["results"][0]
+    result = probed_result(kube, requirement, probe_timeout=probe_timeout)
     return result, result["details"]["probe"]
 
 
@@ -45,10 +37,6 @@ def annotate(kube, annotation, value, nodes=("gpu-01", "gpu-02")):
     """Script the simulated kubelet of ``nodes`` (an annotation of simulations/kubelet.py)."""
     for node in nodes:
         kube.patch("", "v1", "nodes", node, {"metadata": {"annotations": {annotation: value}}})
-
-
-def scratch_namespaces(kube):
-    return [n["metadata"]["name"] for n in kube.list_all("", "v1", "namespaces", label_selector=OURS)]
 
 
 def kubelet_logs(monkeypatch, printed):
@@ -70,7 +58,7 @@ def lines(*texts):
 def test_dra_support_probe_gets_a_device_allocated_and_the_pod_running_on_its_node(tmp_path):
     with cluster(tmp_path) as kube:
         result, probe = probed(kube, "dra_support")
-        assert scratch_namespaces(kube) == []
+        assert scratch_left(kube) == []
     assert result["outcome"] == "pass" and probe["outcome"] == "pass", probe
     assert "allocated device gpu.nvidia.com/gpu-0" in probe["notes"] and "reserved for pod dra-probe" in probe["notes"], probe
     node = probe["notes"].split("device's node ")[1].split(",")[0]
@@ -94,7 +82,7 @@ def test_a_probe_past_its_timeout_leaves_no_scratch_namespace(tmp_path):
     with cluster(tmp_path) as kube:
         never_allocate(kube)
         result, probe = probed(kube, "dra_support", probe_timeout=1)
-        assert scratch_namespaces(kube) == []
+        assert scratch_left(kube) == []
     # the allocation it waited for did not come within the probe's time: a failure of what it awaited
     assert probe["outcome"] == "fail" and probe["notes"].startswith("ResourceClaim dra-probe for one device"), probe
     assert probe["cleanup"] == "done" and probe["namespace"].startswith("ai-conformance-")
@@ -104,7 +92,7 @@ def test_a_probe_past_its_timeout_leaves_no_scratch_namespace(tmp_path):
 def test_secure_access_probe_passes_with_every_subtest_observed_in_the_containers_logs(tmp_path):
     with cluster(tmp_path) as kube:
         result, probe = probed(kube, "secure_accelerator_access")
-        assert scratch_namespaces(kube) == []
+        assert scratch_left(kube) == []
     assert result["outcome"] == "pass" and probe["outcome"] == "pass", probe
     granted_on = probe["notes"].split("a pod granted one device (")[1].split(",")[0]
     assert "a pod granted one device (%s, /dev/nvidia<N> counted: probe 1)" % granted_on in probe["notes"]
@@ -143,7 +131,7 @@ def test_secure_access_probe_without_container_output_is_unknown_and_says_what_i
 def test_driver_probe_passes_when_nvidia_smi_reports_the_advertised_driver(tmp_path):
     with cluster(tmp_path) as kube:
         result, probe = probed(kube, "driver_runtime_management")
-        assert scratch_namespaces(kube) == []
+        assert scratch_left(kube) == []
     assert result["outcome"] == "pass" and probe["outcome"] == "pass", probe
     assert "reports driver 580.126.20 (CUDA 13.0), as advertised" in probe["notes"], probe["notes"]
     assert "DRA ResourceSlice" in probe["notes"] and "GPU feature discovery labels" in probe["notes"]

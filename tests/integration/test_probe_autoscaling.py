@@ -7,40 +7,25 @@ import json
 
 import pytest
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import Options
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Kube
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import scheduling
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.images import IMAGES
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.scratch import OURS
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
-from tests.fakeapi import FakeKubeServer, load_cluster
+from tests.fakeapi import load_cluster
 from tests.fakeapi.controllers import NEVER_READY
 from tests.fakeapi.fixtures import Canned
 from tests.fakeapi.simulations import hpa
+from tests.integration.conftest import probed_result, scratch_left, transcript
 
 RID = "pod_autoscaling"
 DISCOVERY = "/apis/custom.metrics.k8s.io/v1beta1"
 
 
 @pytest.fixture
-def probed(tmp_path):
+def probed(probe_cluster):
     """Run pod_autoscaling with probes on a simulated cluster: (its result, the namespaces of ours left)."""
-    servers = []
-
     def run(cluster, probe_timeout=30.0):
-        server = FakeKubeServer(cluster, controller_delay=0.3, operators=True).start()
-        servers.append(server)
-        server.write_kubeconfig(str(tmp_path / "kubeconfig"))
-        kube = Kube.from_params(dict(kubeconfig=str(tmp_path / "kubeconfig")))
-        result = verify(kube, requirements=[RID], options=Options(probes=True, probe_timeout=probe_timeout))["results"][0]
-        return result, [n["metadata"]["name"] for n in kube.list_all("", "v1", "namespaces", label_selector=OURS)]
-    yield run
-    for server in servers:
-        server.stop()
-
-
-def transcript(result):
-    return "\n".join(e["command"] + "\n" + e["observed"] for e in result["evidence"])
+        dummy, kube = probe_cluster(cluster)
+        return probed_result(kube, RID, probe_timeout=probe_timeout), scratch_left(kube)
+    return run
 
 
 def unserved(cluster, metrics):

@@ -6,32 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import Options
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Kube, KubeError
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.images import IMAGES
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.scratch import OURS
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
-from tests.fakeapi import FakeKubeServer, load_cluster
+from tests.fakeapi import load_cluster
 from tests.fakeapi.fixtures import read_objects
 from tests.fakeapi.simulations import volcano
+from tests.integration.conftest import probed_result, scratch_left, transcript
 
 RID = "gang_scheduling"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 @pytest.fixture
-def served(tmp_path):
+def served(probe_cluster):
     """Start a simulated cluster: a Kube on it."""
-    servers = []
-
-    def start(cluster):
-        server = FakeKubeServer(cluster, controller_delay=0.3, operators=True).start()
-        servers.append(server)
-        server.write_kubeconfig(str(tmp_path / "kubeconfig"))
-        return Kube.from_params(dict(kubeconfig=str(tmp_path / "kubeconfig")))
-    yield start
-    for server in servers:
-        server.stop()
+    return lambda cluster: probe_cluster(cluster)[1]
 
 
 @pytest.fixture
@@ -39,14 +28,8 @@ def probed(served):
     """Run gang_scheduling with probes on a simulated cluster: (its result, the namespaces of ours left)."""
     def run(cluster, probe_timeout=30.0):
         kube = served(cluster)
-        options = Options(probes=True, gang_negative_window=2, probe_timeout=probe_timeout)
-        result = verify(kube, requirements=[RID], options=options)["results"][0]
-        return result, [n["metadata"]["name"] for n in kube.list_all("", "v1", "namespaces", label_selector=OURS)]
+        return probed_result(kube, RID, gang_negative_window=2, probe_timeout=probe_timeout), scratch_left(kube)
     return run
-
-
-def transcript(result):
-    return "\n".join(e["command"] + "\n" + e["observed"] for e in result["evidence"])
 
 
 def without_gpus(cluster):

@@ -13,14 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import Options
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Kube
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.networking import GATEWAY, GATEWAY_READY, _attached
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.scratch import OURS
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
-from tests.fakeapi import FakeKubeServer, load_cluster
 from tests.fakeapi.simulations.gateway import ADDRESS, BACKENDS_NOT_FOUND, NEVER_PROGRAMMED
-from tests.integration.conftest import api_request
+from tests.integration.conftest import api_request, probed_result, scratch_left
 
 GATEWAYS = "/apis/gateway.networking.k8s.io/v1"
 UNRESOLVABLE = "gateway.fakeapi.invalid"
@@ -28,17 +24,9 @@ MERGE = "application/merge-patch+json"
 
 
 @pytest.fixture
-def cluster(tmp_path):
+def cluster(probe_cluster):
     """Start a fixture cluster with the simulated controllers and operators; (server, kube)."""
-    servers = []
-
-    def start(name):
-        server = FakeKubeServer(load_cluster(name), controller_delay=0.3, operators=True).start()
-        servers.append(server)
-        return server, Kube.from_params(dict(kubeconfig=str(server.write_kubeconfig(str(tmp_path / "kubeconfig")))))
-    yield start
-    for server in servers:
-        server.stop()
+    return probe_cluster
 
 
 def annotate_class(server, name, annotations):
@@ -49,8 +37,8 @@ def annotate_class(server, name, annotations):
 
 def probe(kube, timeout=20.0):
     """Verify ai_inference with its probe; its result, once no namespace of the probe's is left."""
-    result = verify(kube, requirements=["ai_inference"], options=Options(probes=True, probe_timeout=timeout))["results"][0]
-    assert kube.list_all("", "v1", "namespaces", label_selector=OURS) == []
+    result = probed_result(kube, "ai_inference", probe_timeout=timeout)
+    assert scratch_left(kube) == []
     return result
 
 

@@ -7,16 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import Options
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Kube
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import operator as probe
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.images import IMAGES
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.scratch import OURS
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
-from tests.fakeapi import FakeKubeServer, load_cluster
+from tests.fakeapi import load_cluster
 from tests.fakeapi.fixtures import read_objects
 from tests.fakeapi.operators import CA_BUNDLE
 from tests.fakeapi.simulations.trainer import ADMITS_EVERYTHING, FAILS, NEVER_COMPLETE
+from tests.integration.conftest import probed_result, scratch_left, transcript
 
 RID = "robust_controller"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -73,25 +70,12 @@ def admitting_everything(cluster, webhook_configuration):
 
 
 @pytest.fixture
-def probed(tmp_path):
+def probed(probe_cluster):
     """Run robust_controller with probes on a simulated cluster: (its result, the namespaces of ours left)."""
-    servers = []
-
     def run(cluster, probe_timeout=30.0):
-        server = FakeKubeServer(cluster, controller_delay=0.3, operators=True).start()
-        servers.append(server)
-        server.write_kubeconfig(str(tmp_path / "kubeconfig"))
-        kube = Kube.from_params(dict(kubeconfig=str(tmp_path / "kubeconfig")))
-        result = verify(kube, requirements=[RID], options=Options(probes=True, probe_timeout=probe_timeout))["results"][0]
-        return result, [n["metadata"]["name"] for n in kube.list_all("", "v1", "namespaces", label_selector=OURS)]
-
-    yield run
-    for server in servers:
-        server.stop()
-
-
-def transcript(result):
-    return "\n".join(e["command"] + "\n" + e["observed"] for e in result["evidence"])
+        dummy, kube = probe_cluster(cluster)
+        return probed_result(kube, RID, probe_timeout=probe_timeout), scratch_left(kube)
+    return run
 
 
 def test_trainer_denies_a_missing_runtime_and_completes_a_valid_trainjob(probed):

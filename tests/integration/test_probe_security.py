@@ -2,7 +2,8 @@
 the kernels its pods see being the simulated kubelet's (tests/fakeapi/simulations/kubelet.py)."""
 
 from tests.fakeapi.simulations import kubelet
-from tests.integration.test_probe_accelerators import NO_OUTPUT, annotate, cluster, probed, scratch_namespaces
+from tests.integration.conftest import scratch_left
+from tests.integration.test_probe_accelerators import NO_OUTPUT, annotate, cluster, probed
 
 
 def sandboxing(tmp_path, annotations=()):
@@ -11,7 +12,7 @@ def sandboxing(tmp_path, annotations=()):
         for annotation, value in dict(annotations).items():
             annotate(kube, annotation, value, nodes=("gpu-02",))
         result, probe = probed(kube, "workload_sandboxing")
-        return result, probe, scratch_namespaces(kube)
+        return result, probe, scratch_left(kube)
 
 
 def test_sandbox_probe_passes_when_the_sandboxed_pod_sees_a_kernel_of_its_own(tmp_path):

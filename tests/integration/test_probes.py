@@ -9,33 +9,19 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import O
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Kube
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import scratch
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
-from tests.integration.conftest import simulated_cluster
+from tests.integration.conftest import probed_result, scratch_left
 
 OURS = "/api/v1/namespaces?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dk8s-ai-conformance-probe"
 
 
 @pytest.fixture
-def cluster(tmp_path):
-    servers = []
-
-    def start(name="kueue-only"):
-        server = simulated_cluster(name)
-        servers.append(server)
-        server.write_kubeconfig(str(tmp_path / "kubeconfig"))
-        return server, Kube.from_params(dict(kubeconfig=str(tmp_path / "kubeconfig")))
-    yield start
-    for server in servers:
-        server.stop()
+def cluster(probe_cluster):
+    """start(name="kueue-only") -> (server, kube) of a simulated cluster."""
+    return lambda name="kueue-only": probe_cluster(name)
 
 
 def gang(kube, **options):
-    settings = dict(dict(probes=True, gang_negative_window=2, probe_timeout=30), **options)
-    outcome = verify(kube, requirements=["gang_scheduling"], options=Options(**settings))
-    return outcome["results"][0]
-
-
-def left(kube):
-    return [n["metadata"]["name"] for n in kube.list_all("", "v1", "namespaces", label_selector=scratch.OURS)]
+    return probed_result(kube, "gang_scheduling", **dict(dict(gang_negative_window=2, probe_timeout=30), **options))
 
 
 def test_the_gang_probe_passes_on_kueue_with_a_transcript_and_leaves_nothing(cluster):
@@ -52,7 +38,7 @@ def test_the_gang_probe_passes_on_kueue_with_a_transcript_and_leaves_nothing(clu
     assert transcript[-1][0].startswith("kubectl delete namespace ai-conformance-") and "gone after" in transcript[-1][1]
     probe = result["details"]["probe"]
     assert probe["outcome"] == "pass" and probe["cleanup"] == "done" and probe["namespace"].startswith("ai-conformance-")
-    assert left(kube) == []
+    assert scratch_left(kube) == []
     namespace_posts = [r for r in server.requests if r.method == "POST" and r.path == "/api/v1/namespaces"]
     assert len(namespace_posts) == 1
 
@@ -83,7 +69,7 @@ def test_a_queue_that_admits_part_of_an_oversized_gang_fails_the_requirement(clu
     assert result["notes"].startswith("Probe failed: Kueue let part of a gang larger than its quota start: pods Running or bound")
     assert "The read-only check found: Kueue v0.19.2 is installed and operational" in result["notes"]
     assert "waitForPodsReady" in result["remediation"]
-    assert left(kube) == []
+    assert scratch_left(kube) == []
 
 
 def test_a_probe_past_its_timeout_is_undecided_creates_nothing_more_and_leaves_nothing(cluster):
@@ -91,7 +77,7 @@ def test_a_probe_past_its_timeout_is_undecided_creates_nothing_more_and_leaves_n
     result = gang(kube, probe_timeout=2.5, gang_negative_window=30)
     assert result["outcome"] == "error", result["notes"]
     assert "did not finish within probe_timeout=2.5s" in result["notes"]
-    assert left(kube) == []
+    assert scratch_left(kube) == []
     cleanup = max(i for i, r in enumerate(server.requests) if r.method == "DELETE")
     assert [r for r in server.requests[cleanup:] if r.method == "POST"] == []
 
@@ -110,7 +96,7 @@ def test_a_cancelled_probe_makes_no_further_call_that_writes(cluster):
         ctx.denied("", "v1", "configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})
     assert server.requests[before:] == []
     ctx.close()
-    assert left(kube) == []
+    assert scratch_left(kube) == []
 
 
 def test_a_namespace_stuck_terminating_is_reported_as_a_cleanup_failure(cluster, monkeypatch):
@@ -133,13 +119,13 @@ def test_expired_namespaces_of_interrupted_runs_are_swept_and_a_live_runs_are_ke
             "name": name, "labels": {scratch.MANAGED_BY_LABEL: scratch.MANAGED_BY, scratch.RUN_LABEL: "earlier"},
             "annotations": {scratch.EXPIRES_ANNOTATION: when}}})
     assert gang(kube)["outcome"] == "pass"
-    assert left(kube) == ["ai-conformance-live1"]
+    assert scratch_left(kube) == ["ai-conformance-live1"]
 
 
 def test_keep_probe_resources_keeps_the_namespace_and_says_how_to_remove_it(cluster):
     server, kube = cluster()
     result = gang(kube, keep_probe_resources=True)
-    kept = left(kube)
+    kept = scratch_left(kube)
     assert result["outcome"] == "pass" and len(kept) == 1
     assert any("kept for debugging" in e["observed"] and "kubectl delete namespace %s" % kept[0] in e["observed"]
                for e in result["evidence"])
@@ -174,7 +160,7 @@ def test_ctrl_c_during_a_probe_leaves_nothing_labelled_as_ours(cluster, tmp_path
         while len([r for r in server.requests if r.method == "POST" and r.path.endswith("/jobs")]) < 2:  # the oversized gang
             assert time.monotonic() < deadline and proc.poll() is None, "the probe never reached its negative window"
             time.sleep(0.2)
-        assert left(kube), "no scratch namespace while the probe runs"
+        assert scratch_left(kube), "no scratch namespace while the probe runs"
         os.killpg(proc.pid, signal.SIGINT)
         output = proc.communicate(timeout=90)[0]
     finally:
@@ -189,6 +175,6 @@ def test_ctrl_c_during_a_probe_leaves_nothing_labelled_as_ours(cluster, tmp_path
         assert time.monotonic() < deadline, "a process of the run is still alive"
         time.sleep(0.2)
     assert proc.returncode != 0, output[-3000:]
-    assert left(kube) == [], output[-3000:]
+    assert scratch_left(kube) == [], output[-3000:]
     deletes = [r.path for r in server.requests if r.method == "DELETE" and r.path.startswith("/api/v1/namespaces/ai-conformance-")]
     assert deletes, "nothing deleted the scratch namespace"
