@@ -11,6 +11,18 @@ would write (GatewayClass accepted, EndpointSlices, caBundles, queues, ...) is i
 
 import hashlib
 import json
+from datetime import datetime, timezone
+
+
+def now():
+    """The current time as an API object's timestamps write it."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def metadata_of(obj):
+    """An object's metadata ({} when it has none)."""
+    return obj.get("metadata") or {}
+
 
 RETRY = object()  # a simulated reconcile's answer: not yet, try again after the delay
 DEPLOYMENTS = ("apps", "deployments")

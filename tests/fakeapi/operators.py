@@ -33,12 +33,11 @@ Behaviours (each documented in tests/fixtures/README.md):
 import functools
 import hashlib
 import json
-from datetime import datetime, timezone
 
 import yaml
 
 from . import simulations
-from .controllers import DAEMONSETS, DEPLOYMENTS, RETRY, WORKLOADS
+from .controllers import DAEMONSETS, DEPLOYMENTS, RETRY, WORKLOADS, metadata_of, now
 
 SERVICES = ("", "services")
 ENDPOINTSLICES = ("discovery.k8s.io", "endpointslices")
@@ -63,17 +62,9 @@ VOLCANO_SCHEDULER = "volcano-scheduler"
 GPU_OPERATOR = "gpu-operator"
 
 
-def _now():
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _meta(obj):
-    return obj.get("metadata") or {}
-
-
 def _condition(kind, status, reason, message, generation=None, previous=None):
     """A metav1.Condition; lastTransitionTime is kept from ``previous`` when the status did not change."""
-    moment = _now()
+    moment = now()
     for old in previous or ():
         if old.get("type") == kind and old.get("status") == status and old.get("lastTransitionTime"):
             moment = old["lastTransitionTime"]
@@ -94,7 +85,7 @@ def _same_conditions(old, new):
 def workload_ready_count(resource_key, obj):
     """(pods, ready pods) a simulated workload's status says, or None before its current generation is observed."""
     status = obj.get("status") or {}
-    if status.get("observedGeneration", 0) < _meta(obj).get("generation", 1):
+    if status.get("observedGeneration", 0) < metadata_of(obj).get("generation", 1):
         return None
     if resource_key == DAEMONSETS:
         return status.get("desiredNumberScheduled", 0), status.get("numberReady", 0)
@@ -157,10 +148,10 @@ class Operators:
         """A simulated workload got a new status: what depends on it is reconciled again."""
         if not self.on:
             return
-        namespace = _meta(obj).get("namespace", "")
+        namespace = metadata_of(obj).get("namespace", "")
         for service in self.store.sim_objects(SERVICES, namespace):
             self._schedule(SERVICES, service)
-        name = _meta(obj).get("name")
+        name = metadata_of(obj).get("name")
         if resource_key == DEPLOYMENTS and name == VOLCANO_SCHEDULER and _ready(resource_key, obj):
             self._volcano_default_queues()
 
@@ -184,7 +175,7 @@ class Operators:
     def _ready_deployment(self, name):
         """Ready Deployments ``name``: API-created ones once the simulated controller made them ready, fixture ones
         as their status says (a probe's objects on a fixture cluster meet the add-on the fixture installed)."""
-        return [d for d in self.store.sim_objects(DEPLOYMENTS) if _meta(d).get("name") == name and _ready(DEPLOYMENTS, d)]
+        return [d for d in self.store.sim_objects(DEPLOYMENTS) if metadata_of(d).get("name") == name and _ready(DEPLOYMENTS, d)]
 
     # Reconcilers: each returns RETRY to be called again after the delay.
 
@@ -194,7 +185,7 @@ class Operators:
             return None  # no simulated controller claims it: its status stays as written
         status = dict(obj.get("status") or {})
         previous = status.get("conditions") or []
-        generation = _meta(obj).get("generation", 1)
+        generation = metadata_of(obj).get("generation", 1)
         accepted = _condition("Accepted", "True", "Accepted",
                               f"GatewayClass is accepted by {GATEWAY_CONTROLLERS[controller]} (fakeapi)", generation,
                               previous)
@@ -204,7 +195,7 @@ class Operators:
         return None
 
     def _helm_chart_config(self, resource_key, obj):
-        meta = _meta(obj)
+        meta = metadata_of(obj)
         if (meta.get("namespace"), meta.get("name")) != ("kube-system", "rke2-traefik"):
             return None
         if self.store.sim_get(HELMCHARTS, "kube-system", "rke2-traefik") is None:
@@ -229,7 +220,7 @@ class Operators:
     def _prometheus(self, resource_key, obj):
         spec = obj.get("spec") or {}
         replicas = spec.get("replicas", 1)
-        generation = _meta(obj).get("generation", 1)
+        generation = metadata_of(obj).get("generation", 1)
         status = dict(obj.get("status") or {})
         previous = status.get("conditions") or []
         conditions = [_condition("Available", "True", "", "", generation, previous),
@@ -245,7 +236,7 @@ class Operators:
         if self.store.sim_get(SERVICES, namespace, name) is None:
             return False, False
         for slice_ in self.store.sim_objects(ENDPOINTSLICES, namespace):
-            if (_meta(slice_).get("labels") or {}).get("kubernetes.io/service-name") != name:
+            if (metadata_of(slice_).get("labels") or {}).get("kubernetes.io/service-name") != name:
                 continue
             if any((e.get("conditions") or {}).get("ready") for e in slice_.get("endpoints") or ()):
                 return True, True
@@ -274,7 +265,7 @@ class Operators:
         return None
 
     def _service(self, resource_key, obj):
-        meta, spec = _meta(obj), obj.get("spec") or {}
+        meta, spec = metadata_of(obj), obj.get("spec") or {}
         namespace, name = meta.get("namespace", ""), meta["name"]
         for hooks_key in (VALIDATING, MUTATING):  # a webhook's Service now exists
             for config in self.store.sim_objects(hooks_key):
@@ -287,7 +278,7 @@ class Operators:
         endpoints = []
         for workload_key in WORKLOADS:
             for workload in self.store.sim_objects(workload_key, namespace):
-                labels = _meta(((workload.get("spec") or {}).get("template") or {})).get("labels") or {}
+                labels = metadata_of(((workload.get("spec") or {}).get("template") or {})).get("labels") or {}
                 if not self.store.is_api_created(workload) or any(labels.get(k) != v for k, v in selector.items()):
                     continue
                 counts = workload_ready_count(workload_key, workload) or (
@@ -342,7 +333,7 @@ class Operators:
         status = dict(obj.get("status") or {})
         previous = status.get("conditions") or []
         message = "Can admit new workloads" if resource_key == CLUSTERQUEUES else "Can submit new workloads to localQueue"
-        conditions = [_condition("Active", "True", "Ready", message, _meta(obj).get("generation", 1), previous)]
+        conditions = [_condition("Active", "True", "Ready", message, metadata_of(obj).get("generation", 1), previous)]
         if not _same_conditions(previous, conditions):
             status["conditions"] = conditions
             self._set_status(resource_key, obj, status)
@@ -363,8 +354,8 @@ class Operators:
         return None
 
     def _cluster_policy(self, resource_key, obj):
-        operators = [d for d in self.store.sim_objects(DEPLOYMENTS) if _meta(d).get("name") == GPU_OPERATOR]
-        namespace = _meta(operators[0]).get("namespace") if operators else GPU_OPERATOR
+        operators = [d for d in self.store.sim_objects(DEPLOYMENTS) if metadata_of(d).get("name") == GPU_OPERATOR]
+        namespace = metadata_of(operators[0]).get("namespace") if operators else GPU_OPERATOR
         previous = (obj.get("status") or {}).get("conditions") or []
         conditions = [_condition("Ready", "True", "Reconciled", "ClusterPolicy is ready as all resources have been "
                                  "successfully reconciled", previous=previous),
@@ -377,7 +368,7 @@ class Operators:
 
 def _endpoint(workload, index, ready):
     """One pod of a simulated workload as an EndpointSlice endpoint (deterministic name and IP)."""
-    meta = _meta(workload)
+    meta = metadata_of(workload)
     digest = hashlib.sha256(json.dumps([meta.get("namespace"), meta.get("name")]).encode()).digest()
     pod = f"{meta['name']}-{digest.hex()[:10]}-{index}"
     return {"addresses": [f"10.244.{digest[0]}.{(digest[1] + index) % 254 + 1}"],

@@ -15,9 +15,9 @@ import time
 import uuid
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
-from datetime import datetime, timezone
 
 from . import controllers, errors
+from .controllers import now
 from .operators import Operators
 from .discovery import Registry
 from .patch import json_patch, merge_patch
@@ -32,10 +32,6 @@ NODE_NAME = ("spec", "nodeName")
 EVENT_LOG_SIZE = 20000  # watch events kept; a watch from an older resourceVersion is answered 410 Gone
 PROPAGATION_POLICIES = ("Background", "Foreground", "Orphan")
 _NAME_SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-
-
-def now():
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_minor(kubernetes_version):

@@ -30,9 +30,8 @@ Not simulated: ResourceClaimTemplates, allocationMode All, firstAvailable, devic
 """
 
 import re
-from datetime import datetime, timezone
 
-from ..controllers import RETRY, tolerates
+from ..controllers import RETRY, metadata_of, now, tolerates
 
 PODS = ("", "pods")
 NODES = ("", "nodes")
@@ -44,14 +43,6 @@ DEFAULT_SCHEDULER = "default-scheduler"
 DRIVER_TERM = re.compile(r"""device\.driver\s*==\s*['"]([^'"]+)['"]""")
 ATTRIBUTE_TERM = re.compile(r"""device\.attributes\[['"]([^'"]+)['"]\]\.(\w+)\s*==\s*['"]([^'"]*)['"]""")
 NOT_EXTENDED = ("kubernetes.io/", "requests.", "hugepages-")
-
-
-def _now():
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _meta(obj):
-    return obj.get("metadata") or {}
 
 
 def _spec(obj):
@@ -99,7 +90,7 @@ def _handled(pod):
 
 
 def _annotated(obj):
-    return str((_meta(obj).get("annotations") or {}).get(NEVER_ALLOCATE, "")).lower() == "true"
+    return str((metadata_of(obj).get("annotations") or {}).get(NEVER_ALLOCATE, "")).lower() == "true"
 
 
 # -- devices ------------------------------------------------------------------------------------------------------
@@ -153,7 +144,7 @@ def _in_use(store):
     """(driver, pool, device) held by claims reserved for a pod that exists and has not finished."""
     held = set()
     for claim in store.sim_objects(CLAIMS):
-        consumers = [store.sim_get(PODS, _meta(claim).get("namespace"), r.get("name"))
+        consumers = [store.sim_get(PODS, metadata_of(claim).get("namespace"), r.get("name"))
                      for r in (claim.get("status") or {}).get("reservedFor") or [] if r.get("resource") == "pods"]
         if any(p is not None and not _finished(p) for p in consumers):
             held |= {(r.get("driver"), r.get("pool"), r.get("device")) for r in _results(claim)}
@@ -188,7 +179,7 @@ def _allocate(store, claims, node, devices, held):
             for driver, pool, name, _node, _attrs in free[:count]:
                 taken.add((driver, pool, name))
                 results.append({"request": request.get("name"), "driver": driver, "pool": pool, "device": name})
-        plan[_meta(claim)["name"]] = results
+        plan[metadata_of(claim)["name"]] = results
     return plan
 
 
@@ -196,13 +187,13 @@ def _allocate(store, claims, node, devices, held):
 def _free(store, node, resource):
     allocatable = _quantity(((node.get("status") or {}).get("allocatable") or {}).get(resource))
     used = sum(_extended(p).get(resource, 0) for p in store.sim_objects(PODS)
-               if _spec(p).get("nodeName") == _meta(node)["name"] and not _finished(p))
+               if _spec(p).get("nodeName") == metadata_of(node)["name"] and not _finished(p))
     return allocatable - used
 
 
 def _why_not(store, pod, node, claims, devices, held):
     """Why ``node`` cannot take ``pod`` (the scheduler's words), or the claims' allocation there."""
-    meta, spec = _meta(node), _spec(node)
+    meta, spec = metadata_of(node), _spec(node)
     pinned = _pinned(pod)
     labels = meta.get("labels") or {}
     if spec.get("unschedulable"):
@@ -231,7 +222,7 @@ def _unschedulable(store, pod, message):
 
 
 def _schedule(store, pod):
-    namespace = _meta(pod).get("namespace")
+    namespace = metadata_of(pod).get("namespace")
     claims = []
     for name in _claim_names(pod):
         claim = store.sim_get(CLAIMS, namespace, name)
@@ -244,7 +235,7 @@ def _schedule(store, pod):
     for node in store.sim_objects(NODES):
         why, plan = _why_not(store, pod, node, claims, devices, held)
         if why is None:
-            _bind(store, pod, _meta(node)["name"], claims, plan)
+            _bind(store, pod, metadata_of(node)["name"], claims, plan)
             return RETRY  # the kubelet's turn: a command may finish
         reasons[why] = reasons.get(why, 0) + 1
     return _unschedulable(store, pod, "0/%d nodes are available: %s." % (
@@ -254,14 +245,14 @@ def _schedule(store, pod):
 def _bind(store, pod, node, claims, plan):
     for claim in claims:
         status = dict(claim.get("status") or {})
-        if _meta(claim)["name"] in plan:
-            status["allocation"] = {"devices": {"results": plan[_meta(claim)["name"]]}, "allocationTimestamp": _now(),
+        if metadata_of(claim)["name"] in plan:
+            status["allocation"] = {"devices": {"results": plan[metadata_of(claim)["name"]]}, "allocationTimestamp": now(),
                                     "nodeSelector": {"nodeSelectorTerms": [{"matchFields": [
                                         {"key": "metadata.name", "operator": "In", "values": [node]}]}]}}
         status["reservedFor"] = list(status.get("reservedFor") or []) + [
-            {"resource": "pods", "name": _meta(pod)["name"], "uid": _meta(pod)["uid"]}]
+            {"resource": "pods", "name": metadata_of(pod)["name"], "uid": metadata_of(pod)["uid"]}]
         store.sim_write(CLAIMS, {**claim, "status": status})
-    moment = _now()
+    moment = now()
     ready = [{"type": t, "status": "True", "lastTransitionTime": moment}
              for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")]
     containers = [{"name": c.get("name"), "image": c.get("image"), "ready": True, "started": True, "restartCount": 0,
@@ -280,7 +271,7 @@ def _complete(store, pod):
     spec = _spec(pod)
     if spec.get("restartPolicy") != "Never" or not all(c.get("command") for c in spec.get("containers") or []):
         return None
-    moment = _now()
+    moment = now()
     containers = [{**s, "ready": False, "started": False, "state": {"terminated": {
         "exitCode": 0, "reason": "Completed", "startedAt": s["state"]["running"]["startedAt"], "finishedAt": moment}}}
         for s in pod["status"]["containerStatuses"]]

@@ -26,9 +26,8 @@ Annotations on the GatewayClass (``fakeapi.k8s-ai.io/...``) script what tests ne
 """
 
 import ipaddress
-from datetime import datetime, timezone
 
-from ..controllers import RETRY
+from ..controllers import RETRY, metadata_of, now
 
 GROUP = "gateway.networking.k8s.io"
 GATEWAYCLASSES = (GROUP, "gatewayclasses")
@@ -41,12 +40,8 @@ ADDRESS = "fakeapi.k8s-ai.io/gateway-address"
 ROUTE_KINDS = [{"group": GROUP, "kind": "HTTPRoute"}, {"group": GROUP, "kind": "GRPCRoute"}]
 
 
-def _meta(obj):
-    return obj.get("metadata") or {}
-
-
 def _annotation(obj, name):
-    return str((_meta(obj).get("annotations") or {}).get(name, ""))
+    return str((metadata_of(obj).get("annotations") or {}).get(name, ""))
 
 
 def _accepted(obj):
@@ -55,7 +50,7 @@ def _accepted(obj):
 
 
 def _condition(kind, ok, reason, message, generation):
-    moment = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = now()
     return {"type": kind, "status": "True" if ok else "False", "reason": reason, "message": message,
             "observedGeneration": generation, "lastTransitionTime": moment}
 
@@ -88,13 +83,13 @@ def _address(gateway_class, gateway):
         except ValueError:
             return {"type": "Hostname", "value": scripted}
         return {"type": "IPAddress", "value": scripted}
-    return {"type": "Hostname", "value": "%s.%s.gateway.fakeapi.invalid" % (_meta(gateway).get("name"), _meta(gateway).get("namespace"))}
+    return {"type": "Hostname", "value": "%s.%s.gateway.fakeapi.invalid" % (metadata_of(gateway).get("name"), metadata_of(gateway).get("namespace"))}
 
 
 def _refers_to(ref, route, gateway):
     return (ref.get("kind") or "Gateway") == "Gateway" and (ref.get("group") or GROUP) == GROUP \
-        and ref.get("name") == _meta(gateway).get("name") \
-        and (ref.get("namespace") or _meta(route).get("namespace")) == _meta(gateway).get("namespace")
+        and ref.get("name") == metadata_of(gateway).get("name") \
+        and (ref.get("namespace") or metadata_of(route).get("namespace")) == metadata_of(gateway).get("namespace")
 
 
 def _attached_routes(store, gateway):
@@ -108,7 +103,7 @@ def gateway(ops, resource_key, obj):
     gateway_class = _accepted_class(ops.store, obj)
     if gateway_class is None:
         return RETRY
-    generation = _meta(obj).get("generation", 1)
+    generation = metadata_of(obj).get("generation", 1)
     programmed = _annotation(gateway_class, NEVER_PROGRAMMED).lower() != "true"
     listeners = [{"name": listener.get("name"), "supportedKinds": ROUTE_KINDS,
                   "attachedRoutes": _attached_routes(ops.store, obj),
@@ -138,19 +133,19 @@ def _unresolved(store, route, gateway_class):
         return "InvalidKind", invalid
     hidden = _annotation(gateway_class, BACKENDS_NOT_FOUND).lower() == "true"
     missing = [ref.get("name", "") for ref in refs if hidden or store.sim_get(
-        SERVICES, ref.get("namespace") or _meta(route).get("namespace"), ref.get("name")) is None]
+        SERVICES, ref.get("namespace") or metadata_of(route).get("namespace"), ref.get("name")) is None]
     return ("BackendNotFound", missing) if missing else ("", [])
 
 
 def httproute(ops, resource_key, obj):
     """Per-parent status of a route: Accepted by each accepted parent Gateway, ResolvedRefs from its Services."""
     store = ops.store
-    generation = _meta(obj).get("generation", 1)
+    generation = metadata_of(obj).get("generation", 1)
     parents, again = [], False
     for ref in (obj.get("spec") or {}).get("parentRefs") or []:
         if (ref.get("kind") or "Gateway") != "Gateway":
             continue
-        parent = store.sim_get(GATEWAYS, ref.get("namespace") or _meta(obj).get("namespace"), ref.get("name"))
+        parent = store.sim_get(GATEWAYS, ref.get("namespace") or metadata_of(obj).get("namespace"), ref.get("name"))
         gateway_class = _accepted_class(store, parent) if parent is not None else None
         if gateway_class is None:
             continue

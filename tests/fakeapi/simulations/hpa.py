@@ -26,9 +26,8 @@ import json
 import math
 import re
 import time
-from datetime import datetime, timezone
 
-from ..controllers import DEPLOYMENTS, RETRY
+from ..controllers import DEPLOYMENTS, RETRY, metadata_of, now
 from .volcano import quantity
 
 HPAS = ("autoscaling", "horizontalpodautoscalers")
@@ -40,10 +39,6 @@ GPU = "nvidia.com/gpu"
 TOLERANCE = 0.1
 DEFAULT_WINDOWS = {"scaleUp": 0, "scaleDown": 300}
 _RECOMMENDATIONS = {}  # HPA uid -> [(time.monotonic(), replicas)]: the controller keeps them in memory too
-
-
-def _meta(obj):
-    return obj.get("metadata") or {}
 
 
 def _aggregated(store):
@@ -58,7 +53,7 @@ def _canned_items(store, path):
 
 def _unserved(store):
     service = store.sim_get(APISERVICES, "", CUSTOM_METRICS_APISERVICE) or {}
-    return {m.strip() for m in (_meta(service).get("annotations") or {}).get(UNSERVED, "").split(",") if m.strip()}
+    return {m.strip() for m in (metadata_of(service).get("annotations") or {}).get(UNSERVED, "").split(",") if m.strip()}
 
 
 def _holds_gpu(deployment):
@@ -86,7 +81,7 @@ def _metric_name(metric):
 
 def _value(store, hpa, deployment, metric):
     """The metric's value as the HPA controller reads it, or None when the custom metrics API has none."""
-    namespace, name = _meta(hpa)["namespace"], _metric_name(metric)
+    namespace, name = metadata_of(hpa)["namespace"], _metric_name(metric)
     described = _source(metric).get("describedObject") or {}
     if metric.get("type") == "Pods":
         path = "%s/namespaces/%s/pods/*/%s" % (CUSTOM_METRICS, namespace, name)
@@ -131,7 +126,7 @@ def _stabilized(hpa, current, proposal):
     most the highest of the scale-down window), this one remembered."""
     behavior = (hpa.get("spec") or {}).get("behavior") or {}
     windows = {way: (behavior.get(way) or {}).get("stabilizationWindowSeconds", DEFAULT_WINDOWS[way]) for way in DEFAULT_WINDOWS}
-    now, uid = time.monotonic(), _meta(hpa)["uid"]
+    now, uid = time.monotonic(), metadata_of(hpa)["uid"]
     history = [(at, r) for at, r in _RECOMMENDATIONS.get(uid, []) if now - at < max(windows.values())]
     up = min([r for at, r in history if now - at < windows["scaleUp"]] + [proposal])
     down = max([r for at, r in history if now - at < windows["scaleDown"]] + [proposal])
@@ -139,15 +134,11 @@ def _stabilized(hpa, current, proposal):
     return min(max(current, up), down)
 
 
-def _now():
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _write_status(ops, hpa, status, conditions):
     """Store ``status`` with ``conditions`` ((type, status, reason, message) each) set over the HPA's others."""
     previous = (hpa.get("status") or {}).get("conditions") or []
     new = {c[0]: {"type": c[0], "status": c[1], "reason": c[2], "message": c[3], "lastTransitionTime": next(
-        (p["lastTransitionTime"] for p in previous if (p.get("type"), p.get("status")) == c[:2]), _now())} for c in conditions}
+        (p["lastTransitionTime"] for p in previous if (p.get("type"), p.get("status")) == c[:2]), now())} for c in conditions}
     status["conditions"] = [new.pop(p.get("type"), p) for p in previous] + list(new.values())
     if hpa.get("status") != status:
         ops.store.sim_write(HPAS, {**hpa, "status": status})
@@ -187,7 +178,7 @@ def sync(ops, _resource_key, obj):
     ref = spec.get("scaleTargetRef") or {}
     if not spec.get("metrics") or ref.get("kind") != "Deployment":
         return None  # CPU HPAs (resource metrics) and other targets are not simulated
-    deployment = ops.store.sim_get(DEPLOYMENTS, _meta(obj)["namespace"], ref.get("name"))
+    deployment = ops.store.sim_get(DEPLOYMENTS, metadata_of(obj)["namespace"], ref.get("name"))
     if deployment is None:
         _write_status(ops, obj, status, [("AbleToScale", "False", "FailedGetScale", "the HPA controller was unable to get the target's "
                                           "current scale: deployments.apps \"%s\" not found" % ref.get("name"))])
@@ -211,7 +202,7 @@ def sync(ops, _resource_key, obj):
     desired = min(max(stabilized, low), high)
     if desired != current:
         _scale(ops, deployment, desired)
-        status["lastScaleTime"] = _now()
+        status["lastScaleTime"] = now()
     status.update(desiredReplicas=desired, currentMetrics=[_status_entry(metric, value) for metric, value in values])
     _write_status(ops, obj, status, [
         _able(proposal, stabilized, desired if desired != current else None),

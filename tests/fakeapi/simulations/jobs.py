@@ -14,7 +14,7 @@
 import random
 import string
 
-from ..controllers import RETRY
+from ..controllers import RETRY, metadata_of
 
 JOBS = ("batch", "jobs")
 PODS = ("", "pods")
@@ -29,10 +29,6 @@ def millicores(quantity):
     """CPU millicores of a quantity ("250m", "2", "1.5"); 0 when absent."""
     text = str(quantity or "0")
     return int(text[:-1]) if text.endswith("m") else int(float(text) * 1000)
-
-
-def _meta(obj):
-    return obj.get("metadata") or {}
 
 
 def _conditions(obj):
@@ -62,7 +58,7 @@ def _quota(cluster_queue):
 
 
 def _cluster_queue_of(store, job):
-    local = store.sim_get(LOCALQUEUES, _meta(job).get("namespace"), (_meta(job).get("labels") or {}).get(QUEUE_LABEL))
+    local = store.sim_get(LOCALQUEUES, metadata_of(job).get("namespace"), (metadata_of(job).get("labels") or {}).get(QUEUE_LABEL))
     if local is None or not _true(local, "Active"):
         return None
     return store.sim_get(CLUSTERQUEUES, "", (local.get("spec") or {}).get("clusterQueue"))
@@ -71,10 +67,10 @@ def _cluster_queue_of(store, job):
 def _admitted_usage(store, cluster_queue):
     usage = 0
     for job in store.sim_objects(JOBS):
-        labels = _meta(job).get("labels") or {}
+        labels = metadata_of(job).get("labels") or {}
         if QUEUE_LABEL in labels and not (job.get("spec") or {}).get("suspend") and not _finished(job):
             queue = _cluster_queue_of(store, job)
-            if queue is not None and _meta(queue).get("name") == _meta(cluster_queue).get("name"):
+            if queue is not None and metadata_of(queue).get("name") == metadata_of(cluster_queue).get("name"):
                 usage += _demand(job)
     return usage
 
@@ -82,7 +78,7 @@ def _admitted_usage(store, cluster_queue):
 def _kueue(ops, job):
     store = ops.store
     cluster_queue = _cluster_queue_of(store, job)
-    over_quota = cluster_queue is not None and (_meta(cluster_queue).get("annotations") or {}).get(OVER_QUOTA) == "true"
+    over_quota = cluster_queue is not None and (metadata_of(cluster_queue).get("annotations") or {}).get(OVER_QUOTA) == "true"
     if cluster_queue is not None and (over_quota or _admitted_usage(store, cluster_queue) + _demand(job) <= _quota(cluster_queue)):
         spec = dict(job.get("spec") or {}, suspend=False)
         store.sim_write(JOBS, {**job, "spec": spec, "status": {"conditions": []}}, spec_changed=True)
@@ -94,8 +90,8 @@ def _kueue(ops, job):
 
 
 def _pods_of(store, job):
-    return [p for p in store.sim_objects(PODS, _meta(job).get("namespace"))
-            if any(o.get("uid") == _meta(job).get("uid") for o in _meta(p).get("ownerReferences") or [])]
+    return [p for p in store.sim_objects(PODS, metadata_of(job).get("namespace"))
+            if any(o.get("uid") == metadata_of(job).get("uid") for o in metadata_of(p).get("ownerReferences") or [])]
 
 
 def _start(ops, job):
@@ -106,17 +102,17 @@ def _start(ops, job):
     for index in range(count):
         suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
         labels = dict((template.get("metadata") or {}).get("labels") or {})
-        labels.update({"job-name": _meta(job)["name"], "batch.kubernetes.io/job-name": _meta(job)["name"]})
-        spec = dict(template.get("spec") or {}, nodeName=_meta(nodes[index % len(nodes)])["name"] if nodes else "")
+        labels.update({"job-name": metadata_of(job)["name"], "batch.kubernetes.io/job-name": metadata_of(job)["name"]})
+        spec = dict(template.get("spec") or {}, nodeName=metadata_of(nodes[index % len(nodes)])["name"] if nodes else "")
         store.sim_create(PODS, {
             "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "%s-%d-%s" % (_meta(job)["name"], index, suffix), "namespace": _meta(job)["namespace"],
-                         "labels": labels, "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": _meta(job)["name"],
-                                                                "uid": _meta(job)["uid"], "controller": True}]},
+            "metadata": {"name": "%s-%d-%s" % (metadata_of(job)["name"], index, suffix), "namespace": metadata_of(job)["namespace"],
+                         "labels": labels, "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": metadata_of(job)["name"],
+                                                                "uid": metadata_of(job)["uid"], "controller": True}]},
             "spec": spec,
             "status": {"phase": "Running", "conditions": [{"type": "PodScheduled", "status": "True"},
                                                           {"type": "Ready", "status": "True"}]}})
-    ops._set_status(JOBS, job, {"active": count, "ready": count, "startTime": _meta(job).get("creationTimestamp")})
+    ops._set_status(JOBS, job, {"active": count, "ready": count, "startTime": metadata_of(job).get("creationTimestamp")})
     return RETRY
 
 
@@ -136,7 +132,7 @@ def job(ops, _resource_key, obj):
     if _finished(obj):
         return None
     if (obj.get("spec") or {}).get("suspend"):
-        return _kueue(ops, obj) if QUEUE_LABEL in (_meta(obj).get("labels") or {}) else None
+        return _kueue(ops, obj) if QUEUE_LABEL in (metadata_of(obj).get("labels") or {}) else None
     pods = _pods_of(ops.store, obj)
     if not pods:
         return _start(ops, obj)

@@ -20,7 +20,7 @@ import functools
 import random
 import string
 
-from ..controllers import RETRY
+from ..controllers import RETRY, metadata_of
 
 TRAINER = "trainer.kubeflow.org"
 TRAINJOBS = (TRAINER, "trainjobs")
@@ -36,12 +36,8 @@ NEVER_COMPLETE = "fakeapi.k8s-ai.io/never-complete"
 FAILS = "fakeapi.k8s-ai.io/trainjob-fails"
 
 
-def _meta(obj):
-    return obj.get("metadata") or {}
-
-
 def _flag(obj, annotation):
-    return str((_meta(obj).get("annotations") or {}).get(annotation, "")).lower() == "true"
+    return str((metadata_of(obj).get("annotations") or {}).get(annotation, "")).lower() == "true"
 
 
 def _covers(rule, group, plural):
@@ -70,7 +66,7 @@ def _denied(hook, message):
 def _runtime_of(store, job):
     ref = (job.get("spec") or {}).get("runtimeRef") or {}
     if ref.get("kind", "ClusterTrainingRuntime") == "TrainingRuntime":
-        return store.sim_get(RUNTIMES, _meta(job).get("namespace"), ref.get("name"))
+        return store.sim_get(RUNTIMES, metadata_of(job).get("namespace"), ref.get("name"))
     return store.sim_get(CLUSTER_RUNTIMES, "", ref.get("name"))
 
 
@@ -102,8 +98,8 @@ def v1_job_admission(resource_key, specs_field, store, obj):
 
 
 def _pods_of(store, job):
-    return [p for p in store.sim_objects(PODS, _meta(job).get("namespace"))
-            if any(o.get("uid") == _meta(job).get("uid") for o in _meta(p).get("ownerReferences") or [])]
+    return [p for p in store.sim_objects(PODS, metadata_of(job).get("namespace"))
+            if any(o.get("uid") == metadata_of(job).get("uid") for o in metadata_of(p).get("ownerReferences") or [])]
 
 
 def _jobs_status(active, succeeded=0, failed=0):
@@ -111,7 +107,7 @@ def _jobs_status(active, succeeded=0, failed=0):
 
 
 def _start(ops, job):
-    meta = _meta(job)
+    meta = metadata_of(job)
     suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
     ops.store.sim_create(PODS, {
         "apiVersion": "v1", "kind": "Pod",

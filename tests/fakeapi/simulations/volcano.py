@@ -21,7 +21,7 @@ scheduler is down: pods stay Pending with no PodScheduled condition, the Job Pen
 
 from decimal import Decimal
 
-from ..controllers import RETRY, tolerates
+from ..controllers import RETRY, metadata_of, tolerates
 
 JOBS = ("batch.volcano.sh", "jobs")
 PODGROUPS = ("scheduling.volcano.sh", "podgroups")
@@ -42,10 +42,6 @@ def quantity(value):
     return Decimal(text[:len(text) - len(suffix)]) * _SUFFIXES[suffix]
 
 
-def _meta(obj):
-    return obj.get("metadata") or {}
-
-
 def _phase(job):
     return ((job.get("status") or {}).get("state") or {}).get("phase", "")
 
@@ -63,13 +59,13 @@ def _min_available(job):
 
 
 def _owned(store, resource_key, job):
-    return [o for o in store.sim_objects(resource_key, _meta(job).get("namespace"))
-            if any(ref.get("uid") == _meta(job).get("uid") for ref in _meta(o).get("ownerReferences") or [])]
+    return [o for o in store.sim_objects(resource_key, metadata_of(job).get("namespace"))
+            if any(ref.get("uid") == metadata_of(job).get("uid") for ref in metadata_of(o).get("ownerReferences") or [])]
 
 
 def _owner_reference(job):
-    return {"apiVersion": job.get("apiVersion", "batch.volcano.sh/v1alpha1"), "kind": "Job", "name": _meta(job)["name"],
-            "uid": _meta(job)["uid"], "controller": True, "blockOwnerDeletion": True}
+    return {"apiVersion": job.get("apiVersion", "batch.volcano.sh/v1alpha1"), "kind": "Job", "name": metadata_of(job)["name"],
+            "uid": metadata_of(job)["uid"], "controller": True, "blockOwnerDeletion": True}
 
 
 def _requests(pod):
@@ -83,7 +79,7 @@ def _requests(pod):
 
 def _free_capacity(store):
     """node name -> (node, {resource: free amount}) over every node."""
-    free = {_meta(n)["name"]: (n, {r: quantity(v) for r, v in ((n.get("status") or {}).get("allocatable") or {}).items()})
+    free = {metadata_of(n)["name"]: (n, {r: quantity(v) for r, v in ((n.get("status") or {}).get("allocatable") or {}).items()})
             for n in store.sim_objects(NODES)}
     for pod in store.sim_objects(PODS):
         node = (pod.get("spec") or {}).get("nodeName")
@@ -110,7 +106,7 @@ def _place(pods, free):
             if _fits(pod, node, amounts):
                 for resource, amount in _requests(pod).items():
                     amounts[resource] = amounts.get(resource, Decimal(0)) - amount
-                placed[_meta(pod)["name"]] = name
+                placed[metadata_of(pod)["name"]] = name
                 break
     return placed
 
@@ -123,7 +119,7 @@ def _job_status(job, phase, **counts):
 
 def _create_gang(ops, job):
     """The job controller: the PodGroup and the pods."""
-    store, meta = ops.store, _meta(job)
+    store, meta = ops.store, metadata_of(job)
     spec = job.get("spec") or {}
     group = "%s-%s" % (meta["name"], meta["uid"])
     store.sim_create(PODGROUPS, {
@@ -157,7 +153,7 @@ def _schedule(ops, job, group, pods):
     if SCHEDULER == "gang" and bound + len(placed) < _min_available(job):
         placed = {}
     for pod in pending:
-        node = placed.get(_meta(pod)["name"])
+        node = placed.get(metadata_of(pod)["name"])
         if node:
             conditions = [{"type": t, "status": "True"} for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")]
             store.sim_write(PODS, {**pod, "spec": {**pod["spec"], "nodeName": node},
