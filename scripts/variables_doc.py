@@ -43,7 +43,8 @@ GROUPS = [
                          "ai_conformance_custom_metrics_namespace",
                          "ai_conformance_fail_on_must"]),
     ("Functional probes", ["ai_conformance_probes", "ai_conformance_probe_timeout", "ai_conformance_keep_probe_resources",
-                           "ai_conformance_probe_image_registry", "ai_conformance_gang_negative_window"]),
+                           "ai_conformance_probe_image_registry", "ai_conformance_gang_negative_window",
+                           "ai_conformance_autoscaler_node_pool_label"]),
     ("What is written", ["ai_conformance_output_dir", "ai_conformance_metadata", "ai_conformance_evidence_urls",
                          "ai_conformance_notes", "ai_conformance_submission_dir", "ai_conformance_product_dir"]),
 ]

@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
 import shlex
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -59,6 +60,34 @@ class Options:
     keep_probe_resources: bool = False  # leave the probes' scratch namespaces for debugging
     probe_image_registry: Optional[str] = None  # a mirror the probes' pods pull their images from
     gang_negative_window: float = 30.0  # seconds an oversized gang must stay without a pod Running or bound
+    autoscaler_node_pool_label: str = ""  # key=value naming the accelerator node pool cluster_autoscaling's probe scales
+
+    # A label key (an optional DNS-subdomain prefix and "/", then a name) and value, as the API server validates them.
+    _LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+    _LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+    def __post_init__(self):
+        if self.autoscaler_node_pool_label:
+            self.node_pool_label()
+
+    def node_pool_label(self):
+        """(key, value) of ``autoscaler_node_pool_label``; ValueError naming the option when it is not one label key=value."""
+        text = self.autoscaler_node_pool_label
+        key, _equals, value = text.partition("=")
+        prefix, slash, name = key.rpartition("/")
+        if text.count("=") != 1 or not key or not value:
+            why = "it must hold exactly one '=' between a non-empty key and value"
+        elif (slash and not (len(prefix) <= 253 and self._LABEL_PREFIX.match(prefix))) or not self._LABEL_NAME.match(name):
+            why = "%r is not a label key (an optional DNS subdomain prefix and '/', then at most 63 letters, digits, '-', '_' " \
+                  "or '.', beginning and ending with a letter or digit)" % key
+        elif not self._LABEL_NAME.match(value):
+            why = "%r is not a label value (at most 63 letters, digits, '-', '_' or '.', beginning and ending with a letter or " \
+                  "digit)" % value
+        else:
+            return key, value
+        raise ValueError("autoscaler_node_pool_label must be the one node label key=value that names the accelerator node pool "
+                         "the autoscaler scales, such as nvidia.com/gpu.present=true or cloud.google.com/gke-nodepool=gpu-pool; "
+                         "got %r: %s" % (text, why))
 
 
 class CheckContext:

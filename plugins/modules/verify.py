@@ -58,15 +58,20 @@ options:
         makes its requirement Not Implemented even when the components are ready; one that cannot observe what
         it needs (container output on simulated kubelets) says so and keeps the check's verdict. Needs the
         grants of docs/rbac-probes.md. Never in check mode. Probes - gang_scheduling (Kueue, the official
-        test's semantics; Volcano), pod_autoscaling, ai_inference, robust_controller, dra_support,
-        driver_runtime_management, secure_accelerator_access, workload_sandboxing (1.37); a requirement
-        whose probe did not run says so in its notes.
+        test's semantics; Volcano), pod_autoscaling, cluster_autoscaling (with O(autoscaler_node_pool_label)),
+        ai_inference, robust_controller, dra_support, driver_runtime_management, secure_accelerator_access,
+        accelerator_metrics (every node's exporter pod), ai_service_metrics (a ServiceMonitor'd stub, queried in
+        Prometheus), workload_sandboxing (1.37); a requirement whose probe did not run says so in its notes.
     type: bool
     default: false
   probe_timeout:
     description:
       - Seconds each probe may take (its cleanup not included); past it the probe is cancelled and its
         requirement is undecided.
+      - The cluster_autoscaling probe waits for a real node to be added and removed, which takes minutes (the
+        official test allows 20 minutes for the scale-up and 30 for the scale-down); raise it, for example to
+        V(3600), when O(autoscaler_node_pool_label) is set. A wait that the probe's time cuts short leaves the
+        requirement undecided, not failed.
     type: float
     default: 300
   keep_probe_resources:
@@ -86,6 +91,18 @@ options:
         (the official test's C(-gang-negative-window)).
     type: float
     default: 30
+  autoscaler_node_pool_label:
+    description:
+      - The node label C(key=value) naming the accelerator node pool the autoscaler scales (the official
+        test's C(-autoscaler-node-pool-label)), for example V(nvidia.com/gpu.present=true),
+        V(cloud.google.com/gke-nodepool=gpu-pool) or V(karpenter.sh/nodepool=gpu).
+      - With it the cluster_autoscaling probe fills the pool's free accelerators (else CPU) with pause pods plus
+        one, in its scratch namespace, and requires that pod to be Unschedulable, a new Ready node with the label
+        to join the pool and run it, and, once its pods are deleted, the pool to return to its baseline nodes.
+        The pool should be idle and at least one node big, and allow one node more than it has.
+      - Unset, the cluster_autoscaling probe is skipped and the requirement keeps the check's verdict. A value
+        that is not one label C(key=value) is an error before the cluster is asked anything.
+    type: str
   audit_workloads:
     description:
       - Also stream the pods on accelerator nodes, page by page, and name each one that reaches
@@ -325,6 +342,7 @@ def argspec():
         keep_probe_resources=dict(type="bool", default=False),
         probe_image_registry=dict(type="str"),
         gang_negative_window=dict(type="float", default=30.0),
+        autoscaler_node_pool_label=dict(type="str"),
         audit_workloads=dict(type="bool", default=False),
         audit_strategy=dict(type="str", default="auto", choices=["auto", "per-node", "stream"]),
         audit_exempt_namespaces=dict(type="list", elements="str", default=[]),
@@ -344,16 +362,20 @@ def main():
     kube_utils.hide_inline_kubeconfig(module)
     params = module.params
     try:
+        options = Options(probes=params["probes"], audit_workloads=params["audit_workloads"],
+                          check_timeout=params["check_timeout"], concurrency=params["concurrency"],
+                          audit_strategy=params["audit_strategy"], audit_exempt_namespaces=params["audit_exempt_namespaces"],
+                          custom_metrics_namespace=params["custom_metrics_namespace"], probe_timeout=params["probe_timeout"],
+                          keep_probe_resources=params["keep_probe_resources"], probe_image_registry=params["probe_image_registry"],
+                          gang_negative_window=params["gang_negative_window"],
+                          autoscaler_node_pool_label=params["autoscaler_node_pool_label"] or "")
+    except ValueError as exc:  # an option's form (autoscaler_node_pool_label), before the cluster is asked anything
+        module.fail_json(msg=str(exc))
+    try:
         kube = kube_utils.Kube.from_params(params, module=module)
         outcome = verify(
             kube, params["checklist_version"], params["requirements"], params["sections"],
-            params["exclude_requirements"], params["exclude_sections"],
-            Options(probes=params["probes"], audit_workloads=params["audit_workloads"],
-                    check_timeout=params["check_timeout"], concurrency=params["concurrency"],
-                    audit_strategy=params["audit_strategy"], audit_exempt_namespaces=params["audit_exempt_namespaces"],
-                    custom_metrics_namespace=params["custom_metrics_namespace"], probe_timeout=params["probe_timeout"],
-                    keep_probe_resources=params["keep_probe_resources"], probe_image_registry=params["probe_image_registry"],
-                    gang_negative_window=params["gang_negative_window"]),
+            params["exclude_requirements"], params["exclude_sections"], options,
             probes_off="check mode" if module.check_mode else None,
         )
     except (kube_utils.KubeError, ChecklistError) as exc:

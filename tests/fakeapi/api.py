@@ -144,6 +144,10 @@ class KubeApi:
             return encode(registry.resource_list(group, version))
         target = self._target(group, version, rest)
         self._authorize(method, target)
+        if target.subresource == "proxy" and method == "GET":
+            simulated = self.store.proxy(target.resource.key, target.namespace, target.name, "/".join(target.subpath), query)
+            if simulated is not None:
+                return Response(*simulated)
         canned = self._canned_response(raw_path, query)
         if canned is not None:  # proxied paths, pod logs
             return canned

@@ -113,6 +113,7 @@ class Operators:
             self.reconcilers[resource_key] = functools.partial(reconcile, self)
         self.admission = simulations.admission()
         self.logs = simulations.logs()
+        self.proxies = simulations.proxies()
 
     @property
     def on(self):
@@ -126,6 +127,13 @@ class Operators:
         if not self.on or not self.store.is_api_created(pod):
             return None
         return next((text for text in (log(self.store, pod, container) for log in self.logs) if text is not None), None)
+
+    def proxy(self, resource_key, namespace, name, path, query):
+        """A simulated answer through the proxy of a Service or pod (simulations' PROXY), or None."""
+        if not self.on:
+            return None
+        return next((answer for answer in (proxy(self.store, resource_key, namespace, name, path, query)
+                                           for proxy in self.proxies) if answer is not None), None)
 
     def admit(self, resource_key, obj):
         """The denial message of a simulated validating webhook for creating ``obj``, or None."""

@@ -301,6 +301,11 @@ class ObjectStore:
         with self._lock:
             return self._operators.pod_log(pod, container) or ""
 
+    def proxy(self, resource_key, namespace, name, path, query):
+        """(status, content type, body) a simulation answers through a Service's or pod's proxy, or None."""
+        with self._lock:
+            return self._operators.proxy(resource_key, namespace, name, path, query)
+
     def is_api_created(self, obj):
         return obj["metadata"].get("uid") in self._api_created
 

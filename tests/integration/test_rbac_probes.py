@@ -23,7 +23,9 @@ DOC = ROOT / "docs" / "rbac-probes.md"
 CLUSTERS = {"rke2-gpu": lambda: load_cluster("rke2-gpu"), "kueue-only": lambda: load_cluster("kueue-only"),
             "trainer": trainer_cluster}
 # Needed where no cluster here needs it: the training operator v1 probe dry-runs a PyTorchJob when TFJobs are not served.
-UNUSED_ON_THESE_CLUSTERS = {("kubeflow.org", "pytorchjobs", "create")}
+# pytorchjobs: the training operator's TFJob is tried first; namespaces patch: these clusters' Prometheus selects
+# ServiceMonitors in every namespace; pods delete: the cluster_autoscaling probe runs only with autoscaler_node_pool_label.
+UNUSED_ON_THESE_CLUSTERS = {("kubeflow.org", "pytorchjobs", "create"), ("", "namespaces", "patch"), ("", "pods", "delete")}
 
 
 def probe_rules():

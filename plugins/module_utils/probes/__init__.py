@@ -21,17 +21,21 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Set
 
-ProbeFunc = Callable[..., Any]  # (ctx: engine.CheckContext, namespace: str) -> result.Finding
+ProbeFunc = Callable[..., Any]  # (ctx: scratch.ProbeContext) -> result.Finding
 PROBES: Dict[str, ProbeFunc] = {}
+NO_SCRATCH: Set[str] = set()  # probes that only read what the cluster serves: no scratch namespace is made for them
 
 
-def probe(requirement_id: str) -> Callable[[ProbeFunc], ProbeFunc]:
-    """Register the decorated function as the probe exercising ``requirement_id``."""
+def probe(requirement_id: str, scratch: bool = True) -> Callable[[ProbeFunc], ProbeFunc]:
+    """Register the decorated function as the probe exercising ``requirement_id``; ``scratch=False`` for one that
+    creates nothing (it reads live endpoints the read-only check samples only once)."""
     def register(func: ProbeFunc) -> ProbeFunc:
         if requirement_id in PROBES and PROBES[requirement_id] is not func:
             raise ValueError("two probes registered for %s" % requirement_id)
         PROBES[requirement_id] = func
+        if not scratch:
+            NO_SCRATCH.add(requirement_id)
         return func
     return register

@@ -26,9 +26,9 @@ from dataclasses import replace
 from typing import Dict, List, Optional
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError, WaitTimeout
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import PROBES
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import NO_SCRATCH, PROBES
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import (  # noqa: F401 pylint: disable=unused-import
-    accelerators, networking, operator, scheduling, security,
+    accelerators, networking, observability, operator, scheduling, security,
 )
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.scratch import (
     RUN_LABEL, Cancelled, ProbeContext, new_run_id, sweep,
@@ -49,6 +49,8 @@ class Interrupted(BaseException):
 
 def _probe_finding(ctx: ProbeContext) -> Finding:
     """Run one probe in its namespace and clean up, whatever happens."""
+    if ctx.requirement.id in NO_SCRATCH:
+        return _run_probe(ctx)
     try:
         ctx.open()
     except Cancelled:
@@ -56,6 +58,17 @@ def _probe_finding(ctx: ProbeContext) -> Finding:
     except KubeError as exc:
         return Finding(ERROR, "the probe could not create its scratch namespace: %s" % exc,
                        remediation=exc.hint or "grant create/delete on namespaces, or run with probes: false")
+    try:
+        return _run_probe(ctx)
+    finally:
+        if ctx.options.keep_probe_resources:
+            ctx.keep()
+        else:
+            ctx.close()
+
+
+def _run_probe(ctx: ProbeContext) -> Finding:
+    """The probe's finding; whatever it raised, as the finding it means."""
     try:
         return PROBES[ctx.requirement.id](ctx)
     except Cancelled:
@@ -67,11 +80,6 @@ def _probe_finding(ctx: ProbeContext) -> Finding:
         return Finding(ERROR, "the probe could not finish: %s" % exc, remediation=exc.hint)
     except Exception as exc:  # a bug in a probe must not take the others down  # pylint: disable=broad-exception-caught
         return Finding(ERROR, "the probe raised %s: %s (a bug in k8s_ai.conformance; please report it)" % (exc.__class__.__name__, exc))
-    finally:
-        if ctx.options.keep_probe_resources:
-            ctx.keep()
-        else:
-            ctx.close()
 
 
 def _without_probe_caveats(result: Result) -> List[str]:
@@ -88,8 +96,9 @@ def not_run(result: Result, why: str) -> Result:
 
 def merge(result: Result, finding: Finding, ctx: ProbeContext, duration: float) -> Result:
     """The check's result with the probe's finding and transcript."""
+    cleanup = ctx.cleanup_problem or ("done" if ctx.namespace else "nothing created")
     details = dict(result.details, probe={"outcome": finding.outcome, "notes": finding.notes, "namespace": ctx.namespace,
-                                          "duration_s": round(duration, 3), "cleanup": ctx.cleanup_problem or "done"})
+                                          "duration_s": round(duration, 3), "cleanup": cleanup})
     caveats = _without_probe_caveats(result) + list(finding.caveats)
     if ctx.cleanup_problem:
         caveats.append("probe cleanup failed: %s" % ctx.cleanup_problem)

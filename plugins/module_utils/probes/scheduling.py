@@ -19,6 +19,14 @@ their free CPU, so it shows gang semantics on any cluster: without them, some of
 pod_autoscaling: an ``autoscaling/v2`` HPA scales a Deployment of pause pods, each holding one nvidia.com/gpu, on an
 accelerator metric of those pods read through the custom metrics API (an HPA reads custom metrics of its own namespace
 only): ScalingActive with a value, up when its target is below the value, back down when it is above.
+
+cluster_autoscaling (TestAcceleratorClusterAutoscaling), only with ``autoscaler_node_pool_label`` (key=value naming the
+accelerator node pool; without it SKIPPED): the pool's Ready nodes stay the same for a while (its baseline); pause pods
+selecting the pool, each holding one of the accelerator resource its nodes advertise (else CPU, sized to the freest
+node), fill its free capacity (allocatable minus the requests of the pods bound there) plus one; that one is
+Unschedulable (Insufficient <resource>), a new Ready node joins the pool and runs it; once the pods are deleted the pool
+is back at its baseline nodes and stays there. Each wait is bounded by the official test's and by probe_timeout: a step
+that does not happen in the official time FAILs naming it, one that probe_timeout cut short is an ERROR (undecided).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,17 +35,19 @@ __metaclass__ = type
 
 import json
 import shlex
+import time
 from decimal import Decimal
 from typing import Any, Dict, List, Optional, Tuple
 
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import lookups
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.chart_values.scheduling import parse_quantity
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import (
-    DEPLOYMENT_COUNTS, Predicate, WaitTimeout, condition_is, deployment_available, describe_state, job_complete,
+    DEPLOYMENT_COUNTS, Predicate, WaitTimeout, condition_is, deployment_available, describe_state, job_complete, pod_phase,
 )
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import condition, condition_true, name_of, table
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import probe
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import pods, probe
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.images import image
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import FAIL, PASS, SKIPPED, UNKNOWN, Finding
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import ERROR, FAIL, PASS, SKIPPED, UNKNOWN, Finding
 
 KUEUE = "kueue.x-k8s.io"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
@@ -560,3 +570,304 @@ def pod_autoscaling(ctx) -> Finding:
                          "at %s; a target of %s below it scaled Deployment %s from 1 to %d replicas (maxReplicas), a target of %s "
                          "above it back to 1 (scale-down stabilization window set to 0 s for the probe)."
                    % (HPA_NAME, source, GPU, value, up, HPA_TARGET, HPA_MAX_REPLICAS, down))
+
+
+# -- cluster_autoscaling ----------------------------------------------------------------------------------------
+
+AUTOSCALE_APP = "autoscale-probe"
+AUTOSCALE_SELECTOR = "app.kubernetes.io/name=%s" % AUTOSCALE_APP
+# Each wait is bounded by the official test's own (its flags' defaults), and never runs past the probe's time
+# (probe_timeout): a wait that time cuts short leaves the requirement undecided, not failed.
+BASELINE_WINDOW = 30.0  # the pool's Ready nodes must stay the same this long before the probe fills it
+PENDING_TIMEOUT = 120.0  # -autoscaler-pending-timeout: a pod Unschedulable
+SCALE_UP_TIMEOUT = 1200.0  # -autoscaler-scale-up-timeout: a new node Ready in the pool and the pending pod Running there
+SCALE_DOWN_TIMEOUT = 1800.0  # -autoscaler-scale-down-timeout: the pool back at its baseline nodes...
+SCALE_DOWN_STABLE = 30.0  # -autoscaler-stability-window: ...and staying there this long
+DELETE_TIMEOUT = 120.0  # the probe's pods gone once deleted
+POLL_INTERVAL = 2.0  # seconds between two looks at the pool's nodes or the probe's pods
+MAX_POOL_PODS = 100  # a pool with more free room than this many pods is too big to fill
+CPU_FALLBACK_MILLIS = 100  # each pod's CPU when the pool has no accelerator resource and no free CPU either
+AUTOSCALER_REMEDIATION = (
+    "Read why the autoscaler did not act: kubectl get configmap -n kube-system cluster-autoscaler-status -o yaml (managed "
+    "autoscalers write it too), the pending pod's events (kubectl describe pod: TriggeredScaleUp, NotTriggerScaleUp and "
+    "the reason, such as the node group's max size reached or no group fitting the pod) and the autoscaler's log; "
+    "Karpenter: kubectl get nodeclaims and its controller's log.")
+SCALE_DOWN_REMEDIATION = (
+    "The autoscaler must remove an idle accelerator node: scale-down enabled (cluster-autoscaler --scale-down-enabled, "
+    "--scale-down-unneeded-time, --scale-down-utilization-threshold; Karpenter disruption.consolidationPolicy), and "
+    "nothing on the new node keeping it (pods without a controller or with local storage, PodDisruptionBudgets, the "
+    "annotation cluster-autoscaler.kubernetes.io/scale-down-disabled, the node group's min size).")
+POD_RUNNING = Predicate("Running", pod_phase("Running"), show=pods.pod_state, hint=pod_phase("Running").hint)
+PROBE_TIME_REMEDIATION = ("raise probe_timeout for this probe (for example to 3600): adding and removing a real node "
+                          "takes minutes")
+
+
+def _pool_usable(node: Dict[str, Any]) -> bool:
+    return condition_true(node, "Ready") and not (node.get("spec") or {}).get("unschedulable")
+
+
+def _uid(obj: Dict[str, Any]) -> str:
+    return (obj.get("metadata") or {}).get("uid", "")
+
+
+def _accelerator_amounts(node: Dict[str, Any]) -> Dict[str, str]:
+    allocatable = (node.get("status") or {}).get("allocatable") or {}
+    return {r: str(q) for r, q in sorted(allocatable.items())
+            if any(r.startswith(prefix) for prefix, _vendor in lookups.ACCELERATOR_RESOURCE_PREFIXES)}
+
+
+def _show_pool(nodes: List[Dict[str, Any]]) -> str:
+    rows = [["NAME", "READY", "SCHEDULABLE", "ACCELERATORS", "CPU", "TAINTS"]]
+    for node in nodes:
+        taints = ",".join("%s:%s" % (t.get("key"), t.get("effect")) for t in (node.get("spec") or {}).get("taints") or [])
+        rows.append([_name(node), str(condition_true(node, "Ready")), str(not (node.get("spec") or {}).get("unschedulable")),
+                     ",".join("%s=%s" % item for item in _accelerator_amounts(node).items()) or "<none>",
+                     str(((node.get("status") or {}).get("allocatable") or {}).get("cpu", "0")), taints or "<none>"])
+    return "%d nodes\n%s" % (len(nodes), table(rows, max_rows=50))
+
+
+def _pool_resource(nodes: List[Dict[str, Any]]) -> str:
+    """The accelerator extended resource most of the pool's nodes advertise (the first prefix of
+    lookups.ACCELERATOR_RESOURCE_PREFIXES on a tie), else cpu."""
+    counts: Dict[str, int] = {}
+    for node in nodes:
+        for resource, quantity in _accelerator_amounts(node).items():
+            if parse_quantity(quantity) > 0:
+                counts[resource] = counts.get(resource, 0) + 1
+    order = [prefix for prefix, _vendor in lookups.ACCELERATOR_RESOURCE_PREFIXES]
+
+    def rank(resource):
+        return (-counts[resource], next(i for i, p in enumerate(order) if resource.startswith(p)), resource)
+    return min(counts, key=rank) if counts else "cpu"
+
+
+def _pool_free(ctx, nodes: List[Dict[str, Any]], resource: str) -> Dict[str, int]:
+    """Pool node -> free ``resource`` (whole units; cpu in millicores): allocatable minus what the unfinished pods bound
+    there request."""
+    names = {_name(n) for n in nodes}
+
+    def show(items):
+        requested = _requested_by_node(items)
+        rows = [["NODE", "%s REQUESTED" % resource.upper()]]
+        rows += [[name, _quantity(resource, _units(resource, requested.get(name, {}).get(resource, Decimal(0))))]
+                 for name in sorted(names)]
+        return "%d pods not finished\n%s" % (len(items), table(rows, max_rows=50))
+    live = ctx.list("", "v1", "pods", field_selector=LIVE_PODS, show=show,
+                    note="what the pods bound to the pool's nodes request of %s" % resource)
+    requested = _requested_by_node(live)
+    free = {}
+    for node in nodes:
+        allocatable = parse_quantity(((node.get("status") or {}).get("allocatable") or {}).get(resource, 0))
+        free[_name(node)] = max(0, _units(resource, allocatable - requested.get(_name(node), {}).get(resource, Decimal(0))))
+    return free
+
+
+def _autoscale_pod(index: int, label: Tuple[str, str], resource: str, per_pod: int, tolerations, pause: str) -> Dict[str, Any]:
+    """A pause pod of the pool (nodeSelector the pool's label) holding ``per_pod`` of ``resource``."""
+    requests = {"cpu": "10m", "memory": "16Mi"}
+    limits = {"memory": "16Mi"}
+    if resource == "cpu":
+        requests["cpu"] = _quantity("cpu", per_pod)
+    else:
+        limits[resource] = str(per_pod)
+    body = pods.pod("autoscale-%d" % index, [pods.container("pause", pause, resources={"requests": requests, "limits": limits})],
+                    tolerations, restart="Always")
+    body["metadata"]["labels"] = {"app.kubernetes.io/name": AUTOSCALE_APP}
+    body["spec"].update(nodeSelector={label[0]: label[1]}, automountServiceAccountToken=False)
+    return body
+
+
+def _scheduled_state(pod: Dict[str, Any]) -> Tuple[bool, str]:
+    """(PodScheduled=False with reason Unschedulable, its message)."""
+    scheduled = condition(pod, "PodScheduled") or {}
+    return (scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable"), str(scheduled.get("message") or "")
+
+
+def _show_probe_pods(items: List[Dict[str, Any]]) -> str:
+    running = sum(1 for p in items if (p.get("status") or {}).get("phase") == "Running")
+    return "%d pods, %d Running\n%s" % (len(items), running, _show_pods(items))
+
+
+def _budget(ctx, official: float) -> Tuple[float, bool]:
+    """(seconds a wait may take, whether the probe's own time cut it below ``official``)."""
+    available = ctx.remaining() - pods.RESERVE
+    return (official, False) if official <= available else (max(0.0, available), True)
+
+
+def _await(ctx, look, met, show, limit: float, command: str, api: str, note: str) -> Tuple[str, Any, float]:
+    """Look every POLL_INTERVAL until ``met(seen)`` says what it saw, at most ``limit`` seconds; (that text, or "" when
+    it never held; what was seen last; seconds it took). Recorded as the watch a person would run."""
+    started = time.monotonic()
+    while True:
+        ctx.check_cancelled()
+        seen = look()
+        text = met(seen)
+        elapsed = time.monotonic() - started
+        if text or elapsed >= limit:
+            break
+        time.sleep(min(POLL_INTERVAL, max(0.0, limit - elapsed)))
+    ctx.record(command, ("met after %.1fs: %s" % (elapsed, text)) if text else "not met after %.1fs: %s" % (elapsed, show(seen)),
+               api=api, note=note)
+    return text or "", seen, elapsed
+
+
+def _timed_out(ctx, cut: bool, what: str, official: float, remediation: str) -> Finding:
+    """FAIL for a step that did not happen within the official time; ERROR when the probe's own time cut its wait."""
+    if cut:
+        return Finding(ERROR, "probe_timeout=%ss ran out in a wait the official test allows %ds for: %s" % (ctx.timeout, official, what),
+                       remediation=PROBE_TIME_REMEDIATION)
+    return Finding(FAIL, what, remediation=remediation)
+
+
+@probe("cluster_autoscaling")
+def cluster_autoscaling(ctx) -> Finding:
+    """TestAcceleratorClusterAutoscaling's semantics on the pool ``autoscaler_node_pool_label`` names: its Ready nodes
+    stable, then pause pods (each one accelerator, else CPU) filling its free capacity plus one; that one Unschedulable,
+    a new Ready node of the pool running it, and once the pods are deleted the pool back at its baseline nodes."""
+    if not ctx.options.autoscaler_node_pool_label:
+        return Finding(SKIPPED, "the probe needs autoscaler_node_pool_label, the node label key=value naming the accelerator "
+                                "node pool the autoscaler scales (the official -autoscaler-node-pool-label), and a probe_timeout "
+                                "long enough for a node to be added and removed")
+    key, value = ctx.options.node_pool_label()
+    label = "%s=%s" % (key, value)
+    watch = ctx.list_command("", "v1", "nodes", label_selector=label, args="-w")
+    polled = ctx.api_for("", "v1", "nodes", query={"labelSelector": label}, api_note="polled")
+
+    def pool():
+        return ctx.kube.list_all("", "v1", "nodes", label_selector=label)
+    nodes = ctx.list("", "v1", "nodes", label_selector=label, show=_show_pool,
+                     note="the node pool autoscaler_node_pool_label=%s names: its Ready, schedulable nodes are the baseline" % label)
+    baseline = [n for n in nodes if _pool_usable(n)]
+    if not baseline:
+        return Finding(UNKNOWN, "no Ready, schedulable node carries %s: the probe needs a pool of at least one node (check "
+                                "autoscaler_node_pool_label)" % label)
+    uids = {_uid(n) for n in baseline}
+    count = len(baseline)
+
+    def changed(seen):
+        now = {_uid(n) for n in seen if _pool_usable(n)}
+        return "its Ready, schedulable nodes changed to %s" % (", ".join(sorted(_name(n) for n in seen if _pool_usable(n))) or "none") \
+            if now != uids else None
+    unstable = ctx.hold(pool, changed, BASELINE_WINDOW, watch, polled, interval=POLL_INTERVAL,
+                        note="the pool's %d Ready nodes stay the same for %ss: its baseline" % (count, BASELINE_WINDOW))
+    if unstable:
+        return Finding(UNKNOWN, "pool %s was not stable before the probe (%s): something else is scaling it; run the probe "
+                                "when the pool is idle" % (label, unstable))
+
+    resource = _pool_resource(baseline)
+    free = _pool_free(ctx, baseline, resource)
+    per_pod = 1 if resource != "cpu" else (max(free.values()) or CPU_FALLBACK_MILLIS)
+    total = sum(free.values())
+    wanted = sum(amount // per_pod for amount in free.values()) + 1
+    holding = "one %s" % resource if resource != "cpu" else "%s CPU (the pool's nodes advertise no accelerator)" % _quantity("cpu", per_pod)
+    if wanted > MAX_POOL_PODS:
+        return Finding(UNKNOWN, "pool %s has room for %d pods holding %s (%s free): more than the %d the probe creates; name "
+                                "a smaller, idle pool" % (label, wanted - 1, holding, _quantity(resource, total), MAX_POOL_PODS))
+    tolerations = pods.tolerate({GPU} | {t["key"] for n in baseline for t in (n.get("spec") or {}).get("taints") or [] if t.get("key")})
+    pause = image("pause", ctx.options.probe_image_registry)
+    for index in range(wanted):
+        ctx.create("", "v1", "pods", _autoscale_pod(index, (key, value), resource, per_pod, tolerations, pause),
+                   note="pod %d of %d, each holding %s: %s free on the pool's %d nodes, so one cannot fit"
+                        % (index + 1, wanted, holding, _quantity(resource, total), count))
+
+    def probe_pods():
+        return ctx.kube.list_all("", "v1", "pods", namespace=ctx.namespace, label_selector=AUTOSCALE_SELECTOR)
+    pods_watch = ctx.list_command("", "v1", "pods", ctx.namespace, AUTOSCALE_SELECTOR, args="-w")
+    pods_polled = ctx.api_for("", "v1", "pods", ctx.namespace, query={"labelSelector": AUTOSCALE_SELECTOR}, api_note="polled")
+
+    def pending(seen):
+        stuck = [(_name(p), _scheduled_state(p)[1]) for p in seen if _scheduled_state(p)[0] and not pods.node_of(p)]
+        return "pod %s PodScheduled=False (Unschedulable: %s)" % stuck[0] if stuck else None
+    limit, cut = _budget(ctx, PENDING_TIMEOUT)
+    text, seen, _took = _await(ctx, probe_pods, pending, _show_probe_pods, limit, pods_watch, pods_polled,
+                               "one of the %d pods must be Unschedulable: the pool is full" % wanted)
+    if not text:
+        if len(seen) == wanted and all(pods.node_of(p) for p in seen):
+            return Finding(UNKNOWN, "pool %s took all %d pods holding %s: it had more room than its allocatable minus the "
+                                    "requests of its pods showed (%s free), so no pod waited for a new node"
+                           % (label, wanted, holding, _quantity(resource, total)))
+        return _timed_out(ctx, cut, "none of the %d pods holding %s on pool %s was marked Unschedulable within %.0fs: %s"
+                          % (wanted, holding, label, limit, _show_probe_pods(seen)), PENDING_TIMEOUT,
+                          "the scheduler must mark a pod it cannot place PodScheduled=False (Unschedulable): kubectl describe pod")
+    waiting_pod = next(p for p in seen if _scheduled_state(p)[0] and not pods.node_of(p))
+    message = _scheduled_state(waiting_pod)[1]
+    if "Insufficient %s" % resource not in message:
+        return Finding(UNKNOWN, "pod %s of pool %s was Unschedulable for another reason than the pool's %s: %s"
+                       % (_name(waiting_pod), label, resource, message or "no message"))
+
+    up_started = time.monotonic()
+    limit, cut = _budget(ctx, SCALE_UP_TIMEOUT)
+
+    def joined(seen):
+        new = [_name(n) for n in seen if _pool_usable(n) and _uid(n) not in uids]
+        return "node %s joined: %d Ready, schedulable nodes (baseline %d)" % (", ".join(new), sum(map(_pool_usable, seen)), count) \
+            if new else None
+    text, seen, _took = _await(ctx, pool, joined, _show_pool, limit, watch, polled,
+                               "a new Ready node must join pool %s for pod %s" % (label, _name(waiting_pod)))
+    if not text:
+        return _timed_out(ctx, cut, "no new node joined pool %s within %.0fs of pod %s waiting for one (%s): %s"
+                          % (label, limit, _name(waiting_pod), message, _show_pool(seen).splitlines()[0]),
+                          SCALE_UP_TIMEOUT, AUTOSCALER_REMEDIATION)
+    new_nodes = {_name(n) for n in seen if _pool_usable(n) and _uid(n) not in uids}
+    limit, cut = _budget(ctx, max(1.0, SCALE_UP_TIMEOUT - (time.monotonic() - up_started)))
+    try:
+        running = ctx.wait_for("", "v1", "pods", _name(waiting_pod), POD_RUNNING, timeout=max(limit, 0.1), interval=POLL_INTERVAL,
+                               note="the pod that waited runs on the node that joined the pool")
+    except WaitTimeout as exc:
+        return _timed_out(ctx, cut, "node %s joined pool %s but pod %s was not Running within %.0fs: %s"
+                          % (", ".join(sorted(new_nodes)), label, _name(waiting_pod), limit, exc.observed),
+                          SCALE_UP_TIMEOUT, "kubectl describe pod -n %s %s: its events say why it did not start there"
+                          % (ctx.namespace, _name(waiting_pod)))
+    host = pods.node_of(running)
+    if host in {_name(n) for n in baseline}:
+        return Finding(UNKNOWN, "pod %s ran on baseline node %s of pool %s (room freed there meanwhile), not on the node that "
+                                "joined (%s): the scale-up is not shown to serve it"
+                       % (_name(waiting_pod), host, label, ", ".join(sorted(new_nodes))))
+    up_took = time.monotonic() - up_started
+    ctx.list("", "v1", "nodes", label_selector=label, show=_show_pool, note="the pool after the scale-up")
+
+    ctx.check_cancelled()
+    names = [_name(p) for p in probe_pods()]
+    for name in names:
+        ctx.kube.delete("", "v1", "pods", name, namespace=ctx.namespace, grace_period_seconds=0)
+    ctx.record("kubectl delete pods -n %s -l %s --grace-period=0" % (ctx.namespace, AUTOSCALE_SELECTOR),
+               "%d pods deleted: %s" % (len(names), ", ".join(names)),
+               api="DELETE %s/<name> (each of the %d)" % (ctx.kube.path("", "v1", "pods", ctx.namespace), len(names)),
+               note="the pool's workload goes: the new node is idle")
+    limit, cut = _budget(ctx, DELETE_TIMEOUT)
+    text, seen, _took = _await(ctx, probe_pods, lambda items: "no pod left" if not items else None, _show_probe_pods, limit,
+                               pods_watch, pods_polled, "the probe's pods are gone")
+    if not text:
+        return Finding(UNKNOWN if not cut else ERROR, "pool %s scaled up (node %s ran pod %s), but the probe's pods were not gone "
+                                                      "%.0fs after their deletion, so its scale-down cannot be shown: %s"
+                       % (label, host, _name(waiting_pod), limit, _show_probe_pods(seen)),
+                       remediation=PROBE_TIME_REMEDIATION if cut else "")
+
+    down_started = time.monotonic()
+    limit, cut = _budget(ctx, SCALE_DOWN_TIMEOUT)
+    back_since: List[float] = []
+
+    def back(seen):
+        if {_uid(n) for n in seen if _pool_usable(n)} != uids:
+            del back_since[:]
+            return None
+        back_since[:] = back_since or [time.monotonic()]
+        held = time.monotonic() - back_since[0]
+        return "the pool's Ready nodes are its %d baseline nodes again, for %.0fs" % (count, held) if held >= SCALE_DOWN_STABLE else None
+    text, seen, _took = _await(ctx, pool, back, _show_pool, limit, watch, polled,
+                               "the pool returns to its %d baseline nodes and stays there for %ss" % (count, SCALE_DOWN_STABLE))
+    if not text:
+        last = "%s, Ready and schedulable: %s" % (_show_pool(seen).splitlines()[0],
+                                                  ", ".join(sorted(_name(n) for n in seen if _pool_usable(n))) or "none")
+        if back_since:
+            last += " (back at the baseline only for the last %.0fs of the %ss it must stay there)" % (
+                time.monotonic() - back_since[0], SCALE_DOWN_STABLE)
+        return _timed_out(ctx, cut, "pool %s scaled up (node %s ran pod %s) but did not return to its %d baseline nodes within "
+                                    "%.0fs of the probe's pods being deleted: %s" % (label, host, _name(waiting_pod), count, limit, last),
+                          SCALE_DOWN_TIMEOUT, SCALE_DOWN_REMEDIATION)
+    returned_after = back_since[0] - down_started
+    return Finding(PASS, "Node pool %s scaled up and back down: %d pause pods holding %s each filled its %d Ready nodes (%s "
+                         "free) and one more; pod %s was Unschedulable (%s); node %s joined the pool and ran it %.0fs later; "
+                         "once the pods were deleted the pool was back at its %d baseline nodes %.0fs later, and stayed %ss."
+                   % (label, wanted, holding, count, _quantity(resource, total), _name(waiting_pod), message, host, up_took,
+                      count, returned_after, SCALE_DOWN_STABLE))

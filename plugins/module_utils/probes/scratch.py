@@ -16,6 +16,7 @@ __metaclass__ = type
 
 import json
 import random
+import shlex
 import string
 import threading
 import time
@@ -161,6 +162,20 @@ class ProbeContext(CheckContext):
                     "%s/%s created" % (body.get("kind", plural), created["metadata"]["name"]),
                     api="POST %s" % self.kube.path(group, version, plural, self.namespace), note=note)
         return created
+
+    def patch(self, group: str, version: str, plural: str, name: str, body: Dict[str, Any], observed: str, note: str = "") -> Dict[str, Any]:
+        """Merge-patch an object of the scratch namespace, or the namespace itself; recorded as ``kubectl patch``."""
+        self.check_cancelled()
+        own = (group, plural, name) == ("", "namespaces", self.namespace)
+        if not own and not self.namespace:
+            raise ValueError("a probe patches only what is in its scratch namespace")
+        namespace = None if own else self.namespace
+        patched = self.kube.patch(group, version, plural, name, body, namespace=namespace)
+        self.record("kubectl patch %s%s %s --type=merge -p %s" % (
+            self.resource(group, plural), "" if own else " -n %s" % self.namespace, name,
+            shlex.quote(json.dumps(body, separators=(",", ":")))), observed,
+            api="PATCH %s" % self.kube.path(group, version, plural, namespace, name), note=note)
+        return patched
 
     def denied(self, group: str, version: str, plural: str, body: Dict[str, Any], note: str = "") -> Optional[str]:
         """Server-side dry-run create of ``body``: the server's refusal (admission or validation), None if allowed."""

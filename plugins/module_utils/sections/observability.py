@@ -180,12 +180,13 @@ def _device_key(labels: Dict[str, str], keys: Tuple[str, ...]) -> Optional[str]:
     return ",".join(parts) or None
 
 
-def _service_for(services: List[Dict[str, Any]], daemonset: Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], Any]:
-    """The Service selecting the DaemonSet's pods, and the service port that reaches the exporter."""
+def _service_for(services: List[Dict[str, Any]], daemonset: Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], Any, Any]:
+    """The Service selecting the DaemonSet's pods, the service port that reaches the exporter, and the container port
+    behind it (a number: what the pods proxy needs)."""
     pod_labels = meta_of(_template(daemonset)).get("labels") or {}
     container_ports = [p for c in _containers(daemonset) for p in c.get("ports") or []]
     numbers = {p.get("containerPort") for p in container_ports}
-    names = {p.get("name") for p in container_ports if p.get("name")}
+    by_name = {p.get("name"): p.get("containerPort") for p in container_ports if p.get("name")}
     for svc in services:
         selector = (svc.get("spec") or {}).get("selector") or {}
         if not selector or any(pod_labels.get(k) != v for k, v in selector.items()):
@@ -193,11 +194,12 @@ def _service_for(services: List[Dict[str, Any]], daemonset: Dict[str, Any]) -> T
         ports = (svc.get("spec") or {}).get("ports") or []
         for port in ports:
             target = port.get("targetPort", port.get("port"))
-            if target in numbers or target in names:
-                return svc, port.get("port")
+            if target in numbers or target in by_name:
+                return svc, port.get("port"), by_name.get(target, target)
         if ports:
-            return svc, ports[0].get("port")
-    return None, None
+            target = ports[0].get("targetPort", ports[0].get("port"))
+            return svc, ports[0].get("port"), by_name.get(target, target)
+    return None, None, None
 
 
 def _exporter_daemonsets(daemonsets: List[Dict[str, Any]], vendor: str) -> List[Dict[str, Any]]:
@@ -235,7 +237,7 @@ def analyse_exposition(text: str, vendor: str) -> Dict[str, Any]:
             "hosts": sorted(hosts), "optional": optional}
 
 
-def _device_line(key: str, entry: Dict[str, Any], vendor: str) -> str:
+def device_line(key: str, entry: Dict[str, Any], vendor: str) -> str:
     parts = []
     for kind in ("utilization", "memory", "temperature", "power"):
         metrics = entry["metrics"].get(kind) or {}
@@ -350,7 +352,7 @@ def _check_vendor(ctx, vendor: str, nodes, daemonsets: List[Dict[str, Any]]) -> 
 
     # Scrape it through the API server's service proxy.
     services = lookups.services_in(kube, namespace)
-    svc, port = _service_for(services, ds)
+    svc, port, pod_port = _service_for(services, ds)
     ctx.record_list("", "v1", "services",
                     "%s port %s selects the %s pods" % (name_of(svc), port, ds_name) if svc
                     else "no Service selects the %s pods (%d services in %s)" % (ds_name, len(services), namespace),
@@ -362,14 +364,15 @@ def _check_vendor(ctx, vendor: str, nodes, daemonsets: List[Dict[str, Any]]) -> 
         return result
     svc_name = meta_of(svc)["name"]
     path = ctx.proxy_path(namespace, svc_name, port, "metrics")
-    details["endpoint"] = path
+    details.update(endpoint=path, namespace=namespace, pod_selector=_selector_string((ds.get("spec") or {}).get("selector")),
+                   pod_port=pod_port)
 
     def scraped(text: str) -> str:
         found = analyse_exposition(text, vendor)
         devices = found["devices"]
         return "%d samples in %d metric families from host(s) %s; %d device(s):\n%s" % (
             found["samples"], found["families"], ", ".join(found["hosts"]) or "-", len(devices),
-            "\n".join(_device_line(k, v, vendor) for k, v in sorted(devices.items())) or "(no per-device series)")
+            "\n".join(device_line(k, v, vendor) for k, v in sorted(devices.items())) or "(no per-device series)")
     text, why = _proxy_recorded(ctx, namespace, svc_name, port, "metrics", show=scraped)
     if text is None:
         result["problems"].append("the exporter endpoint %s/%s port %s did not answer through the API server's "
@@ -608,6 +611,10 @@ def _prometheus_operator(ctx, problems: List[str], fixes: List[str], details: Di
             continue
         details["targets"] = {k: summary[k] for k in ("endpoint", "active", "up", "monitor_pools", "monitor_pools_up",
                                                       "kubernetes_sd_pools_up")}
+        details["query_api"] = {"prometheus": meta_of(prom)["name"], "namespace": meta_of(prom)["namespace"],
+                                "service": OPERATED_SERVICE, "port": OPERATED_PORT, "prefix": spec.get("routePrefix") or "",
+                                "scheme": scheme, "service_monitor_selector": spec.get("serviceMonitorSelector"),
+                                "service_monitor_namespace_selector": spec.get("serviceMonitorNamespaceSelector")}
         if summary["monitor_pools_up"]:
             return Finding(PASS, "Prometheus %s (Prometheus Operator) is ready and reports %d active targets (%d up) "
                            "discovered from ServiceMonitors/PodMonitors in %d scrape pools: %s."
@@ -666,7 +673,7 @@ def _other_collectors(ctx, problems: List[str], fixes: List[str], details: Dict[
             continue
         namespace = meta_of(w)["namespace"]
         if app == "prometheus":
-            svc, port = _service_for(lookups.services_in(kube, namespace), w)
+            svc, port, _pod_port = _service_for(lookups.services_in(kube, namespace), w)
             if svc is None:
                 problems.append("Prometheus %s is ready but no Service exposes it" % name_of(w))
                 continue

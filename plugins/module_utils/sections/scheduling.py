@@ -96,8 +96,7 @@ def gang_install() -> str:
 GANG_PROBE_CAVEAT = ("functional part not demonstrated: an N-pod gang all Running and a gang larger than capacity with no "
                      "pod Running need the functional probe (probes: true)")
 AUTOSCALING_PROBE_CAVEAT = ("functional part not demonstrated: N+1 accelerator pods -> one Pending -> a node added -> Running, "
-                            "then scaled back, needs probes, which this release does not run (the upstream test "
-                            "TestAcceleratorClusterAutoscaling does it with -autoscaler-node-pool-label)")
+                            "then scaled back, needs the functional probe (probes: true with autoscaler_node_pool_label)")
 HPA_PROBE_CAVEAT = ("functional part not demonstrated: an HPA scaling up when an accelerator metric is above its target and "
                     "back down when it is below needs the functional probe (probes: true)")
 

@@ -5,14 +5,16 @@ Each module exports ``RECONCILERS`` ({resource key: function(operators, resource
 reconcilers of operators.py: for API-created objects, ``controller_delay`` after each write; a function returns
 ``operators.RETRY`` to be run again after the delay) and ``ADMISSION`` ({resource key: function(store, obj) ->
 None, or the message of a denial}), asked on every create of that kind, dry runs included, as a validating
-webhook would be, and ``LOGS`` (a function(store, pod, container) -> the text that container printed, or None when
-the module does not simulate it), read by ``GET pods/<name>/log``. They run only with the simulated operators on
-and for API-created objects. Each behaviour is documented in its module.
+webhook would be, ``LOGS`` (a function(store, pod, container) -> the text that container printed, or None when
+the module does not simulate it), read by ``GET pods/<name>/log``, and ``PROXY`` (a function(store, resource key,
+namespace, name, path, query) -> (status, content type, body bytes), or None when the module does not simulate that
+target), asked on every ``GET <services|pods>/<name>/proxy/<path>`` before the canned proxy answers. They run only
+with the simulated operators on and for API-created objects (PROXY: for whatever the module recognises). Each behaviour is documented in its module.
 """
 
-from . import dra, gateway, hpa, jobs, kubelet, trainer, volcano
+from . import autoscaler, dra, gateway, hpa, jobs, kubelet, prometheus, trainer, volcano
 
-MODULES = (jobs, volcano, gateway, trainer, dra, kubelet, hpa)
+MODULES = (jobs, volcano, gateway, trainer, dra, kubelet, hpa, prometheus, autoscaler)
 
 
 def reconcilers():
@@ -40,3 +42,7 @@ def admission():
 
 def logs():
     return [module.LOGS for module in MODULES if getattr(module, "LOGS", None)]
+
+
+def proxies():
+    return [module.PROXY for module in MODULES if getattr(module, "PROXY", None)]
