@@ -33,8 +33,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
-import shlex
 import time
 from decimal import Decimal
 from typing import Any, Dict, List, Optional, Tuple
@@ -495,12 +493,8 @@ def _milli_text(milli: int) -> str:
 def _set_target(ctx, kind: str, metric: str, target: str, note: str) -> None:
     """Merge-patch the HPA's metric target; recorded as the kubectl patch applied."""
     body = {"spec": {"metrics": [_hpa_metric(kind, metric, ctx.namespace, target)]}}
-    ctx.check_cancelled()
-    ctx.kube.patch("autoscaling", "v2", "horizontalpodautoscalers", HPA_NAME, body, namespace=ctx.namespace)
-    ctx.record("kubectl patch horizontalpodautoscalers.autoscaling -n %s %s --type=merge -p %s" % (
-        ctx.namespace, HPA_NAME, shlex.quote(json.dumps(body, separators=(",", ":")))),
-        "horizontalpodautoscaler.autoscaling/%s patched: %s target %s" % (HPA_NAME, metric, target),
-        api="PATCH %s" % ctx.kube.path("autoscaling", "v2", "horizontalpodautoscalers", ctx.namespace, HPA_NAME), note=note)
+    ctx.patch("autoscaling", "v2", "horizontalpodautoscalers", HPA_NAME, body,
+              "horizontalpodautoscaler.autoscaling/%s patched: %s target %s" % (HPA_NAME, metric, target), note=note)
 
 
 def _rescaled(ctx, replicas: int, note: str) -> Tuple[str, Dict[str, Any]]:
