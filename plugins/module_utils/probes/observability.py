@@ -33,7 +33,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import p
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.images import image
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import ERROR, FAIL, PASS, SKIPPED, Finding
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections.observability import (
-    MON_GROUP, MON_VERSION, OPTIONAL_KINDS, POD_PAGE, analyse_exposition, device_line,
+    MON_GROUP, MON_VERSION, OPTIONAL_KINDS, POD_PAGE, analyse_exposition, device_line, read_targets, under_prefix,
 )
 
 # ================================================================================================ accelerator_metrics
@@ -245,7 +245,7 @@ READY = Predicate("Ready", pod_ready, show=pods.pod_state,
 
 def _query(ctx, api: Dict[str, Any], promql: str) -> Tuple[Optional[float], str]:
     """(the single sample's value or None while there is none, what the answer said) of an instant query."""
-    path = "%sapi/v1/query?query=%s" % (api["prefix"].strip("/") + "/" if api["prefix"].strip("/") else "", quote(promql, safe=""))
+    path = under_prefix(api["prefix"], "api/v1/query?query=%s" % quote(promql, safe=""))
     body = ctx.kube.proxy_get(api["namespace"], api["service"], api["port"], path, scheme=api["scheme"])
     try:
         answer = json.loads(body)
@@ -259,26 +259,18 @@ def _query(ctx, api: Dict[str, Any], promql: str) -> Tuple[Optional[float], str]
     return float(result[0]["value"][1]), "%s" % result[0]["value"][1]
 
 
-def _until_healthy(ctx) -> str:
-    """"" once /healthz answers through the stub's Service, else the last refusal."""
-    deadline, why = time.monotonic() + pods.bounded(ctx, HEALTH_TIMEOUT), ""
-    started = time.monotonic()
-    while True:
-        ctx.check_cancelled()
+def _until_healthy(ctx) -> bool:
+    """Whether /healthz answers through the stub's Service within HEALTH_TIMEOUT."""
+    def look() -> str:
         try:
             ctx.kube.proxy_get(ctx.namespace, STUB, "http", "healthz")
-            why = ""
-            break
+            return ""
         except KubeError as exc:
-            why = "%s %s" % (exc.status or "", exc.reason or exc)
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(1.0)
-    ctx.record("kubectl get --raw /api/v1/namespaces/%s/services/%s:http/proxy/healthz" % (ctx.namespace, STUB),
-               "answered after %.1fs" % (time.monotonic() - started) if not why else "no answer after %.1fs: %s" % (
-                   time.monotonic() - started, why),
-               api="GET /api/v1/namespaces/%s/services/%s:http/proxy/healthz" % (ctx.namespace, STUB))
-    return why
+            return "%s %s" % (exc.status or "", exc.reason or exc)
+    path = "/api/v1/namespaces/%s/services/%s:http/proxy/healthz" % (ctx.namespace, STUB)
+    answered, _refusal = ctx.until(look, lambda refusal: "answered" if refusal == "" else None, pods.bounded(ctx, HEALTH_TIMEOUT),
+                                   lambda refusal: "no answer: %s" % refusal, "kubectl get --raw %s" % path, "GET %s" % path)
+    return bool(answered)
 
 
 def _collected(ctx, api: Dict[str, Any], run: str) -> Tuple[str, str]:
@@ -317,25 +309,14 @@ def _collected(ctx, api: Dict[str, Any], run: str) -> Tuple[str, str]:
 def _target_health(ctx, api: Dict[str, Any]) -> str:
     """How Prometheus's active targets show the probe's ServiceMonitor (for a failure's notes)."""
     pool = "serviceMonitor/%s/%s/" % (ctx.namespace, STUB)
-    path = "%sapi/v1/targets?state=active" % (api["prefix"].strip("/") + "/" if api["prefix"].strip("/") else "")
-    try:
-        targets = json.loads(ctx.proxy_get(api["namespace"], api["service"], api["port"], path, scheme=api["scheme"],
-                                           show=lambda t: "targets of scrape pool %s*: %s" % (pool, _pool_health(t, pool))))
-    except (KubeError, ValueError):
-        return "its targets could not be read"
-    return _pool_health(json.dumps(targets), pool)
-
-
-def _pool_health(body: str, pool: str) -> str:
-    try:
-        active = (json.loads(body).get("data") or {}).get("activeTargets") or []
-    except (ValueError, AttributeError):
-        return "not a targets answer"
-    mine = [t for t in active if str(t.get("scrapePool", "")).startswith(pool)]
+    summary, why = read_targets(ctx, api["namespace"], api["service"], api["port"], api["prefix"], api["scheme"])
+    if summary is None:
+        return "its targets could not be read (%s)" % why
+    mine = {name: entry for name, entry in summary["pools"].items() if name.startswith(pool)}
     if not mine:
         return "no active target of scrape pool %s* (the ServiceMonitor was not picked up)" % pool
-    return ", ".join("%s %s%s" % (t.get("scrapeUrl", "?"), t.get("health"), " (%s)" % t["lastError"] if t.get("lastError") else "")
-                     for t in mine)
+    return "; ".join("%s: %d/%d up%s" % (name, entry["up"], entry["total"], "; down: %s" % ", ".join(entry["down"]) if entry["down"] else "")
+                     for name, entry in sorted(mine.items()))
 
 
 @probe("ai_service_metrics")
@@ -375,9 +356,8 @@ def ai_service_metrics(ctx):
     shown = ",".join("%s=%s" % kv for kv in sorted(monitor_labels.items())) or "(any)"
     ctx.create(MON_GROUP, MON_VERSION, "servicemonitors", monitor, note="labelled %s for %s's serviceMonitorSelector" % (shown, who))
     ctx.wait_for("", "v1", "pods", STUB, READY, timeout=pods.bounded(ctx, pods.START_TIMEOUT), interval=0.5)
-    unhealthy = _until_healthy(ctx)
-    if unhealthy:
-        return Finding(ERROR, "the stub's Service did not answer /healthz through the API server's proxy: %s" % unhealthy)
+    if not _until_healthy(ctx):
+        return Finding(ERROR, "the stub's Service did not answer /healthz through the API server's proxy (see the evidence)")
     for sent in range(1, REQUESTS + 1):
         ctx.check_cancelled()
         try:

@@ -62,6 +62,15 @@ def pod_state(pod: Optional[Dict[str, Any]]) -> str:
     return ", ".join(parts)
 
 
+def unschedulable(pod: Dict[str, Any]) -> Optional[str]:
+    """The scheduler's message (possibly "") when it marked the pod PodScheduled=False (Unschedulable) and the pod is
+    not bound, else None."""
+    scheduled = condition(pod, "PodScheduled") or {}
+    if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable" and not node_of(pod):
+        return str(scheduled.get("message") or "")
+    return None
+
+
 def started(pod: Dict[str, Any]) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Running", "Succeeded", "Failed")
 

@@ -671,12 +671,6 @@ def _autoscale_pod(index: int, label: Tuple[str, str], resource: str, per_pod: i
     return body
 
 
-def _scheduled_state(pod: Dict[str, Any]) -> Tuple[bool, str]:
-    """(PodScheduled=False with reason Unschedulable, its message)."""
-    scheduled = condition(pod, "PodScheduled") or {}
-    return (scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable"), str(scheduled.get("message") or "")
-
-
 def _show_probe_pods(items: List[Dict[str, Any]]) -> str:
     running = sum(1 for p in items if (p.get("status") or {}).get("phase") == "Running")
     return "%d pods, %d Running\n%s" % (len(items), running, _show_pods(items))
@@ -686,23 +680,6 @@ def _budget(ctx, official: float) -> Tuple[float, bool]:
     """(seconds a wait may take, whether the probe's own time cut it below ``official``)."""
     available = ctx.remaining() - pods.RESERVE
     return (official, False) if official <= available else (max(0.0, available), True)
-
-
-def _await(ctx, look, met, show, limit: float, command: str, api: str, note: str) -> Tuple[str, Any, float]:
-    """Look every POLL_INTERVAL until ``met(seen)`` says what it saw, at most ``limit`` seconds; (that text, or "" when
-    it never held; what was seen last; seconds it took). Recorded as the watch a person would run."""
-    started = time.monotonic()
-    while True:
-        ctx.check_cancelled()
-        seen = look()
-        text = met(seen)
-        elapsed = time.monotonic() - started
-        if text or elapsed >= limit:
-            break
-        time.sleep(min(POLL_INTERVAL, max(0.0, limit - elapsed)))
-    ctx.record(command, ("met after %.1fs: %s" % (elapsed, text)) if text else "not met after %.1fs: %s" % (elapsed, show(seen)),
-               api=api, note=note)
-    return text or "", seen, elapsed
 
 
 def _timed_out(ctx, cut: bool, what: str, official: float, remediation: str) -> Finding:
@@ -770,11 +747,11 @@ def cluster_autoscaling(ctx) -> Finding:
     pods_polled = ctx.api_for("", "v1", "pods", ctx.namespace, query={"labelSelector": AUTOSCALE_SELECTOR}, api_note="polled")
 
     def pending(seen):
-        stuck = [(_name(p), _scheduled_state(p)[1]) for p in seen if _scheduled_state(p)[0] and not pods.node_of(p)]
+        stuck = [(_name(p), pods.unschedulable(p)) for p in seen if pods.unschedulable(p) is not None]
         return "pod %s PodScheduled=False (Unschedulable: %s)" % stuck[0] if stuck else None
     limit, cut = _budget(ctx, PENDING_TIMEOUT)
-    text, seen, _took = _await(ctx, probe_pods, pending, _show_probe_pods, limit, pods_watch, pods_polled,
-                               "one of the %d pods must be Unschedulable: the pool is full" % wanted)
+    text, seen = ctx.until(probe_pods, pending, limit, _show_probe_pods, pods_watch, pods_polled, interval=POLL_INTERVAL,
+                           note="one of the %d pods must be Unschedulable: the pool is full" % wanted)
     if not text:
         if len(seen) == wanted and all(pods.node_of(p) for p in seen):
             return Finding(UNKNOWN, "pool %s took all %d pods holding %s: it had more room than its allocatable minus the "
@@ -783,8 +760,8 @@ def cluster_autoscaling(ctx) -> Finding:
         return _timed_out(ctx, cut, "none of the %d pods holding %s on pool %s was marked Unschedulable within %.0fs: %s"
                           % (wanted, holding, label, limit, _show_probe_pods(seen)), PENDING_TIMEOUT,
                           "the scheduler must mark a pod it cannot place PodScheduled=False (Unschedulable): kubectl describe pod")
-    waiting_pod = next(p for p in seen if _scheduled_state(p)[0] and not pods.node_of(p))
-    message = _scheduled_state(waiting_pod)[1]
+    waiting_pod = next(p for p in seen if pods.unschedulable(p) is not None)
+    message = pods.unschedulable(waiting_pod)
     if "Insufficient %s" % resource not in message:
         return Finding(UNKNOWN, "pod %s of pool %s was Unschedulable for another reason than the pool's %s: %s"
                        % (_name(waiting_pod), label, resource, message or "no message"))
@@ -796,8 +773,8 @@ def cluster_autoscaling(ctx) -> Finding:
         new = [_name(n) for n in seen if _pool_usable(n) and _uid(n) not in uids]
         return "node %s joined: %d Ready, schedulable nodes (baseline %d)" % (", ".join(new), sum(map(_pool_usable, seen)), count) \
             if new else None
-    text, seen, _took = _await(ctx, pool, joined, _show_pool, limit, watch, polled,
-                               "a new Ready node must join pool %s for pod %s" % (label, _name(waiting_pod)))
+    text, seen = ctx.until(pool, joined, limit, _show_pool, watch, polled, interval=POLL_INTERVAL,
+                           note="a new Ready node must join pool %s for pod %s" % (label, _name(waiting_pod)))
     if not text:
         return _timed_out(ctx, cut, "no new node joined pool %s within %.0fs of pod %s waiting for one (%s): %s"
                           % (label, limit, _name(waiting_pod), message, _show_pool(seen).splitlines()[0]),
@@ -829,8 +806,8 @@ def cluster_autoscaling(ctx) -> Finding:
                api="DELETE %s/<name> (each of the %d)" % (ctx.kube.path("", "v1", "pods", ctx.namespace), len(names)),
                note="the pool's workload goes: the new node is idle")
     limit, cut = _budget(ctx, DELETE_TIMEOUT)
-    text, seen, _took = _await(ctx, probe_pods, lambda items: "no pod left" if not items else None, _show_probe_pods, limit,
-                               pods_watch, pods_polled, "the probe's pods are gone")
+    text, seen = ctx.until(probe_pods, lambda items: "no pod left" if not items else None, limit, _show_probe_pods,
+                           pods_watch, pods_polled, interval=POLL_INTERVAL, note="the probe's pods are gone")
     if not text:
         return Finding(UNKNOWN if not cut else ERROR, "pool %s scaled up (node %s ran pod %s), but the probe's pods were not gone "
                                                       "%.0fs after their deletion, so its scale-down cannot be shown: %s"
@@ -848,8 +825,8 @@ def cluster_autoscaling(ctx) -> Finding:
         back_since[:] = back_since or [time.monotonic()]
         held = time.monotonic() - back_since[0]
         return "the pool's Ready nodes are its %d baseline nodes again, for %.0fs" % (count, held) if held >= SCALE_DOWN_STABLE else None
-    text, seen, _took = _await(ctx, pool, back, _show_pool, limit, watch, polled,
-                               "the pool returns to its %d baseline nodes and stays there for %ss" % (count, SCALE_DOWN_STABLE))
+    text, seen = ctx.until(pool, back, limit, _show_pool, watch, polled, interval=POLL_INTERVAL,
+                           note="the pool returns to its %d baseline nodes and stays there for %ss" % (count, SCALE_DOWN_STABLE))
     if not text:
         last = "%s, Ready and schedulable: %s" % (_show_pool(seen).splitlines()[0],
                                                   ", ".join(sorted(_name(n) for n in seen if _pool_usable(n))) or "none")

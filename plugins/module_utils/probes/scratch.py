@@ -21,7 +21,7 @@ import string
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 try:
     import yaml
@@ -215,22 +215,37 @@ class ProbeContext(CheckContext):
                     api="GET %s (polled)" % self.kube.path(group, version, plural, self.namespace, name), note=note)
         return obj
 
+    def _looking(self, look: Callable[[], Any], stop: Callable[[Any], Optional[str]], limit: float,
+                 interval: float) -> Tuple[Optional[str], Any, float, int]:
+        """Look every ``interval`` until ``stop(seen)`` says something or ``limit`` seconds passed: (what it said or
+        None, what was seen last, seconds taken, looks)."""
+        started = time.monotonic()
+        looks = 0
+        while True:
+            self.check_cancelled()
+            seen = look()
+            looks += 1
+            said = stop(seen)
+            elapsed = time.monotonic() - started
+            if said or elapsed >= limit:
+                return said, seen, elapsed, looks
+            time.sleep(min(interval, max(0.0, limit - elapsed)))
+
     def hold(self, look: Callable[[], Any], broken: Callable[[Any], Optional[str]], window: float, command: str, api: str,
              interval: float = 1.0, note: str = "") -> Optional[str]:
         """Look every ``interval`` for ``window`` seconds; the first ``broken(seen)`` text (the promise broken), or None
         when it held all along. Recorded with what was seen last. The window is never shortened: a probe whose time
         ends inside it is cancelled (undecided), not passed on a shorter watch."""
-        started = time.monotonic()
-        seen, problem, looks = None, None, 0
-        while True:
-            self.check_cancelled()
-            seen = look()
-            looks += 1
-            problem = broken(seen)
-            elapsed = time.monotonic() - started
-            if problem or elapsed >= window:
-                break
-            time.sleep(min(interval, max(0.0, window - elapsed)))
-        self.record(command, "%s after %.1fs (%d looks)" % ("broken: %s" % problem if problem else "held", time.monotonic() - started, looks),
+        problem, _seen, elapsed, looks = self._looking(look, broken, window, interval)
+        self.record(command, "%s after %.1fs (%d looks)" % ("broken: %s" % problem if problem else "held", elapsed, looks),
                     api=api, note=note)
         return problem
+
+    def until(self, look: Callable[[], Any], met: Callable[[Any], Optional[str]], limit: float, show: Callable[[Any], str],
+              command: str, api: str, interval: float = 1.0, note: str = "") -> Tuple[str, Any]:
+        """Look every ``interval`` until ``met(seen)`` says what it saw, at most ``limit`` seconds: (that text, or ""
+        when it never held; what was seen last). Recorded with the text, or what ``show`` makes of the last look."""
+        text, seen, elapsed, _looks = self._looking(look, met, limit, interval)
+        self.record(command, "met after %.1fs: %s" % (elapsed, text) if text else "not met after %.1fs: %s" % (elapsed, show(seen)),
+                    api=api, note=note)
+        return text or "", seen

@@ -26,7 +26,6 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.components import install_hint
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError, Predicate, WaitTimeout
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import condition
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import pods, probe
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.accelerators import (
     COUNT_LINE, Grant, accelerator_tolerations, device_count, nvidia_nodes, pick_grant,
@@ -52,12 +51,7 @@ RUNNABLE_KEY = re.compile(r"^(\S+) \(handler (.*)\)$")  # the check's details["r
 
 
 # ================================================================================================ secure_accelerator_access
-def _unschedulable(pod: Dict[str, Any]) -> bool:
-    scheduled = condition(pod, "PodScheduled") or {}
-    return scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable" and not pods.node_of(pod)
-
-
-UNSCHEDULABLE = Predicate("PodScheduled=False (Unschedulable)", _unschedulable, show=pods.pod_state,
+UNSCHEDULABLE = Predicate("PodScheduled=False (Unschedulable)", lambda pod: pods.unschedulable(pod) is not None, show=pods.pod_state,
                           hint="the scheduler has not judged the pod, or placed it: kubectl describe pod")
 
 

@@ -538,9 +538,14 @@ def _targets_lines(summary: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _read_targets(ctx, namespace: str, service: str, port: Any, prefix: str = "", scheme: str = ""):
+def under_prefix(prefix: str, path: str) -> str:
+    """``path`` of a Prometheus HTTP API served under ``prefix`` (spec.routePrefix)."""
+    return "%s%s" % (prefix.strip("/") + "/" if prefix.strip("/") else "", path)
+
+
+def read_targets(ctx, namespace: str, service: str, port: Any, prefix: str = "", scheme: str = ""):
     """(summary, why-not) of GET <prefix>/api/v1/targets?state=active through the service proxy."""
-    path = "%sapi/v1/targets?state=active" % (prefix.strip("/") + "/" if prefix.strip("/") else "")
+    path = under_prefix(prefix, "api/v1/targets?state=active")
     full = ctx.proxy_path(namespace, service, port, path, scheme)
 
     def shown(text: str) -> str:
@@ -600,8 +605,8 @@ def _prometheus_operator(ctx, problems: List[str], fixes: List[str], details: Di
     for prom in ready[:MAX_PROMETHEUSES]:
         spec = prom.get("spec") or {}
         scheme = "https" if (spec.get("web") or {}).get("tlsConfig") else ""
-        summary, why = _read_targets(ctx, meta_of(prom)["namespace"], OPERATED_SERVICE, OPERATED_PORT,
-                                     spec.get("routePrefix") or "", scheme)
+        summary, why = read_targets(ctx, meta_of(prom)["namespace"], OPERATED_SERVICE, OPERATED_PORT,
+                                    spec.get("routePrefix") or "", scheme)
         if summary is None:
             problems.append("Prometheus %s is ready but its targets could not be read: %s" % (name_of(prom), why))
             fixes.append("Make %s/%s:%s answer (kubectl get endpointslices -n %s -l kubernetes.io/service-name=%s; "
@@ -677,7 +682,7 @@ def _other_collectors(ctx, problems: List[str], fixes: List[str], details: Dict[
             if svc is None:
                 problems.append("Prometheus %s is ready but no Service exposes it" % name_of(w))
                 continue
-            summary, why = _read_targets(ctx, namespace, meta_of(svc)["name"], port)
+            summary, why = read_targets(ctx, namespace, meta_of(svc)["name"], port)
             if summary is None:
                 problems.append(why)
                 continue

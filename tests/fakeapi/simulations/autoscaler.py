@@ -33,7 +33,7 @@ import time
 import uuid
 
 from ..controllers import RETRY, metadata_of, now, tolerates
-from .dra import _bind, _extended, _handled, _unschedulable
+from .dra import _extended, _handled, bind, mark_unschedulable
 
 PODS = ("", "pods")
 NODES = ("", "nodes")
@@ -187,10 +187,10 @@ def _schedule_cpu(store, pod):
         elif _free_cpu(store, node) < _cpu(pod):
             why = "Insufficient cpu"
         else:
-            _bind(store, pod, metadata_of(node)["name"], [], {})
+            bind(store, pod, metadata_of(node)["name"], [], {})
             return True
         reasons[why] = reasons.get(why, 0) + 1
-    _unschedulable(store, pod, "0/%d nodes are available: %s." % (
+    mark_unschedulable(store, pod, "0/%d nodes are available: %s." % (
         len(nodes), ", ".join("%d %s" % (n, why) for why, n in sorted(reasons.items()))))
     return False
 

@@ -213,7 +213,8 @@ def _why_not(store, pod, node, claims, devices, held):
     return None, plan
 
 
-def _unschedulable(store, pod, message):
+def mark_unschedulable(store, pod, message):
+    """The scheduler's verdict on a pod no node fits: PodScheduled=False (Unschedulable) with ``message``; RETRY."""
     condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
     status = {"phase": "Pending", "conditions": [condition]}
     if pod.get("status") != status:
@@ -227,22 +228,23 @@ def _schedule(store, pod):
     for name in _claim_names(pod):
         claim = store.sim_get(CLAIMS, namespace, name)
         if claim is None:
-            return _unschedulable(store, pod, '0/%d nodes are available: resourceclaim "%s" not found.'
-                                  % (len(store.sim_objects(NODES)), name))
+            return mark_unschedulable(store, pod, '0/%d nodes are available: resourceclaim "%s" not found.'
+                                      % (len(store.sim_objects(NODES)), name))
         claims.append(claim)
     devices, held = _devices(store), _in_use(store)
     reasons = {}
     for node in store.sim_objects(NODES):
         why, plan = _why_not(store, pod, node, claims, devices, held)
         if why is None:
-            _bind(store, pod, metadata_of(node)["name"], claims, plan)
+            bind(store, pod, metadata_of(node)["name"], claims, plan)
             return RETRY  # the kubelet's turn: a command may finish
         reasons[why] = reasons.get(why, 0) + 1
-    return _unschedulable(store, pod, "0/%d nodes are available: %s." % (
+    return mark_unschedulable(store, pod, "0/%d nodes are available: %s." % (
         sum(reasons.values()), ", ".join("%d %s" % (n, why) for why, n in sorted(reasons.items()))))
 
 
-def _bind(store, pod, node, claims, plan):
+def bind(store, pod, node, claims, plan):
+    """Bind ``pod`` to ``node``, its ``claims`` allocated as ``plan`` says and reserved for it: Running and Ready."""
     for claim in claims:
         status = dict(claim.get("status") or {})
         if metadata_of(claim)["name"] in plan:

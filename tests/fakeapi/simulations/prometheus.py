@@ -22,7 +22,8 @@ import re
 import time
 from urllib.parse import unquote
 
-from ..controllers import RETRY, metadata_of, now, tolerates
+from ..controllers import metadata_of, tolerates
+from .dra import bind, mark_unschedulable
 
 PODS = ("", "pods")
 NODES = ("", "nodes")
@@ -51,23 +52,12 @@ def stub_pod(ops, _resource_key, pod):
     """Bind an API-created stub pod to a node it may run on, Running and Ready; Unschedulable while there is none."""
     if not _is_stub(pod) or _spec(pod).get("nodeName"):
         return None
-    store = ops.store
-    for node in store.sim_objects(NODES):
-        if _spec(node).get("unschedulable") or not all(tolerates(_spec(pod).get("tolerations"), t) for t in _spec(node).get("taints") or []):
-            continue
-        moment = now()
-        conditions = [{"type": t, "status": "True", "lastTransitionTime": moment}
-                      for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")]
-        containers = [{"name": c.get("name"), "image": c.get("image"), "ready": True, "started": True, "restartCount": 0,
-                       "state": {"running": {"startedAt": moment}}} for c in _spec(pod).get("containers") or []]
-        store.sim_write(PODS, {**pod, "spec": {**_spec(pod), "nodeName": metadata_of(node)["name"]},
-                               "status": {"phase": "Running", "startTime": moment, "conditions": conditions,
-                                          "containerStatuses": containers}})
-        return None
-    store.sim_write(PODS, {**pod, "status": {"phase": "Pending", "conditions": [
-        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/%d nodes are available"
-         % len(store.sim_objects(NODES))}]}})
-    return RETRY
+    nodes = ops.store.sim_objects(NODES)
+    for node in nodes:
+        if not _spec(node).get("unschedulable") and all(tolerates(_spec(pod).get("tolerations"), t) for t in _spec(node).get("taints") or []):
+            bind(ops.store, pod, metadata_of(node)["name"], [], {})
+            return None
+    return mark_unschedulable(ops.store, pod, "0/%d nodes are available" % len(nodes))
 
 
 def service_monitor(_ops, _resource_key, monitor):
@@ -162,8 +152,8 @@ def _query(store, namespace, promql):
     if not asked:
         return None
     metric, run = asked.groups()
-    values = [_series(p)[metric] for prom in prometheuses for p in _stub_pods(store, prom)
-              if _run_id(p) == run and metric in _series(p)]
+    values = [_series(p).get(metric) for prom in prometheuses for p in _stub_pods(store, prom) if _run_id(p) == run]
+    values = [v for v in values if v is not None]
     if values:
         vector["data"]["result"] = [{"metric": {}, "value": [moment, str(max(values))]}]
     return _json(vector)
