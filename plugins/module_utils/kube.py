@@ -69,6 +69,7 @@ PATCH_CONTENT_TYPES = {
     "apply": "application/apply-patch+yaml",
 }
 PROPAGATION_POLICIES = ("Background", "Foreground", "Orphan")
+WATCH_REFUSED = (400, 403, 405, 406, 501)  # a list or watch the server will not serve this client: waits poll instead
 
 CONNECTION_ARG_SPEC = dict(
     request_timeout=dict(type="float", default=30.0),
@@ -142,12 +143,12 @@ class ApiUnreachable(KubeError):
 class WaitTimeout(KubeError):
     """A wait that ran out of time: the object, what was awaited, what was last seen, and the fix."""
 
-    def __init__(self, path: str, target: str, awaited: str, observed: str, timeout: float, polls: int, hint: str,
+    def __init__(self, path: str, target: str, awaited: str, observed: str, timeout: float, looks: int, hint: str,
                  last: Optional[Dict[str, Any]] = None):
-        self.target, self.awaited, self.observed, self.timeout, self.polls = target, awaited, observed, timeout, polls
+        self.target, self.awaited, self.observed, self.timeout, self.looks = target, awaited, observed, timeout, looks
         self.last = last  # the last object seen (None: it did not exist)
         super().__init__("WAIT", path, reason="%s not %s after %gs (%d %s)" % (
-            target, awaited, timeout, polls, "poll" if polls == 1 else "polls"),
+            target, awaited, timeout, looks, "look" if looks == 1 else "looks"),
             message="last observed: %s" % observed, hint=hint)
 
 
@@ -262,6 +263,7 @@ class Kube:
         self._lock = threading.Lock()
         self._memo: Dict[str, Any] = {}
         self._memo_locks: Dict[str, threading.Lock] = {}
+        self._unwatchable: set = set()  # (group, plural) whose list or watch the server refused: waits poll them
         self.request_count = 0
 
     # -- construction ---------------------------------------------------------------------
@@ -396,24 +398,30 @@ class Kube:
                  % (self.timeout[0], timeout))
 
     def _send(self, method: str, path: str, query_list: List[Tuple[str, Any]], body: Any,
-              header_params: Dict[str, str]) -> Tuple[int, str, Dict[str, str], bytes]:
-        """The HTTP exchange through the kubernetes client (old and new generator APIs alike)."""
+              header_params: Dict[str, str], read_timeout: Optional[float] = None) -> Tuple[int, str, Dict[str, str], Any]:
+        """The HTTP exchange through the kubernetes client (old and new generator APIs alike): the body as bytes, or,
+        given ``read_timeout`` (a watch's), a 2xx answer's unread urllib3 response."""
         client = self.api_client
+        timeout = self.timeout if read_timeout is None else (self.timeout[0], read_timeout)
         if hasattr(client, "param_serialize"):  # kubernetes >= 35: OpenAPI generator 7
             method_, url, headers, body_, post = client.param_serialize(
                 method, path, query_params=query_list, header_params=header_params, body=body,
                 auth_settings=["BearerToken"])
             response = client.call_api(method_, url, header_params=headers, body=body_, post_params=post,
-                                       _request_timeout=self.timeout)
-            return response.status, response.reason, dict(response.headers or {}), response.read() or b""
-        try:
-            response = client.call_api(
-                path, method, query_params=query_list, header_params=header_params, body=body,
-                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-                _request_timeout=self.timeout)
-        except ApiException as exc:
-            return exc.status or 0, exc.reason or "", dict(exc.headers or {}), (exc.body or "").encode("utf-8")
-        return response.status, response.reason, dict(response.headers or {}), response.data or b""
+                                       _request_timeout=timeout).response  # RESTResponse's urllib3 response, unread
+        else:
+            try:
+                response = client.call_api(
+                    path, method, query_params=query_list, header_params=header_params, body=body,
+                    auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+                    _request_timeout=timeout)
+            except ApiException as exc:
+                data = exc.body or b""
+                return exc.status or 0, exc.reason or "", dict(exc.headers or {}), data if isinstance(data, bytes) else data.encode("utf-8")
+        status, reason, headers = response.status, response.reason, dict(response.headers or {})
+        if read_timeout is not None and 200 <= status < 300:
+            return status, reason, headers, response
+        return status, reason, headers, response.data or b""
 
     def _delay(self, attempt: int, headers: Optional[Dict[str, str]] = None) -> float:
         retry_after = None
@@ -591,41 +599,112 @@ class Kube:
     def wait(self, group: str, version: str, plural: str, name: str, namespace: Optional[str] = None,
              predicate: Optional[Callable[[Optional[Dict[str, Any]]], bool]] = None, timeout: float = 60.0,
              interval: float = 1.0, gone: bool = False) -> Optional[Dict[str, Any]]:
-        """Poll one object until ``predicate(obj)`` holds; that object back. A Predicate is also asked while the
+        """Watch one object until ``predicate(obj)`` holds; that object back. A Predicate is also asked while the
         object does not exist (obj None: only the gone ones hold), a plain callable only about existing objects.
 
         ``gone``: until it does not exist (None back; ``predicate``, default ``absent`` or ``namespace_gone``, only
-        describes it). At most ``timeout`` seconds (plus one call) and timeout/interval + 1 GETs, then
-        WaitTimeout; API errors other than 404 end the wait at once."""
+        describes it). A first GET may decide at once; then each change a watch streams is a look, or a GET every
+        ``interval`` where the server refuses to watch (``_looks``). At most ``timeout`` seconds (plus one call), then
+        WaitTimeout counting the looks; API errors other than 404 end the wait at once."""
         if gone and predicate is None:
             predicate = namespace_gone if (group, plural) == ("", "namespaces") else absent
         if predicate is None:
             raise ValueError("wait needs a predicate, or gone=True")
         interval, timeout = max(float(interval), 0.05), max(float(timeout), 0.0)
-        max_polls = int(math.ceil(timeout / interval)) + 1
-        deadline = time.monotonic() + timeout
-        polls = 0
-        while True:
-            obj = self.get(group, version, plural, name, namespace)
-            polls += 1
-            if gone:
-                satisfied = obj is None
-            else:  # a plain callable sees existing objects only; a Predicate says what None means
-                satisfied = predicate(obj) if obj is not None or isinstance(predicate, Predicate) else False
-            if satisfied:
-                return None if gone else obj
-            remaining = deadline - time.monotonic()
-            if polls >= max_polls or remaining <= 0:
-                break
-            time.sleep(min(interval, remaining))
+        looks, obj = 0, None
+        seen = self._looks(group, version, plural, name, namespace, time.monotonic() + timeout, interval)
+        try:
+            for obj in seen:
+                looks += 1
+                if gone:
+                    satisfied = obj is None
+                else:  # a plain callable sees existing objects only; a Predicate says what None means
+                    satisfied = predicate(obj) if obj is not None or isinstance(predicate, Predicate) else False
+                if satisfied:
+                    return None if gone else obj
+        finally:
+            seen.close()
         resource = "%s.%s" % (plural, group) if group else plural
         target = "%s %s" % (resource, "%s/%s" % (namespace, name) if namespace else name)
         command = "kubectl describe %s %s%s" % (resource, name, " -n %s" % namespace if namespace else "")
         hint = getattr(predicate, "hint", "") or "look at the object's status and events"
         raise WaitTimeout(self.path(group, version, plural, namespace, name), target,
                           "gone" if gone else getattr(predicate, "description", None) or getattr(predicate, "__name__", "as awaited"),
-                          observe(predicate, obj), timeout, polls,
+                          observe(predicate, obj), timeout, looks,
                           "%s (%s); raise the timeout if the cluster is only slow" % (hint, command), last=obj)
+
+    def _looks(self, group: str, version: str, plural: str, name: str, namespace: Optional[str], deadline: float,
+               interval: float) -> Iterator[Optional[Dict[str, Any]]]:
+        """The object (None: absent) at each look of a wait until ``deadline``: a GET, then the changes a watch from its
+        resourceVersion streams; when a watch ends early (410 Gone, a broken stream), a list for a fresh resourceVersion
+        and a new watch, at most one of those an ``interval``. Where the server refuses that list or watch, now or in an
+        earlier wait, a GET every ``interval``."""
+        obj = self.get(group, version, plural, name, namespace)
+        yield obj
+        path, selector = self.path(group, version, plural, namespace), "metadata.name=%s" % name
+        version_seen = (obj.get("metadata") or {}).get("resourceVersion") if obj else None
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            if (group, plural) in self._unwatchable:
+                time.sleep(max(0.0, min(interval, deadline - started)))
+                yield self.get(group, version, plural, name, namespace)
+                continue
+            try:
+                if version_seen is None:
+                    listed = self.request("GET", path, query={"fieldSelector": selector})
+                    version_seen = (listed.get("metadata") or {}).get("resourceVersion", "")
+                    kind = {"apiVersion": listed.get("apiVersion"), "kind": str(listed.get("kind", "")).rpartition("List")[0]}
+                    yield next(({**kind, **item} for item in listed.get("items") or []), None)
+                yield from self._watch(path, selector, version_seen, deadline)
+            except KubeError as exc:
+                if exc.status in WATCH_REFUSED:
+                    self._unwatchable.add((group, plural))
+                    continue
+                if exc.status != 404:
+                    raise
+                yield None  # the resource is not served (yet, a CRD being established): nor is the object
+            version_seen = None
+            time.sleep(max(0.0, min(started + interval, deadline) - time.monotonic()))
+
+    def _watch(self, path: str, selector: str, resource_version: str, deadline: float) -> Iterator[Optional[Dict[str, Any]]]:
+        """The objects (None: deleted) one watch from ``resource_version`` streams until ``deadline``, an ERROR event
+        (410 Gone: that version is too old), a broken stream or the watch's end. One request, never retried, and no
+        read blocks past ``deadline``; a refusal (WATCH_REFUSED) is a KubeError, other failures just end it."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        query = {"watch": "true", "fieldSelector": selector, "resourceVersion": resource_version,
+                 "timeoutSeconds": int(math.ceil(remaining)), "allowWatchBookmarks": "true"}
+        query_list = list(query.items())
+        with self._lock:
+            self.request_count += 1
+        try:
+            status, reason, _headers, response = self._send("GET", path, query_list, None, {"Accept": "application/json"},
+                                                            read_timeout=remaining)
+        except (urllib3.exceptions.HTTPError, OSError):
+            return  # unreachable or silent until the deadline: the caller lists again, through request's retries
+        if not 200 <= status < 300:
+            if status in WATCH_REFUSED:
+                raise KubeError("GET", path + "?" + urlencode(query_list), status, reason or "", _status_message(response))
+            return  # 410, 429, 5xx: the caller lists again
+        try:
+            for line in _lines(response):
+                event = json_loads(line)
+                if event.get("type") == "ERROR":
+                    return
+                if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                    yield None if event["type"] == "DELETED" else event.get("object")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                sock = getattr(getattr(response, "connection", None), "sock", None)
+                if sock is not None:
+                    sock.settimeout(remaining)  # the next read may block only for what is left
+        except (urllib3.exceptions.HTTPError, OSError, ValueError):
+            return  # a read timeout at the deadline, a broken stream or line: the caller decides
+        finally:
+            response.close()
+            response.release_conn()
 
     def _write(self, method: str, path: str, body: Any, content_type: str, query: Dict[str, Any]) -> Dict[str, Any]:
         """One write: retried on 429 (by request) and when the connection failed before anything was sent."""
@@ -697,6 +776,15 @@ def _cause(exc: Exception) -> Exception:
     """The underlying error of urllib3's MaxRetryError (raised since the client's own retries are 0)."""
     reason = getattr(exc, "reason", None)
     return reason if isinstance(exc, urllib3.exceptions.MaxRetryError) and isinstance(reason, Exception) else exc
+
+
+def _lines(response) -> Iterator[bytes]:
+    """The complete lines of a streamed urllib3 response (a watch: one JSON event each) as they arrive."""
+    pending = b""
+    for chunk in response.stream(None):
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        yield from (line for line in lines if line.strip())
 
 
 def _is_read_timeout(exc: Exception) -> bool:

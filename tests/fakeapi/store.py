@@ -211,6 +211,7 @@ class ObjectStore:
         with self._lock:
             while True:
                 self.tick()
+                self._reap()  # a watched namespace's termination ends while the watch waits, as on a real server
                 if resource_version < self._events_floor:
                     return None
                 found = []

@@ -203,16 +203,16 @@ class ProbeContext(CheckContext):
         started = time.monotonic()
         resource = self.resource(group, plural)
         command = "kubectl wait -n %s %s/%s --for=%r --timeout=%ds" % (self.namespace, resource, name, predicate.description, limit)
+        api = "GET %s, then GET %s?watch=true&fieldSelector=metadata.name=%s (polled where watch is refused)" % (
+            self.kube.path(group, version, plural, self.namespace, name), self.kube.path(group, version, plural, self.namespace), name)
         try:
             obj = self.kube.wait(group, version, plural, name, self.namespace, predicate=predicate, timeout=limit, interval=interval)
         except WaitTimeout as exc:
-            self.record(command, "not met after %.1fs: %s" % (time.monotonic() - started, exc.observed),
-                        api="GET %s (polled)" % self.kube.path(group, version, plural, self.namespace, name), note=note)
+            self.record(command, "not met after %.1fs: %s" % (time.monotonic() - started, exc.observed), api=api, note=note)
             if self.cancelled.is_set():  # the run was interrupted, or the runner gave up on the probe
                 raise Cancelled("the probe was cancelled while it waited") from None
             raise  # it waited as long as it could: what it awaited did not happen
-        self.record(command, "met after %.1fs: %s" % (time.monotonic() - started, observe(predicate, obj)),
-                    api="GET %s (polled)" % self.kube.path(group, version, plural, self.namespace, name), note=note)
+        self.record(command, "met after %.1fs: %s" % (time.monotonic() - started, observe(predicate, obj)), api=api, note=note)
         return obj
 
     def _looking(self, look: Callable[[], Any], stop: Callable[[Any], Optional[str]], limit: float,
