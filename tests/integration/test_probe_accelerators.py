@@ -166,3 +166,36 @@ def test_driver_probe_fails_when_nvidia_smi_reports_another_driver_in_its_banner
     # no query answer: the version comes from the banner
     assert "driver 580.126.20 advertised by DRA ResourceSlice" in probe["notes"], probe["notes"]
     assert "nvidia-smi reports 575.57.08" in probe["notes"] and "CUDA 13.0.0 advertised by DRA" in probe["notes"]
+
+
+# ------------------------------------------------------------------------------------------ the device budget
+def unschedulable_pods(server):
+    """Names of the pods the simulated scheduler ever marked Unschedulable, from the fake's watch event log."""
+    return sorted({obj["metadata"]["name"] for _rv, kind, key, obj in list(server.store._events)  # pylint: disable=protected-access
+                   if key == ("", "pods") and kind != "DELETED"
+                   and any(c.get("type") == "PodScheduled" and c.get("reason") == "Unschedulable"
+                           for c in (obj.get("status") or {}).get("conditions") or [])})
+
+
+def test_probes_holding_more_dra_devices_than_are_free_take_turns_instead_of_starving_each_other(tmp_path):
+    """Two DRA devices (one per GPU node) for three probes that hold 1 + 2 + 1: each waits for its share before its
+    time starts, so no probe pod ever waits for a device another probe holds (only the oversized one is Unschedulable,
+    as it must be) and all pass; every share is in its transcript."""
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import Options
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils.verification import verify
+    wanted = ("dra_support", "secure_accelerator_access", "driver_runtime_management")
+    with serving("rke2-gpu", tmp_path) as (server, kube):
+        server.store.namespace_termination_seconds = 1.5  # a probe's pods hold their devices until its namespace is gone
+        for piece in kube.list_all("resource.k8s.io", "v1", "resourceslices"):
+            kube.patch("resource.k8s.io", "v1", "resourceslices", piece["metadata"]["name"],
+                       {"spec": {"devices": piece["spec"]["devices"][:1]}})
+        outcome = verify(kube, requirements=list(wanted), options=Options(probes=True, probe_timeout=30.0))
+        assert scratch_left(kube) == []
+        assert unschedulable_pods(server) == ["access-too-many"]
+    results = {r["id"]: r for r in outcome["results"]}
+    assert {rid: results[rid]["details"]["probe"]["outcome"] for rid in wanted} == dict.fromkeys(wanted, "pass"), \
+        {rid: results[rid]["notes"] for rid in wanted}
+    budget = {rid: next(e["observed"] for e in results[rid]["evidence"] if e["command"] == "# accelerator devices for this probe (DRA)")
+              for rid in wanted}
+    assert budget["secure_accelerator_access"].startswith("2 of 2 taken after ") and budget["dra_support"].startswith("1 of 2 taken")
+    assert all("2 of the 2 DRA devices of gpu.nvidia.com not allocated to a ResourceClaim" in text for text in budget.values())

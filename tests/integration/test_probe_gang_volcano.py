@@ -1,5 +1,5 @@
 """The gang_scheduling probe on Volcano against the fake API server with the simulated Volcano (simulations/volcano.py):
-rke2-gpu passes with a gang sized from its free GPUs (from CPU once no GPU is free); a scheduler without gang
+rke2-gpu passes with a gang of pods sized from its free GPUs, together over its allocatable (from CPU once no GPU is free); a scheduler without gang
 semantics fails; a stopped scheduler errors within probe_timeout; no namespace of ours is left."""
 
 from pathlib import Path
@@ -44,8 +44,8 @@ def test_volcano_runs_a_gang_that_fits_and_keeps_one_too_big_for_the_free_gpus_p
     result, left = probed(load_cluster("rke2-gpu"))
     assert result["outcome"] == "pass", result["notes"]
     assert "Probe: Volcano ran a 2-pod Job (minAvailable 2, queue default) to Running" in result["notes"]
-    # gpu-01 and gpu-02 have 8 (time-sliced) each, one used by vLLM: 7 + 7 free, so 3 pods of 7 need 21
-    assert "a Job of 3 pods of 7 nvidia.com/gpu = 21 > 14 free" in result["notes"]
+    # gpu-01 and gpu-02 have 8 (time-sliced) each, one used by vLLM: 7 free on the freest, 16 allocatable: 3 pods of 7
+    assert "a Job of 3 pods of 7 nvidia.com/gpu = 21 > 16 allocatable" in result["notes"]
     assert "without any pod scheduled for 2s (its PodGroup Pending)" in result["notes"]
     assert not any(c.startswith("functional part not demonstrated") for c in result["caveats"]), result["caveats"]
     text = transcript(result)
@@ -70,8 +70,8 @@ def test_a_scheduler_without_gang_semantics_fails(probed, monkeypatch):
     result, left = probed(load_cluster("rke2-gpu"))
     assert result["outcome"] == "fail", result["notes"]
     assert result["status"] == "Not Implemented"
-    assert "Probe failed: Volcano let part of a gang larger than the free capacity (3 pods of 7 nvidia.com/gpu = 21 > 14 " \
-           "free) start: pods scheduled or Running: " in result["notes"]
+    assert "Probe failed: Volcano let part of a gang larger than the nodes' allocatable (3 pods of 7 nvidia.com/gpu = 21 > 16 " \
+           "allocatable) start: pods scheduled or Running: " in result["notes"]
     assert "gang plugin" in result["remediation"]
     assert "broken: pods scheduled or Running" in transcript(result) and left == []
 

@@ -21,21 +21,38 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from typing import Any, Callable, Dict, Set
+from typing import Any, Callable, Dict, Set, Tuple, Union
 
 ProbeFunc = Callable[..., Any]  # (ctx: scratch.ProbeContext) -> result.Finding
 PROBES: Dict[str, ProbeFunc] = {}
 NO_SCRATCH: Set[str] = set()  # probes that only read what the cluster serves: no scratch namespace is made for them
+ALL_DEVICES = -1  # a probe that fills the accelerators it finds free: it runs while no other probe holds any
+# Where a probe's devices come from: DRA devices, the device plugin's extended resources, or as
+# probes/accelerators.pick_grant chooses (DRA when an NVIDIA DRA driver publishes devices, else the device plugin).
+DRA_POOL, PLUGIN_POOL, GRANTED_POOL = "DRA", "device plugin", "granted"
+# requirement id -> (the accelerator devices its probe holds at once: an int, ALL_DEVICES, or options -> either; pool)
+DEVICES: Dict[str, Tuple[Union[int, Callable[[Any], int]], str]] = {}
 
 
-def probe(requirement_id: str, scratch: bool = True) -> Callable[[ProbeFunc], ProbeFunc]:
+def probe(requirement_id: str, scratch: bool = True, devices: Union[int, Callable[[Any], int]] = 0,
+          pool: str = GRANTED_POOL) -> Callable[[ProbeFunc], ProbeFunc]:
     """Register the decorated function as the probe exercising ``requirement_id``; ``scratch=False`` for one that
-    creates nothing (it reads live endpoints the read-only check samples only once)."""
+    creates nothing (it reads live endpoints the read-only check samples only once); ``devices``: the most accelerator
+    devices it holds at once, from ``pool``, which the runner's device budget lends it before its time starts."""
     def register(func: ProbeFunc) -> ProbeFunc:
         if requirement_id in PROBES and PROBES[requirement_id] is not func:
             raise ValueError("two probes registered for %s" % requirement_id)
         PROBES[requirement_id] = func
         if not scratch:
             NO_SCRATCH.add(requirement_id)
+        if devices:
+            DEVICES[requirement_id] = (devices, pool)
         return func
     return register
+
+
+def devices_of(requirement_id: str, options: Any) -> Tuple[int, str]:
+    """(the accelerator devices the probe of ``requirement_id`` holds at once with these options, ALL_DEVICES: all;
+    their pool)."""
+    wanted, pool = DEVICES.get(requirement_id, (0, GRANTED_POOL))
+    return (wanted(options) if callable(wanted) else wanted), pool

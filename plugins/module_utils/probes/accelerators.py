@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import lookups
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import program
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Predicate, WaitTimeout, pod_phase
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import pods, probe
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import DRA_POOL, PLUGIN_POOL, pods, probe
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.images import image
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import FAIL, PASS, SKIPPED, UNKNOWN, Finding
 
@@ -175,6 +175,54 @@ def pick_grant(ctx, nodes) -> Tuple[Optional[Grant], str]:
                   "advertises nvidia.com/gpu)" % (", ".join(NVIDIA_DRIVERS), why))
 
 
+def _whole(value: Any) -> int:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _held(pod: Dict[str, Any]) -> int:
+    """NVIDIA devices a pod's containers hold through the device plugin (requests, else limits)."""
+    total = 0
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        resources = container.get("resources") or {}
+        asked = dict(resources.get("limits") or {}, **(resources.get("requests") or {}))
+        total += sum(_whole(v) for k, v in asked.items() if k.startswith(NVIDIA_RESOURCES))
+    return total
+
+
+def free_devices(kube) -> Dict[str, Tuple[int, int, str]]:
+    """Per pool (DRA_POOL, PLUGIN_POOL): (NVIDIA devices free, in all, how that was counted). DRA: the devices of NVIDIA
+    drivers in complete pools, untainted, that no ResourceClaim has allocated; the device plugin: the nvidia.com/gpu
+    and nvidia.com/mig-* allocatable of Ready, schedulable nodes minus what the unfinished pods bound there hold."""
+    inventory = lookups.dra_inventory(kube)
+    published = {(driver, name, device["name"]) for driver in NVIDIA_DRIVERS
+                 for name, pool in ((inventory["drivers"].get(driver) or {}).get("pools") or {}).items() if pool["complete"]
+                 for device in pool["devices"] if not device["taints"]}
+    allocated = set()
+    if published:
+        version = inventory["api_version"].split("/")[-1]
+        allocated = {(r.get("driver"), r.get("pool"), r.get("device")) for claim in kube.list(DRA, version, "resourceclaims")
+                     for r in (((claim.get("status") or {}).get("allocation") or {}).get("devices") or {}).get("results") or []}
+    free = len(published - allocated)
+    counted = {DRA_POOL: (free, len(published), "%d of the %d DRA devices of %s not allocated to a ResourceClaim"
+                          % (free, len(published), ", ".join(NVIDIA_DRIVERS)))}
+    nodes = {n.name: sum(_whole(v) for k, v in n.resources.items() if k.startswith(NVIDIA_RESOURCES))
+             for n in lookups.accelerator_nodes(kube) if n.vendor == "nvidia" and n.ready and n.schedulable}
+    held = dict.fromkeys(nodes, 0)
+    if any(nodes.values()):
+        for pod in kube.list("", "v1", "pods", field_selector="status.phase!=Succeeded,status.phase!=Failed"):
+            node = (pod.get("spec") or {}).get("nodeName")
+            if node in held:
+                held[node] += _held(pod)
+    free = sum(max(0, nodes[n] - held[n]) for n in nodes)
+    counted[PLUGIN_POOL] = (free, sum(nodes.values()), "%d of the %d nvidia.com/gpu and nvidia.com/mig-* the device plugin "
+                                                       "advertises on %d Ready, schedulable nodes not held by a pod"
+                            % (free, sum(nodes.values()), len(nodes)))
+    return counted
+
+
 # ================================================================================================ dra_support
 def _claim_state(claim: Dict[str, Any]) -> str:
     status = claim.get("status") or {}
@@ -211,7 +259,7 @@ def _allocated_node(claim: Dict[str, Any], devices: List[Dict[str, Any]], driver
     return device, ""
 
 
-@probe("dra_support")
+@probe("dra_support", devices=1, pool=DRA_POOL)
 def dra_support(ctx) -> Finding:
     """A claim for one device of a DeviceClass with devices is allocated, reserved for its pod, and the pod runs
     on the device's node."""
@@ -313,7 +361,7 @@ def _compare(parsed: Dict[str, Any], sources: List[Tuple[str, str, str]]) -> Lis
     return problems
 
 
-@probe("driver_runtime_management")
+@probe("driver_runtime_management", devices=1)
 def driver_runtime_management(ctx) -> Finding:
     """nvidia-smi, injected by the runtime into a vanilla container granted one GPU, reports the advertised driver."""
     nodes = nvidia_nodes(ctx)

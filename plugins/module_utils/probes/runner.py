@@ -3,10 +3,13 @@
 """Run the probes of the requirements whose read-only check passed, all at once, and merge what they showed.
 
 Each probe runs in its own thread and scratch namespace (scratch.py) with its own ``probe_timeout``; the run costs
-about its slowest probe. Whatever ends a probe (pass, fail, timeout, an API error, a bug) its namespace is deleted
-and awaited in its thread, so deletions overlap too; a probe still running past its timeout is cancelled and its
-namespace removed from here. SIGINT or SIGTERM during the run cancels every probe and removes every namespace of
-the run before the interrupt goes on. Earlier runs' expired namespaces are swept first.
+about its slowest probe. Probes that hold accelerators (``@probe(devices=)``) take them from a DeviceBudget of the
+devices free at the start, so on a cluster with fewer free devices than they hold together some wait their turn
+(their time starts when they have their devices) instead of starving each other into a false failure. Whatever ends
+a probe (pass, fail, timeout, an API error, a bug) its namespace is deleted and awaited in its thread, so deletions
+overlap too; a probe still running past its timeout is cancelled and its namespace removed from here. SIGINT or
+SIGTERM during the run cancels every probe and removes every namespace of the run before the interrupt goes on.
+Earlier runs' expired namespaces are swept first.
 
 How a probe's finding merges into its requirement's result: PASS keeps Implemented with the observation; FAIL or
 ERROR replaces a readiness-only pass (a MUST is not Implemented on readiness once its probe failed); SKIPPED,
@@ -23,13 +26,16 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import replace
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError, WaitTimeout
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import NO_SCRATCH, PROBES
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import (
+    ALL_DEVICES, DRA_POOL, GRANTED_POOL, NO_SCRATCH, PLUGIN_POOL, PROBES, devices_of,
+)
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import (  # noqa: F401 pylint: disable=unused-import
     accelerators, networking, observability, operator, scheduling, security,
 )
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.accelerators import free_devices
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.scratch import (
     RUN_LABEL, Cancelled, ProbeContext, new_run_id, sweep,
 )
@@ -47,8 +53,51 @@ class Interrupted(BaseException):
     """SIGTERM during the probes (SIGINT arrives as KeyboardInterrupt)."""
 
 
-def _probe_finding(ctx: ProbeContext) -> Finding:
-    """Run one probe in its namespace and clean up, whatever happens."""
+class DeviceBudget:
+    """The accelerator devices free when the probes start, lent to the probes that hold some (``@probe(devices=)``)
+    so that they do not starve each other: a probe waits for its share before its time starts, and gives it back once
+    its namespace (with the pods holding the devices) is gone. A probe asking for more than there is gets all there
+    is; ALL_DEVICES waits until no other probe holds any."""
+
+    def __init__(self, pool: str, free: int, counted: str):
+        self.pool, self.capacity, self.free, self.counted = pool, free, free, counted
+        self._changed = threading.Condition()
+
+    def share(self, wanted: int) -> int:
+        return self.capacity if wanted == ALL_DEVICES else min(wanted, self.capacity)
+
+    def take(self, wanted: int, cancelled: threading.Event) -> float:
+        """Wait until ``wanted`` devices are free and take them; the seconds waited. Cancelled once the run is."""
+        share, started = self.share(wanted), time.monotonic()
+        with self._changed:
+            while self.free < share:
+                if cancelled.is_set():
+                    raise Cancelled("the probe was cancelled while it waited for accelerator devices")
+                self._changed.wait(0.2)
+            self.free -= share
+        return time.monotonic() - started
+
+    def give_back(self, wanted: int) -> None:
+        with self._changed:
+            self.free += self.share(wanted)
+            self._changed.notify_all()
+
+
+def _probe_finding(ctx: ProbeContext, budget: Optional[DeviceBudget] = None, wanted: int = 0) -> Finding:
+    """Run one probe in its namespace and clean up, whatever happens; with its devices from ``budget`` first."""
+    if wanted and budget is not None:
+        try:
+            waited = budget.take(wanted, ctx.cancelled)
+        except Cancelled:
+            return Finding(ERROR, "the probe was cancelled before it started")
+        ctx.start_clock()
+        ctx.record("# accelerator devices for this probe (%s)" % budget.pool, "%d of %d taken after %.1fs (free when the probes "
+                   "started: %s)" % (budget.share(wanted), budget.capacity, waited, budget.counted),
+                   note="probes holding accelerators take them from one budget, so that they do not starve each other")
+        try:
+            return _probe_finding(ctx)
+        finally:
+            budget.give_back(wanted)
     if ctx.requirement.id in NO_SCRATCH:
         return _run_probe(ctx)
     try:
@@ -128,6 +177,20 @@ def _cleanup_run(kube, run_id: str) -> None:
         pass  # the next run sweeps what is left once it expires
 
 
+def _budgets(kube, wanted: Dict[str, Tuple[int, str]]) -> Dict[str, DeviceBudget]:
+    """requirement id -> the budget of its probe's pool (GRANTED_POOL: DRA when an NVIDIA DRA driver publishes devices,
+    as pick_grant chooses) for the probes that hold devices; when the devices cannot be counted, each pool holds as
+    many as its probes ask for (none waits)."""
+    try:
+        counted = free_devices(kube)
+    except KubeError as exc:
+        counted = {pool: (sum(n for n, p in wanted.values() if p == pool and n != ALL_DEVICES) or 1, 0,
+                          "not counted (%s), so each probe got what it asked" % exc) for pool in (DRA_POOL, PLUGIN_POOL)}
+    granted = DRA_POOL if counted[DRA_POOL][1] else PLUGIN_POOL
+    pools = {pool: DeviceBudget(pool, free, text) for pool, (free, _total, text) in counted.items()}
+    return {rid: pools[granted if pool == GRANTED_POOL else pool] for rid, (devices, pool) in wanted.items() if devices}
+
+
 def _terminate(_signum, _frame):
     raise Interrupted()
 
@@ -145,12 +208,16 @@ def run(kube, checklist, results: List[Result], options, off: Optional[str] = No
     contexts = {r.id: ProbeContext(kube, options, checklist, checklist.get(r.id), run_id, options.probe_timeout) for r in targets}
     for result in targets:
         contexts[result.id].checked = result
+    wanted = {r.id: devices_of(r.id, options) for r in targets}
+    budgets = _budgets(kube, wanted) if any(devices for devices, _pool in wanted.values()) else {}
+    for rid in budgets:
+        contexts[rid].hold_clock()  # its time starts once it has its devices
     started = {r.id: time.monotonic() for r in targets}
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main else None
     pool = ThreadPoolExecutor(max_workers=len(targets), thread_name_prefix="ai-conformance-probe")
     try:
-        futures = {pool.submit(_probe_finding, contexts[r.id]): r for r in targets}
+        futures = {pool.submit(_probe_finding, contexts[r.id], budgets.get(r.id), wanted[r.id][0]): r for r in targets}
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)

@@ -11,10 +11,11 @@ check found Active, so it needs no namespace of the site's.
 
 With Volcano, the RKE2 demonstration's semantics: a ``batch.volcano.sh`` Job (schedulerName volcano, queue
 ``default``) whose minAvailable fits reaches Running or Completed; a Job whose minAvailable pods together need more
-than the cluster has free, though each would fit a node alone, has no pod scheduled (PodScheduled, spec.nodeName)
-and its PodGroup stays Pending or Inqueue for the whole negative window. The oversized gang is sized from the free
-nvidia.com/gpu of the nodes (allocatable minus the requests of the pods bound there) when any is free, else from
-their free CPU, so it shows gang semantics on any cluster: without them, some of its pods would run.
+than the nodes' whole allocatable, though each would fit the freest node alone, has no pod scheduled (PodScheduled,
+spec.nodeName) and its PodGroup stays Pending or Inqueue for the whole negative window. Each oversized pod asks for
+what the freest node has free of nvidia.com/gpu (allocatable minus the requests of the pods bound there) when any
+is free, else of CPU, so it shows gang semantics on any cluster: without them, some of its pods would run. Sized
+against allocatable, not free, the gang cannot come to fit while it waits, whatever other pods (other probes') end.
 
 pod_autoscaling: an ``autoscaling/v2`` HPA scales a Deployment of pause pods, each holding one nvidia.com/gpu, on an
 accelerator metric of those pods read through the custom metrics API (an HPA reads custom metrics of its own namespace
@@ -43,7 +44,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import (
     DEPLOYMENT_COUNTS, Predicate, WaitTimeout, condition_is, deployment_available, describe_state, job_complete, pod_phase,
 )
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import condition, condition_true, name_of, table
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import pods, probe
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import ALL_DEVICES, PLUGIN_POOL, pods, probe
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.images import image
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import ERROR, FAIL, PASS, SKIPPED, UNKNOWN, Finding
 
@@ -233,30 +234,32 @@ def _show_requests(pods: List[Dict[str, Any]]) -> str:
     return "%d pods not finished\n%s" % (len(pods), table(rows, max_rows=50))
 
 
-def _free_capacity(ctx) -> Dict[str, Dict[str, int]]:
-    """node -> {cpu (millicores), nvidia.com/gpu} free: allocatable minus the requests of the pods bound there, for
-    every node the probe's pods may use."""
+def _capacity(ctx) -> Tuple[Dict[str, Dict[str, int]], Dict[str, Dict[str, int]]]:
+    """(node -> {cpu (millicores), nvidia.com/gpu} free: allocatable minus the requests of the pods bound there; node ->
+    the same allocatable), for every node the probe's pods may use."""
     nodes = ctx.list("", "v1", "nodes", show=_show_nodes, note="the nodes' allocatable, and which the probe's pods may use")
     pods = ctx.list("", "v1", "pods", field_selector=LIVE_PODS, show=_show_requests,
                     note="what the pods bound to each node request")
     requested = _requested_by_node(pods)
-    free = {}
+    free, whole = {}, {}
     for node in nodes:
         if not _unusable(node):
             allocatable = (node.get("status") or {}).get("allocatable") or {}
             used = requested.get(_name(node), {})
             free[_name(node)] = {r: max(0, _units(r, parse_quantity(allocatable.get(r, 0)) - used.get(r, Decimal(0))))
                                  for r in ("cpu", GPU)}
-    return free
+            whole[_name(node)] = {r: _units(r, parse_quantity(allocatable.get(r, 0))) for r in ("cpu", GPU)}
+    return free, whole
 
 
-def _oversized_gang(free: Dict[str, Dict[str, int]]) -> Optional[Tuple[str, int, int, int]]:
-    """(resource, per pod, pods, free in all) of a gang each of whose pods fits the freest node alone while all of
-    them together need more than is free: GPUs when any is free, else CPU; None when nothing is free."""
+def _oversized_gang(free: Dict[str, Dict[str, int]], allocatable: Dict[str, Dict[str, int]]) -> Optional[Tuple[str, int, int, int]]:
+    """(resource, per pod, pods, allocatable in all) of a gang each of whose pods fits the freest node alone while all
+    of them together need more than the nodes' whole allocatable, so that no pod another workload (or probe) frees
+    can make it fit: GPUs when any is free, else CPU; None when nothing is free."""
     for resource in (GPU, "cpu"):
         per_pod = max((amounts[resource] for amounts in free.values()), default=0)
         if per_pod > 0:
-            total = sum(amounts[resource] for amounts in free.values())
+            total = sum(amounts[resource] for amounts in allocatable.values())
             return resource, per_pod, total // per_pod + 1, total
     return None
 
@@ -333,16 +336,16 @@ def _volcano_gang(ctx) -> Finding:
     ctx.list("", "v1", "pods", ctx.namespace, label_selector="%s=%s" % (VOLCANO_JOB_LABEL, _name(positive)), show=_show_pods,
              args="-o wide", note="every pod of the gang that fits was scheduled")
 
-    sizing = _oversized_gang(_free_capacity(ctx))
+    sizing = _oversized_gang(*_capacity(ctx))
     if sizing is None:
         return Finding(UNKNOWN, "Volcano ran a %d-pod gang, but no node the probe's pods may use has free CPU or nvidia.com/gpu "
                                 "to size a gang that does not fit" % POSITIVE_PARALLELISM)
-    resource, per_pod, members, free = sizing
-    demand = "%d pods of %s %s = %s > %s free" % (
-        members, _quantity(resource, per_pod), resource, _quantity(resource, members * per_pod), _quantity(resource, free))
+    resource, per_pod, members, whole = sizing
+    demand = "%d pods of %s %s = %s > %s allocatable" % (
+        members, _quantity(resource, per_pod), resource, _quantity(resource, members * per_pod), _quantity(resource, whole))
     requests = dict(small, **{resource: _quantity(resource, per_pod)})
     negative = ctx.create(VOLCANO_BATCH, version, "jobs", _volcano_job(version, "gang-too-big", members, requests, busybox),
-                          note="a gang larger than the free capacity, each pod fitting the freest node alone: %s" % demand)
+                          note="a gang larger than the nodes' allocatable, each pod fitting the freest node alone: %s" % demand)
     ctx.wait_for(VOLCANO_BATCH, version, "jobs", _name(negative), volcano_job_taken, timeout=min(60.0, ctx.remaining()),
                  interval=0.5, note="Volcano's job controller took the oversized Job")
     selector = "%s=%s" % (VOLCANO_JOB_LABEL, _name(negative))
@@ -369,7 +372,7 @@ def _volcano_gang(ctx) -> Finding:
     groups = ctx.list(VOLCANO_SCHEDULING, group_version, "podgroups", ctx.namespace, show=_show_groups,
                       note="the PodGroups Volcano made for the probe's Jobs")
     if problem:
-        return Finding(FAIL, "Volcano let part of a gang larger than the free capacity (%s) start: %s (a gang must be scheduled "
+        return Finding(FAIL, "Volcano let part of a gang larger than the nodes' allocatable (%s) start: %s (a gang must be scheduled "
                              "whole or not at all)" % (demand, problem),
                        remediation="enable the gang plugin in volcano-scheduler's configuration (kubectl get configmap -n "
                                    "volcano-system volcano-scheduler-configmap -o yaml lists it in its tiers), and make sure no "
@@ -509,7 +512,7 @@ def _rescaled(ctx, replicas: int, note: str) -> Tuple[str, Dict[str, Any]]:
     return seen, hpa or {}
 
 
-@probe("pod_autoscaling")
+@probe("pod_autoscaling", devices=HPA_MAX_REPLICAS, pool=PLUGIN_POOL)
 def pod_autoscaling(ctx) -> Finding:
     """An HPA on an accelerator metric served through custom.metrics.k8s.io: ScalingActive with a current value, a scale-up
     once its target is below the value, a scale-down once it is above. An HPA reads custom metrics of its own namespace
@@ -521,7 +524,7 @@ def pod_autoscaling(ctx) -> Finding:
         return Finding(UNKNOWN, "no accelerator metric is served per pod or per namespace (%s), and an HPA reads custom metrics "
                                 "of its own namespace only: none can drive the probe's HPA" % (", ".join(served) or "none served"))
     kind, metric = chosen
-    if not any(amounts[GPU] for amounts in _free_capacity(ctx).values()):
+    if not any(amounts[GPU] for amounts in _capacity(ctx)[0].values()):
         return Finding(UNKNOWN, "no node the probe's pods may use has a free %s: the probe's pod must hold one for %s to be "
                                 "attributed to it" % (GPU, metric))
     ctx.create("apps", "v1", "deployments", _hpa_deployment(image("pause", ctx.options.probe_image_registry)),
@@ -690,7 +693,7 @@ def _timed_out(ctx, cut: bool, what: str, official: float, remediation: str) -> 
     return Finding(FAIL, what, remediation=remediation)
 
 
-@probe("cluster_autoscaling")
+@probe("cluster_autoscaling", devices=lambda options: ALL_DEVICES if options.autoscaler_node_pool_label else 0, pool=PLUGIN_POOL)
 def cluster_autoscaling(ctx) -> Finding:
     """TestAcceleratorClusterAutoscaling's semantics on the pool ``autoscaler_node_pool_label`` names: its Ready nodes
     stable, then pause pods (each one accelerator, else CPU) filling its free capacity plus one; that one Unschedulable,

@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import math
 import random
 import shlex
 import string
@@ -137,6 +138,14 @@ class ProbeContext(CheckContext):
     # -- what a probe does ----------------------------------------------------------------------
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
+
+    def hold_clock(self) -> None:
+        """Stop the probe's time from running out before it starts (it waits for accelerator devices)."""
+        self.deadline = math.inf
+
+    def start_clock(self) -> None:
+        """The probe's ``timeout`` starts now."""
+        self.deadline = time.monotonic() + self.timeout
 
     def check_cancelled(self) -> None:
         """Raise Cancelled once the runner cancelled the probe or its time is up (nothing more may be created)."""

@@ -145,7 +145,7 @@ def _oversized(ctx, grant: Grant, tolerations, seen: List[str], missing: List[st
         seen.append("%s stayed Unschedulable for %.0fs" % (what, window))
 
 
-@probe("secure_accelerator_access")
+@probe("secure_accelerator_access", devices=2)  # access-granted and access-multi
 def secure_accelerator_access(ctx) -> Finding:
     """TestSecureAcceleratorAccess's subtests and the oversized request; PASS only when every one was observed."""
     nodes = nvidia_nodes(ctx)
