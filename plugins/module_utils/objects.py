@@ -1,11 +1,14 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Small readers of Kubernetes objects (metadata, spec, conditions, readiness, image tags), tables and discovery, shared by the section checks."""
+"""Small readers of Kubernetes objects (metadata, spec, conditions, readiness, image tags, resource quantities), tables
+and discovery, shared by the section checks, the probes and the chart values."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+from decimal import Decimal, InvalidOperation
 from typing import Any, Dict, Iterable, List, Optional
 
 try:  # the verify module requires PyYAML and says so; the guard keeps this module importable without it
@@ -136,3 +139,32 @@ def yaml_doc(text: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return None
+
+
+_SUFFIXES = {
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
+    "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15, "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60,
+}
+_QUANTITY = re.compile(r"^([+-]?[0-9]*\.?[0-9]+)([eE][+-]?[0-9]+|[KMGTPE]i|[numkMGTPE]|)$")
+
+
+def parse_quantity(value: Any) -> Decimal:
+    """A Kubernetes resource quantity ("3800m", "15Gi", "1e3", 4) as a Decimal of base units."""
+    if isinstance(value, bool):
+        raise ValueError("not a quantity: %r" % (value,))
+    if isinstance(value, (int, float)):
+        return Decimal(str(value))
+    text = str(value).strip()
+    match = _QUANTITY.match(text)
+    if not match:
+        raise ValueError("not a quantity: %r" % (value,))
+    number, suffix = match.groups()
+    try:
+        if suffix[:1] in ("e", "E"):
+            return Decimal(number + suffix)
+        return Decimal(number) * _SUFFIXES[suffix]
+    except (InvalidOperation, KeyError):
+        raise ValueError("not a quantity: %r" % (value,))

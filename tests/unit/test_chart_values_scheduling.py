@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import chart_values
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import chart_values, objects
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.chart_values import ChartValuesError, scheduling
 
 DISTRIBUTIONS = ["rke2", "k3s", "kubeadm", "generic"]
@@ -138,13 +138,13 @@ def test_quota_overrides_win_and_may_add_a_resource():
                                          ("2Gi", str(2 ** 31)), ("0.5", "0.5"), (3, "3")])
 def test_quantities_parse(text, amount):
     from decimal import Decimal
-    assert scheduling.parse_quantity(text) == Decimal(amount)
+    assert objects.parse_quantity(text) == Decimal(amount)
 
 
 @pytest.mark.parametrize("text", ["lots", "4 cores", "1mi", "", True])
 def test_bad_quantities_are_refused(text):
     with pytest.raises(ValueError):
-        scheduling.parse_quantity(text)
+        objects.parse_quantity(text)
 
 
 @pytest.mark.parametrize("overrides", [{"cpu": "lots"}, {"memory": "-1Gi"}, {"nvidia.com/gpu": "1.5"}, ["cpu"]])

@@ -24,7 +24,7 @@ __metaclass__ = type
 
 import json
 import re
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Dict, Iterable, List, Optional
 
 try:
@@ -33,6 +33,7 @@ except ImportError:  # the controller runs filters with PyYAML; JSON (which is Y
     yaml = None
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.chart_values import ChartValuesError, merge, renderer
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import parse_quantity
 
 # The released Kueue image (hack/helm-chart-package.sh of kubernetes-sigs/kueue: IMAGE_REGISTRY registry.k8s.io/kueue).
 KUEUE_REGISTRY = "registry.k8s.io"
@@ -179,35 +180,6 @@ def volcano_values(settings: Dict[str, Any], distribution: str) -> Dict[str, Any
 # ---------------------------------------------------------------------------------------------------------------
 # Kueue quota from the nodes' allocatable
 # ---------------------------------------------------------------------------------------------------------------
-
-_SUFFIXES = {
-    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-    "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
-    "P": Decimal(10) ** 15, "E": Decimal(10) ** 18,
-    "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40,
-    "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60,
-}
-_QUANTITY = re.compile(r"^([+-]?[0-9]*\.?[0-9]+)([eE][+-]?[0-9]+|[KMGTPE]i|[numkMGTPE]|)$")
-
-
-def parse_quantity(value: Any) -> Decimal:
-    """A Kubernetes resource quantity ("3800m", "15Gi", "1e3", 4) as a Decimal of base units."""
-    if isinstance(value, bool):
-        raise ValueError("not a quantity: %r" % (value,))
-    if isinstance(value, (int, float)):
-        return Decimal(str(value))
-    text = str(value).strip()
-    match = _QUANTITY.match(text)
-    if not match:
-        raise ValueError("not a quantity: %r" % (value,))
-    number, suffix = match.groups()
-    try:
-        if suffix[:1] in ("e", "E"):
-            return Decimal(number + suffix)
-        return Decimal(number) * _SUFFIXES[suffix]
-    except (InvalidOperation, KeyError):
-        raise ValueError("not a quantity: %r" % (value,))
-
 
 def format_quantity(resource: str, amount: Decimal) -> str:
     """``amount`` as the quantity a ClusterQueue carries: cpu in whole cores or millicores, memory in the largest

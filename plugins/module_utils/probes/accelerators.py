@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import lookups
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.checklists import program
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import Predicate, WaitTimeout, pod_phase
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import parse_quantity
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import DRA_POOL, PLUGIN_POOL, pods, probe
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.images import image
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import FAIL, PASS, SKIPPED, UNKNOWN, Finding
@@ -176,9 +177,10 @@ def pick_grant(ctx, nodes) -> Tuple[Optional[Grant], str]:
 
 
 def _whole(value: Any) -> int:
+    """A device count (a quantity such as "4"); 0 for what is not one."""
     try:
-        return int(str(value))
-    except (TypeError, ValueError):
+        return int(parse_quantity(value))
+    except ValueError:
         return 0
 
 

@@ -35,7 +35,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import p
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.images import image
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import FAIL, PASS, UNKNOWN, Finding
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.sections.networking import (
-    GATEWAY_GROUP, _implementation,
+    GATEWAY_GROUP, gateway_implementation,
 )
 
 # The Gateway API conformance suite's default timeouts (conformance/utils/config): GatewayMustHaveCondition,
@@ -82,7 +82,7 @@ def _http_port(gateway: Dict[str, Any]) -> Optional[int]:
 def _choose_class(ctx) -> Tuple[Optional[Dict[str, Any]], int, str]:
     """The implementation (sections.networking's reading of a GatewayClass) to probe, the listener port and why that
     port: an Accepted class not denying Core routing, first one with a Programmed Gateway (its controller runs)."""
-    classes = [_implementation(c) for c in ctx.list(GATEWAY_GROUP, "v1", "gatewayclasses", show=lambda items: "\n".join(
+    classes = [gateway_implementation(c) for c in ctx.list(GATEWAY_GROUP, "v1", "gatewayclasses", show=lambda items: "\n".join(
         "%s  controller=%s  %s" % (name_of(c), spec_of(c).get("controllerName", ""), conditions_line(c)) for c in items)
         or "No resources found", note="the Accepted GatewayClass to put the probe's Gateway on")]
     usable = [i for i in classes if i["accepted"] and i["weighted_and_header_routing"] is not False]

@@ -39,11 +39,10 @@ from decimal import Decimal
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import lookups
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.chart_values.scheduling import parse_quantity
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import (
     DEPLOYMENT_COUNTS, Predicate, WaitTimeout, condition_is, deployment_available, describe_state, job_complete, pod_phase,
 )
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import condition, condition_true, name_of, table
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import condition, condition_true, name_of, parse_quantity, table
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import ALL_DEVICES, PLUGIN_POOL, pods, probe
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes.images import image
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import ERROR, FAIL, PASS, SKIPPED, UNKNOWN, Finding

@@ -126,7 +126,9 @@ def _feature_names(gateway_class: Dict[str, Any]) -> List[str]:
     return names
 
 
-def _implementation(gc: Dict[str, Any]) -> Dict[str, Any]:
+def gateway_implementation(gc: Dict[str, Any]) -> Dict[str, Any]:
+    """A GatewayClass as the ai_inference check and probe read it: its controller, whether it is Accepted, the
+    features it reports and the routing ones it lacks, and mesh support."""
     features = _feature_names(gc)
     controller = spec_of(gc).get("controllerName", "")
     missing = [f for f in ROUTING_FEATURES if f not in features]
@@ -202,8 +204,8 @@ def ai_inference(ctx):
                        "CONTROLLER:.spec.controllerName,STATUS:.status.conditions,FEATURES:.status.supportedFeatures[*].name'",
                        show=lambda items: "\n".join("%s  controller=%s  %s  features=%s" % (
                            meta_of(c).get("name"), i["controller"], conditions_line(c), ",".join(i["supported_features"]) or "(not reported)")
-                           for c, i in ((c, _implementation(c)) for c in items)) or "No resources found")
-    impls = [_implementation(c) for c in classes]
+                           for c, i in ((c, gateway_implementation(c)) for c in items)) or "No resources found")
+    impls = [gateway_implementation(c) for c in classes]
     accepted = [i for i in impls if i["accepted"]]
     if not accepted:
         return Finding(FAIL, "Gateway API is served but no GatewayClass is Accepted by a controller (%d found%s)." % (
