@@ -5,6 +5,8 @@ that never scales up, a pool at its max size, one that never scales down each fa
 cutting a wait short is undecided; without autoscaler_node_pool_label the probe is skipped and the check's verdict
 stands; a malformed label is an error naming the option; no namespace of ours is left."""
 
+import threading
+
 import pytest
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.engine import Options
@@ -177,3 +179,28 @@ def test_the_pool_resource_is_the_accelerator_most_nodes_advertise():
     assert scheduling._pool_resource([gpus, mig, gpus]) == "nvidia.com/gpu"
     assert scheduling._pool_resource([mig, mig, gpus]) == "nvidia.com/mig-1g.10gb"
     assert scheduling._pool_resource([node({"nvidia.com/gpu": "0"}), node({})]) == "cpu"
+
+
+def test_a_scale_up_faster_than_the_probe_looks_is_seen_by_the_pod_on_the_new_node(probe_cluster, monkeypatch):
+    """An autoscaler that adds a node between two looks (seen on a real control plane with a quick one): the pod that
+    could not fit is already bound to the new node when the probe looks again, PodScheduled=True. That is the
+    scale-up, shown by the node that joined and the pod on it, not a pool with more room than it showed. (The fake's
+    controllers act when requests arrive: a bystander's reads keep them going between the probe's looks.)"""
+    monkeypatch.setattr(scheduling, "POLL_INTERVAL", 4.0)
+    _server, kube = probe_cluster(load_cluster(CLUSTER))
+    done = threading.Event()
+
+    def bystander():
+        while not done.wait(0.1):
+            kube.list_all("", "v1", "nodes")
+    reader = threading.Thread(target=bystander)
+    reader.start()
+    try:
+        result = probed_result(kube, RID, probe_timeout=60.0, autoscaler_node_pool_label=POOL)
+    finally:
+        done.set()
+        reader.join()
+    assert result["outcome"] == "pass" and result["details"]["probe"]["outcome"] == "pass", (result["notes"], result["caveats"])
+    assert "; pod autoscale-4 did not fit and was bound to node gpu-01-" in result["notes"], result["notes"]
+    assert "which joined the pool after its baseline, before the probe's next look (4s)" in result["notes"]
+    assert "back at its 2 baseline nodes" in result["notes"] and scratch_left(kube) == []

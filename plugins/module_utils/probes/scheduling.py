@@ -748,12 +748,24 @@ def cluster_autoscaling(ctx) -> Finding:
     pods_watch = ctx.list_command("", "v1", "pods", ctx.namespace, AUTOSCALE_SELECTOR, args="-w")
     pods_polled = ctx.api_for("", "v1", "pods", ctx.namespace, query={"labelSelector": AUTOSCALE_SELECTOR}, api_note="polled")
 
+    baseline_names = {_name(n) for n in baseline}
+
+    def on_new_node(seen) -> List[Dict[str, Any]]:
+        """Probe pods bound to a node that is not one of the pool's baseline nodes: a scale-up the probe did not see
+        happen (the autoscaler acted between two looks), whose pod was Unschedulable until then."""
+        return [p for p in seen if pods.node_of(p) and pods.node_of(p) not in baseline_names]
+
     def pending(seen):
         stuck = [(_name(p), pods.unschedulable(p)) for p in seen if pods.unschedulable(p) is not None]
-        return "pod %s PodScheduled=False (Unschedulable: %s)" % stuck[0] if stuck else None
+        if stuck:
+            return "pod %s PodScheduled=False (Unschedulable: %s)" % stuck[0]
+        early = on_new_node(seen)
+        return "pod %s was bound to node %s, which joined the pool after its baseline" % (
+            _name(early[0]), pods.node_of(early[0])) if early else None
     limit, cut = _budget(ctx, PENDING_TIMEOUT)
     text, seen = ctx.until(probe_pods, pending, limit, _show_probe_pods, pods_watch, pods_polled, interval=POLL_INTERVAL,
-                           note="one of the %d pods must be Unschedulable: the pool is full" % wanted)
+                           note="one of the %d pods must be Unschedulable (the pool is full), or already on a node that "
+                                "joined for it" % wanted)
     if not text:
         if len(seen) == wanted and all(pods.node_of(p) for p in seen):
             return Finding(UNKNOWN, "pool %s took all %d pods holding %s: it had more room than its allocatable minus the "
@@ -762,9 +774,11 @@ def cluster_autoscaling(ctx) -> Finding:
         return _timed_out(ctx, cut, "none of the %d pods holding %s on pool %s was marked Unschedulable within %.0fs: %s"
                           % (wanted, holding, label, limit, _show_probe_pods(seen)), PENDING_TIMEOUT,
                           "the scheduler must mark a pod it cannot place PodScheduled=False (Unschedulable): kubectl describe pod")
-    waiting_pod = next(p for p in seen if pods.unschedulable(p) is not None)
-    message = pods.unschedulable(waiting_pod)
-    if "Insufficient %s" % resource not in message:
+    waiting_pod = next((p for p in seen if pods.unschedulable(p) is not None), None)
+    unseen = waiting_pod is None  # the scale-up happened between two looks: the pod is already on the new node
+    waiting_pod = waiting_pod or on_new_node(seen)[0]
+    message = pods.unschedulable(waiting_pod) or ""
+    if not unseen and "Insufficient %s" % resource not in message:
         return Finding(UNKNOWN, "pod %s of pool %s was Unschedulable for another reason than the pool's %s: %s"
                        % (_name(waiting_pod), label, resource, message or "no message"))
 
@@ -839,8 +853,10 @@ def cluster_autoscaling(ctx) -> Finding:
                                     "%.0fs of the probe's pods being deleted: %s" % (label, host, _name(waiting_pod), count, limit, last),
                           SCALE_DOWN_TIMEOUT, SCALE_DOWN_REMEDIATION)
     returned_after = back_since[0] - down_started
+    waited = ("pod %s did not fit and was bound to node %s, which joined the pool after its baseline, before the probe's "
+              "next look (%.0fs)" % (_name(waiting_pod), host, POLL_INTERVAL) if unseen else
+              "pod %s was Unschedulable (%s); node %s joined the pool and ran it %.0fs later" % (_name(waiting_pod), message, host, up_took))
     return Finding(PASS, "Node pool %s scaled up and back down: %d pause pods holding %s each filled its %d Ready nodes (%s "
-                         "free) and one more; pod %s was Unschedulable (%s); node %s joined the pool and ran it %.0fs later; "
-                         "once the pods were deleted the pool was back at its %d baseline nodes %.0fs later, and stayed %ss."
-                   % (label, wanted, holding, count, _quantity(resource, total), _name(waiting_pod), message, host, up_took,
-                      count, returned_after, SCALE_DOWN_STABLE))
+                         "free) and one more; %s; once the pods were deleted the pool was back at its %d baseline nodes %.0fs "
+                         "later, and stayed %ss." % (label, wanted, holding, count, _quantity(resource, total), waited, count,
+                                                     returned_after, SCALE_DOWN_STABLE))
