@@ -12,11 +12,30 @@ would write (GatewayClass accepted, EndpointSlices, caBundles, queues, ...) is i
 import hashlib
 import json
 from datetime import datetime, timezone
+from decimal import Decimal
 
 
 def now():
     """The current time as an API object's timestamps write it."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_SUFFIXES = {"m": Decimal("0.001"), "": Decimal(1), "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9,
+             "T": Decimal(10) ** 12, "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30,
+             "Ti": Decimal(2) ** 40}
+
+
+def quantity(value):
+    """A resource quantity ("250m", "16Mi", 2; absent: 0) as a Decimal of base units, as the simulated controllers
+    read requests and allocatable (a parser of the fake's own: the collection's is what the tests check)."""
+    text = str(value if value not in (None, "") else "0")
+    suffix = text.lstrip("0123456789.")
+    return Decimal(text[:len(text) - len(suffix)]) * _SUFFIXES[suffix]
+
+
+def millicores(value):
+    """A quantity in thousandths ("250m" -> 250, "2" -> 2000); 0 when absent."""
+    return int(quantity(value) * 1000)
 
 
 def metadata_of(obj):

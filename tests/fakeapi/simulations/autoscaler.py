@@ -32,7 +32,7 @@ import string
 import time
 import uuid
 
-from ..controllers import RETRY, metadata_of, now, tolerates
+from ..controllers import RETRY, metadata_of, millicores, now, tolerates
 from .dra import _extended, _handled, bind, mark_unschedulable
 
 PODS = ("", "pods")
@@ -76,17 +76,12 @@ def _unschedulable_now(pod):
                for c in (pod.get("status") or {}).get("conditions") or [])
 
 
-def _millicores(value):
-    text = str(value or "0")
-    return int(text[:-1]) if text.endswith("m") else int(float(text) * 1000)
-
-
 def _cpu(pod):
     """The CPU millicores a pod's containers request (requests, else limits)."""
     total = 0
     for container in _spec(pod).get("containers") or []:
         resources = container.get("resources") or {}
-        total += _millicores({**(resources.get("limits") or {}), **(resources.get("requests") or {})}.get("cpu"))
+        total += millicores({**(resources.get("limits") or {}), **(resources.get("requests") or {})}.get("cpu"))
     return total
 
 
@@ -125,9 +120,9 @@ def _fits_template(pod, template):
     if not all(tolerates(_spec(pod).get("tolerations"), t) for t in _spec(template).get("taints") or []):
         return False
     allocatable = (template.get("status") or {}).get("allocatable") or {}
-    if _cpu(pod) > _millicores(allocatable.get("cpu")):
+    if _cpu(pod) > millicores(allocatable.get("cpu")):
         return False
-    return all(_millicores(allocatable.get(name)) >= amount * 1000 for name, amount in _extended(pod).items())
+    return all(millicores(allocatable.get(name)) >= amount * 1000 for name, amount in _extended(pod).items())
 
 
 def _clone(template):
@@ -169,7 +164,7 @@ def _scale_up(store, pod):
 
 def _free_cpu(store, node):
     used = sum(_cpu(p) for p in store.sim_objects(PODS) if _spec(p).get("nodeName") == metadata_of(node)["name"] and not _finished(p))
-    return _millicores(((node.get("status") or {}).get("allocatable") or {}).get("cpu")) - used
+    return millicores(((node.get("status") or {}).get("allocatable") or {}).get("cpu")) - used
 
 
 def _schedule_cpu(store, pod):

@@ -31,7 +31,7 @@ Not simulated: ResourceClaimTemplates, allocationMode All, firstAvailable, devic
 
 import re
 
-from ..controllers import RETRY, metadata_of, now, tolerates
+from ..controllers import RETRY, metadata_of, now, quantity, tolerates
 
 PODS = ("", "pods")
 NODES = ("", "nodes")
@@ -53,11 +53,6 @@ def _finished(pod):
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
-def _quantity(value):
-    text = str(value or "0")
-    return int(text[:-1]) / 1000 if text.endswith("m") else float(text)
-
-
 def _extended(pod):
     """Extended resource -> amount the pod's containers request (requests, else limits)."""
     wanted = {}
@@ -66,7 +61,7 @@ def _extended(pod):
         amounts = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
         for name, value in amounts.items():
             if "/" in name and not name.startswith(NOT_EXTENDED):
-                wanted[name] = wanted.get(name, 0) + _quantity(value)
+                wanted[name] = wanted.get(name, 0) + float(quantity(value))
     return wanted
 
 
@@ -185,7 +180,7 @@ def _allocate(store, claims, node, devices, held):
 
 # -- scheduling ---------------------------------------------------------------------------------------------------
 def _free(store, node, resource):
-    allocatable = _quantity(((node.get("status") or {}).get("allocatable") or {}).get(resource))
+    allocatable = float(quantity(((node.get("status") or {}).get("allocatable") or {}).get(resource)))
     used = sum(_extended(p).get(resource, 0) for p in store.sim_objects(PODS)
                if _spec(p).get("nodeName") == metadata_of(node)["name"] and not _finished(p))
     return allocatable - used

@@ -27,8 +27,7 @@ import math
 import re
 import time
 
-from ..controllers import DEPLOYMENTS, RETRY, metadata_of, now
-from .volcano import quantity
+from ..controllers import DEPLOYMENTS, RETRY, metadata_of, now, quantity
 
 HPAS = ("autoscaling", "horizontalpodautoscalers")
 APISERVICES = ("apiregistration.k8s.io", "apiservices")

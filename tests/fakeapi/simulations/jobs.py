@@ -14,7 +14,7 @@
 import random
 import string
 
-from ..controllers import RETRY, metadata_of
+from ..controllers import RETRY, metadata_of, millicores
 
 JOBS = ("batch", "jobs")
 PODS = ("", "pods")
@@ -23,12 +23,6 @@ LOCALQUEUES = ("kueue.x-k8s.io", "localqueues")
 CLUSTERQUEUES = ("kueue.x-k8s.io", "clusterqueues")
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 OVER_QUOTA = "fakeapi.k8s-ai.io/admit-over-quota"
-
-
-def millicores(quantity):
-    """CPU millicores of a quantity ("250m", "2", "1.5"); 0 when absent."""
-    text = str(quantity or "0")
-    return int(text[:-1]) if text.endswith("m") else int(float(text) * 1000)
 
 
 def _conditions(obj):

@@ -21,7 +21,7 @@ scheduler is down: pods stay Pending with no PodScheduled condition, the Job Pen
 
 from decimal import Decimal
 
-from ..controllers import RETRY, metadata_of, tolerates
+from ..controllers import RETRY, metadata_of, quantity, tolerates
 
 JOBS = ("batch.volcano.sh", "jobs")
 PODGROUPS = ("scheduling.volcano.sh", "podgroups")
@@ -29,17 +29,6 @@ QUEUES = ("scheduling.volcano.sh", "queues")
 PODS = ("", "pods")
 NODES = ("", "nodes")
 SCHEDULER = "gang"
-
-_SUFFIXES = {"m": Decimal("0.001"), "": Decimal(1), "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9,
-             "T": Decimal(10) ** 12, "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30,
-             "Ti": Decimal(2) ** 40}
-
-
-def quantity(value):
-    """A resource quantity ("250m", "16Mi", 2) as a Decimal of base units."""
-    text = str(value)
-    suffix = text.lstrip("0123456789.")
-    return Decimal(text[:len(text) - len(suffix)]) * _SUFFIXES[suffix]
 
 
 def _phase(job):
