@@ -10,6 +10,8 @@ probe can satisfy only with labels is met (the ServiceMonitor and the namespace 
 is nil skips the probe; no namespace of ours is left.
 """
 
+import json
+
 import pytest
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.probes import observability
@@ -82,6 +84,19 @@ def test_a_node_whose_exporter_serves_no_memory_series_fails_naming_it(probed):
     result, _left = probed(cluster, "accelerator_metrics")
     assert result["outcome"] == "fail", result["notes"]
     assert "on node gpu-02: pod nvidia-dcgm-exporter-dxk6l reports no memory for device(s) gpu=0" in result["notes"]
+
+
+def test_an_exporter_pod_the_proxy_cannot_reach_fails_naming_the_node_and_the_proxys_reason(probed):
+    """As on a real API server whose dial to one exporter pod is refused: 503 with the reason in its Status."""
+    cluster = load_cluster("rke2-gpu")
+    refused = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 503, "reason": "ServiceUnavailable",
+               "message": "error trying to reach service: dial tcp 10.42.2.17:9400: connect: connection refused"}
+    cluster.proxy[EXPORTER_POD] = Canned(json.dumps(refused).encode(), "application/json", 503)
+    result, _left = probed(cluster, "accelerator_metrics")
+    assert result["outcome"] == "fail", result["notes"]
+    assert "Probe failed: NVIDIA DCGM exporter on node gpu-02: pod nvidia-dcgm-exporter-dxk6l did not answer through the " \
+           "pods proxy (503 Service Unavailable: error trying to reach service: dial tcp 10.42.2.17:9400: connect: " \
+           "connection refused)" in result["notes"], result["notes"]
 
 
 def test_the_stub_services_metrics_are_discovered_and_collected_by_prometheus(probed):

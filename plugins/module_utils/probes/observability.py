@@ -70,7 +70,9 @@ def _scrape_node(kube, exporter: Dict[str, Any], node, pod: Optional[Dict[str, A
     except KubeError as exc:
         if exc.status in (401, 403):
             raise
-        return NodeScrape(problem="pod %s did not answer through the pods proxy (%s %s)" % (name, exc.status or "", exc.reason or exc))
+        said = " ".join(str(part) for part in (exc.status, exc.reason) if part) or str(exc)
+        return NodeScrape(problem="pod %s did not answer through the pods proxy (%s%s)" % (
+            name, said, ": %s" % exc.message if exc.message else ""))
     found = analyse_exposition(text, vendor)
     devices = found["devices"]
     scraped = NodeScrape("pod %s, %d device(s): %s" % (name, len(devices), "; ".join(
