@@ -44,6 +44,10 @@ def metadata_of(obj):
 
 
 RETRY = object()  # a simulated reconcile's answer: not yet, try again after the delay
+PODS = ("", "pods")
+NODES = ("", "nodes")
+SERVICES = ("", "services")
+NAMESPACES = ("", "namespaces")
 DEPLOYMENTS = ("apps", "deployments")
 STATEFULSETS = ("apps", "statefulsets")
 DAEMONSETS = ("apps", "daemonsets")

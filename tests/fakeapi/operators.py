@@ -37,9 +37,8 @@ import json
 import yaml
 
 from . import simulations
-from .controllers import DAEMONSETS, DEPLOYMENTS, RETRY, WORKLOADS, metadata_of, now
+from .controllers import DAEMONSETS, DEPLOYMENTS, RETRY, SERVICES, WORKLOADS, metadata_of, now
 
-SERVICES = ("", "services")
 ENDPOINTSLICES = ("discovery.k8s.io", "endpointslices")
 APISERVICES = ("apiregistration.k8s.io", "apiservices")
 VALIDATING = ("admissionregistration.k8s.io", "validatingwebhookconfigurations")

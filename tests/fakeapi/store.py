@@ -17,7 +17,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections import deque
 
 from . import controllers, errors
-from .controllers import now
+from .controllers import NAMESPACES, NODES, PODS, now
 from .operators import Operators
 from .discovery import Registry
 from .patch import json_patch, merge_patch
@@ -25,9 +25,6 @@ from .selectors import field_predicate, label_selector, parse_field_selector
 
 CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
 APISERVICES = ("apiregistration.k8s.io", "apiservices")
-NAMESPACES = ("", "namespaces")
-PODS = ("", "pods")
-NODES = ("", "nodes")
 NODE_NAME = ("spec", "nodeName")
 EVENT_LOG_SIZE = 20000  # watch events kept; a watch from an older resourceVersion is answered 410 Gone
 PROPAGATION_POLICIES = ("Background", "Foreground", "Orphan")

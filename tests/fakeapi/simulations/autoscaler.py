@@ -32,11 +32,9 @@ import string
 import time
 import uuid
 
-from ..controllers import RETRY, metadata_of, millicores, now, tolerates
+from ..controllers import NODES, PODS, RETRY, metadata_of, millicores, now, tolerates
 from .dra import _extended, _handled, bind, mark_unschedulable
 
-PODS = ("", "pods")
-NODES = ("", "nodes")
 CONFIGMAPS = ("", "configmaps")
 MACHINEDEPLOYMENTS = ("cluster.x-k8s.io", "machinedeployments")
 MAX_SIZE = "fakeapi.k8s-ai.io/autoscaler-max"

@@ -31,10 +31,8 @@ Not simulated: ResourceClaimTemplates, allocationMode All, firstAvailable, devic
 
 import re
 
-from ..controllers import RETRY, metadata_of, now, quantity, tolerates
+from ..controllers import NODES, PODS, RETRY, metadata_of, now, quantity, tolerates
 
-PODS = ("", "pods")
-NODES = ("", "nodes")
 CLAIMS = ("resource.k8s.io", "resourceclaims")
 SLICES = ("resource.k8s.io", "resourceslices")
 CLASSES = ("resource.k8s.io", "deviceclasses")

@@ -27,13 +27,12 @@ Annotations on the GatewayClass (``fakeapi.k8s-ai.io/...``) script what tests ne
 
 import ipaddress
 
-from ..controllers import RETRY, metadata_of, now
+from ..controllers import RETRY, SERVICES, metadata_of, now
 
 GROUP = "gateway.networking.k8s.io"
 GATEWAYCLASSES = (GROUP, "gatewayclasses")
 GATEWAYS = (GROUP, "gateways")
 HTTPROUTES = (GROUP, "httproutes")
-SERVICES = ("", "services")
 NEVER_PROGRAMMED = "fakeapi.k8s-ai.io/never-programmed"
 BACKENDS_NOT_FOUND = "fakeapi.k8s-ai.io/backends-not-found"
 ADDRESS = "fakeapi.k8s-ai.io/gateway-address"

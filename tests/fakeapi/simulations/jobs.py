@@ -14,11 +14,9 @@
 import random
 import string
 
-from ..controllers import RETRY, metadata_of, millicores
+from ..controllers import NODES, PODS, RETRY, metadata_of, millicores
 
 JOBS = ("batch", "jobs")
-PODS = ("", "pods")
-NODES = ("", "nodes")
 LOCALQUEUES = ("kueue.x-k8s.io", "localqueues")
 CLUSTERQUEUES = ("kueue.x-k8s.io", "clusterqueues")
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"

@@ -27,9 +27,9 @@ Scripted node annotations:
 
 import uuid
 
+from ..controllers import NODES
 from .dra import _devices, _results
 
-NODES = ("", "nodes")
 CLAIMS = ("resource.k8s.io", "resourceclaims")
 RUNTIME_CLASSES = ("node.k8s.io", "runtimeclasses")
 MARK = "k8s-ai-conformance:"  # what the probes' scripts prefix their lines with (probes/pods.py)

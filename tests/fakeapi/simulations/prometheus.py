@@ -22,13 +22,9 @@ import re
 import time
 from urllib.parse import unquote
 
-from ..controllers import metadata_of, tolerates
+from ..controllers import NAMESPACES, NODES, PODS, SERVICES, metadata_of, tolerates
 from .dra import bind, mark_unschedulable
 
-PODS = ("", "pods")
-NODES = ("", "nodes")
-SERVICES = ("", "services")
-NAMESPACES = ("", "namespaces")
 PROMETHEUSES = ("monitoring.coreos.com", "prometheuses")
 SERVICE_MONITORS = ("monitoring.coreos.com", "servicemonitors")
 STUB_MARK = "ai_conformance_inference_requests_total"

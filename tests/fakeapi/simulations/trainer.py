@@ -20,7 +20,7 @@ import functools
 import random
 import string
 
-from ..controllers import RETRY, metadata_of
+from ..controllers import PODS, RETRY, metadata_of
 
 TRAINER = "trainer.kubeflow.org"
 TRAINJOBS = (TRAINER, "trainjobs")
@@ -29,7 +29,6 @@ RUNTIMES = (TRAINER, "trainingruntimes")
 TFJOBS = ("kubeflow.org", "tfjobs")
 PYTORCHJOBS = ("kubeflow.org", "pytorchjobs")
 VALIDATING = ("admissionregistration.k8s.io", "validatingwebhookconfigurations")
-PODS = ("", "pods")
 TRAINER_CONTROLLER = "kubeflow-trainer-controller-manager"
 ADMITS_EVERYTHING = "fakeapi.k8s-ai.io/webhook-admits-everything"
 NEVER_COMPLETE = "fakeapi.k8s-ai.io/never-complete"

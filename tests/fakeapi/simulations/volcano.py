@@ -21,13 +21,11 @@ scheduler is down: pods stay Pending with no PodScheduled condition, the Job Pen
 
 from decimal import Decimal
 
-from ..controllers import RETRY, metadata_of, quantity, tolerates
+from ..controllers import NODES, PODS, RETRY, metadata_of, quantity, tolerates
 
 JOBS = ("batch.volcano.sh", "jobs")
 PODGROUPS = ("scheduling.volcano.sh", "podgroups")
 QUEUES = ("scheduling.volcano.sh", "queues")
-PODS = ("", "pods")
-NODES = ("", "nodes")
 SCHEDULER = "gang"
 
 
