@@ -184,16 +184,6 @@ def _whole(value: Any) -> int:
         return 0
 
 
-def _held(pod: Dict[str, Any]) -> int:
-    """NVIDIA devices a pod's containers hold through the device plugin (requests, else limits)."""
-    total = 0
-    for container in (pod.get("spec") or {}).get("containers") or []:
-        resources = container.get("resources") or {}
-        asked = dict(resources.get("limits") or {}, **(resources.get("requests") or {}))
-        total += sum(_whole(v) for k, v in asked.items() if k.startswith(NVIDIA_RESOURCES))
-    return total
-
-
 def free_devices(kube) -> Dict[str, Tuple[int, int, str]]:
     """Per pool (DRA_POOL, PLUGIN_POOL): (NVIDIA devices free, in all, how that was counted). DRA: the devices of NVIDIA
     drivers in complete pools, untainted, that no ResourceClaim has allocated; the device plugin: the nvidia.com/gpu
@@ -212,12 +202,8 @@ def free_devices(kube) -> Dict[str, Tuple[int, int, str]]:
                           % (free, len(published), ", ".join(NVIDIA_DRIVERS)))}
     nodes = {n.name: sum(_whole(v) for k, v in n.resources.items() if k.startswith(NVIDIA_RESOURCES))
              for n in lookups.accelerator_nodes(kube) if n.vendor == "nvidia" and n.ready and n.schedulable}
-    held = dict.fromkeys(nodes, 0)
-    if any(nodes.values()):
-        for pod in kube.list("", "v1", "pods", field_selector="status.phase!=Succeeded,status.phase!=Failed"):
-            node = (pod.get("spec") or {}).get("nodeName")
-            if node in held:
-                held[node] += _held(pod)
+    requested = pods.requested_by_node(kube.list_all("", "v1", "pods", field_selector=pods.LIVE_PODS)) if any(nodes.values()) else {}
+    held = {n: int(sum(amount for k, amount in requested.get(n, {}).items() if k.startswith(NVIDIA_RESOURCES))) for n in nodes}
     free = sum(max(0, nodes[n] - held[n]) for n in nodes)
     counted[PLUGIN_POOL] = (free, sum(nodes.values()), "%d of the %d nvidia.com/gpu and nvidia.com/mig-* the device plugin "
                                                        "advertises on %d Ready, schedulable nodes not held by a pod"

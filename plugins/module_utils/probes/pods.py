@@ -14,10 +14,11 @@ __metaclass__ = type
 
 import re
 import time
+from decimal import Decimal
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.kube import KubeError, Predicate, WaitTimeout
-from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import condition
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.objects import condition, parse_quantity
 
 START_TIMEOUT = 120.0  # seconds a probe pod may take to start (image pull included)
 LOG_INTERVAL = 0.5  # the probe containers print and exit: their pods are short-lived
@@ -27,6 +28,7 @@ OUTPUT_END = "end"
 END_LINE = 'echo "%s %s"' % (MARK, OUTPUT_END)  # the shell line a probe script ends with
 RUNTIME_ERRORS = ("CreateContainerError", "RunContainerError", "StartError", "ContainerCannotRun")
 IMAGE_ERRORS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
+LIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"  # pods that hold what they request
 IMAGE_FIX = "mirror the probe images (k8s_ai.conformance.probe_images) and set probe_image_registry"
 
 
@@ -168,3 +170,35 @@ def output(ctx, name: str, container_name: str, window: float) -> Tuple[Optional
         time.sleep(max(0.0, min(LOG_INTERVAL, deadline - time.monotonic())))
     ctx.record(command, "not observed: %s" % why, api=api, note="what container %s printed" % container_name)
     return None, "container %s of pod %s: %s" % (container_name, name, why)
+
+
+def requests(pod: Dict[str, Any]) -> Dict[str, Decimal]:
+    """What the scheduler counts for a pod, per resource: the larger of its containers' sum and its largest init
+    container, plus the pod's overhead; a container's limit stands for a request it does not set."""
+    spec = pod.get("spec") or {}
+
+    def of(container):
+        resources = container.get("resources") or {}
+        return dict(resources.get("limits") or {}, **(resources.get("requests") or {}))
+    totals: Dict[str, Decimal] = {}
+    for container in spec.get("containers") or []:
+        for resource, quantity in of(container).items():
+            totals[resource] = totals.get(resource, Decimal(0)) + parse_quantity(quantity)
+    for container in spec.get("initContainers") or []:
+        for resource, quantity in of(container).items():
+            totals[resource] = max(totals.get(resource, Decimal(0)), parse_quantity(quantity))
+    for resource, quantity in (spec.get("overhead") or {}).items():
+        totals[resource] = totals.get(resource, Decimal(0)) + parse_quantity(quantity)
+    return totals
+
+
+def requested_by_node(pods: List[Dict[str, Any]]) -> Dict[str, Dict[str, Decimal]]:
+    """node -> resource -> what the pods bound there request."""
+    requested: Dict[str, Dict[str, Decimal]] = {}
+    for pod in pods:
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node:
+            totals = requested.setdefault(node, {})
+            for resource, amount in requests(pod).items():
+                totals[resource] = totals.get(resource, Decimal(0)) + amount
+    return requested

@@ -60,7 +60,6 @@ VOLCANO_QUEUE = "default"
 VOLCANO_JOB_LABEL = "volcano.sh/job-name"
 GPU = "nvidia.com/gpu"
 GPU_TOLERATIONS = [{"key": GPU, "operator": "Exists"}]  # the taint GPU nodes usually carry: the probe's pods may go there
-LIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"
 STARTED_PHASES = ("Running", "Completing", "Completed")
 WAITING_GROUP_PHASES = ("", "Pending", "Inqueue")  # "": no status written yet
 
@@ -162,38 +161,6 @@ def _kueue_gang(ctx) -> Finding:
 
 # -- Volcano ----------------------------------------------------------------------------------------------------
 
-def _requests(pod: Dict[str, Any]) -> Dict[str, Decimal]:
-    """What the scheduler counts for a pod, per resource: the larger of its containers' sum and its largest init
-    container, plus the pod's overhead; a container's limit stands for a request it does not set."""
-    spec = pod.get("spec") or {}
-
-    def of(container):
-        resources = container.get("resources") or {}
-        return dict(resources.get("limits") or {}, **(resources.get("requests") or {}))
-    totals: Dict[str, Decimal] = {}
-    for container in spec.get("containers") or []:
-        for resource, quantity in of(container).items():
-            totals[resource] = totals.get(resource, Decimal(0)) + parse_quantity(quantity)
-    for container in spec.get("initContainers") or []:
-        for resource, quantity in of(container).items():
-            totals[resource] = max(totals.get(resource, Decimal(0)), parse_quantity(quantity))
-    for resource, quantity in (spec.get("overhead") or {}).items():
-        totals[resource] = totals.get(resource, Decimal(0)) + parse_quantity(quantity)
-    return totals
-
-
-def _requested_by_node(pods: List[Dict[str, Any]]) -> Dict[str, Dict[str, Decimal]]:
-    """node -> resource -> what the pods bound there request."""
-    requested: Dict[str, Dict[str, Decimal]] = {}
-    for pod in pods:
-        node = (pod.get("spec") or {}).get("nodeName")
-        if node:
-            totals = requested.setdefault(node, {})
-            for resource, amount in _requests(pod).items():
-                totals[resource] = totals.get(resource, Decimal(0)) + amount
-    return requested
-
-
 def _unusable(node: Dict[str, Any]) -> str:
     """Why the probe's pods (tolerating only the GPU taint) cannot go to ``node``; "" when they can."""
     if (node.get("spec") or {}).get("unschedulable"):
@@ -225,21 +192,21 @@ def _show_nodes(nodes: List[Dict[str, Any]]) -> str:
     return table(rows, max_rows=50)
 
 
-def _show_requests(pods: List[Dict[str, Any]]) -> str:
-    requested = _requested_by_node(pods)
+def _show_requests(items: List[Dict[str, Any]]) -> str:
+    requested = pods.requested_by_node(items)
     rows = [["NODE", "CPU REQUESTED", "GPU REQUESTED"]]
     for node, totals in sorted(requested.items()):
         rows.append([node] + [_quantity(r, _units(r, totals.get(r, Decimal(0)))) for r in ("cpu", GPU)])
-    return "%d pods not finished\n%s" % (len(pods), table(rows, max_rows=50))
+    return "%d pods not finished\n%s" % (len(items), table(rows, max_rows=50))
 
 
 def _capacity(ctx) -> Tuple[Dict[str, Dict[str, int]], Dict[str, Dict[str, int]]]:
     """(node -> {cpu (millicores), nvidia.com/gpu} free: allocatable minus the requests of the pods bound there; node ->
     the same allocatable), for every node the probe's pods may use."""
     nodes = ctx.list("", "v1", "nodes", show=_show_nodes, note="the nodes' allocatable, and which the probe's pods may use")
-    pods = ctx.list("", "v1", "pods", field_selector=LIVE_PODS, show=_show_requests,
+    live = ctx.list("", "v1", "pods", field_selector=pods.LIVE_PODS, show=_show_requests,
                     note="what the pods bound to each node request")
-    requested = _requested_by_node(pods)
+    requested = pods.requested_by_node(live)
     free, whole = {}, {}
     for node in nodes:
         if not _unusable(node):
@@ -643,14 +610,14 @@ def _pool_free(ctx, nodes: List[Dict[str, Any]], resource: str) -> Dict[str, int
     names = {_name(n) for n in nodes}
 
     def show(items):
-        requested = _requested_by_node(items)
+        requested = pods.requested_by_node(items)
         rows = [["NODE", "%s REQUESTED" % resource.upper()]]
         rows += [[name, _quantity(resource, _units(resource, requested.get(name, {}).get(resource, Decimal(0))))]
                  for name in sorted(names)]
         return "%d pods not finished\n%s" % (len(items), table(rows, max_rows=50))
-    live = ctx.list("", "v1", "pods", field_selector=LIVE_PODS, show=show,
+    live = ctx.list("", "v1", "pods", field_selector=pods.LIVE_PODS, show=show,
                     note="what the pods bound to the pool's nodes request of %s" % resource)
-    requested = _requested_by_node(live)
+    requested = pods.requested_by_node(live)
     free = {}
     for node in nodes:
         allocatable = parse_quantity(((node.get("status") or {}).get("allocatable") or {}).get(resource, 0))
