@@ -1,6 +1,5 @@
 """kube.py over real HTTP against the fake API server: discovery, lists, retries, errors."""
 
-import os
 import socket
 import threading
 import time
@@ -19,12 +18,7 @@ def pods(count):
             for i in range(count)]
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    """The developer's KUBECONFIG / K8S_AUTH_* must not steer these tests."""
-    for name in list(os.environ):
-        if name.startswith("K8S_AUTH_") or name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("kube_env_cleared")
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """Kube.wait over real HTTP against the fake API server: it watches the object, and polls where watching is refused."""
 
-import os
 import threading
 import time
 from urllib.parse import parse_qs
@@ -22,12 +21,7 @@ def has(value):
     return lambda obj: obj["data"]["k"] == value
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    """The developer's KUBECONFIG / K8S_AUTH_* must not steer these tests."""
-    for name in list(os.environ):
-        if name.startswith("K8S_AUTH_") or name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("kube_env_cleared")
 
 
 @pytest.fixture

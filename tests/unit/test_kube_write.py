@@ -1,6 +1,5 @@
 """kube.py's write verbs, wait and readiness predicates over real HTTP against the fake API server; the probe registry."""
 
-import os
 import socket
 import threading
 import time
@@ -61,12 +60,7 @@ def later(seconds, func, *args, **kwargs):
     return thread
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    """The developer's KUBECONFIG / K8S_AUTH_* must not steer these tests."""
-    for name in list(os.environ):
-        if name.startswith("K8S_AUTH_") or name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("kube_env_cleared")
 
 
 def start(tmp_path, **cluster_args):
